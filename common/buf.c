@@ -1,0 +1,85 @@
+/*
+ * buf.c - growable byte buffer with a ceiling (see buf.h).
+ */
+#include "buf.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t limit)
+{
+	b->p = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->limit = limit ? limit : SIZE_MAX;
+}
+
+void buf_cleanup(struct buf *b)
+{
+	free(b->p);
+	buf_init(b, b->limit);
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, ncap;
+	uint8_t *np;
+
+	if (extra > b->limit || b->len > b->limit - extra)
+		return -E2BIG;
+	need = b->len + extra;
+	if (need <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	if (ncap > b->limit)
+		ncap = b->limit;
+	np = realloc(b->p, ncap);
+	if (!np)
+		return -ENOMEM;
+	b->p = np;
+	b->cap = ncap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = buf_reserve(b, n);
+	if (rc)
+		return rc;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+		return;
+	}
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+}
+
+void *buf_steal(struct buf *b, size_t *len)
+{
+	void *p = b->p;
+
+	if (len)
+		*len = b->len;
+	buf_init(b, b->limit);
+	return p;
+}

@@ -1,0 +1,60 @@
+/*
+ * rpcc.h - the RPC client: many requests in flight on one connection.
+ *
+ * Callers block in rpcc_call while one reader thread matches replies to
+ * requests by id (replies may come in any order) and hands broker pushes to
+ * a callback.  When the connection dies every waiting call, and every later
+ * one, fails with -ENOTCONN at once; a call with no reply within the timeout
+ * fails with -ETIMEDOUT.  Nothing ever waits forever.
+ */
+#ifndef OCCFS_RPCC_H
+#define OCCFS_RPCC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct proto_msg;
+struct transport_conn;
+struct rpcc;
+
+typedef void (*rpcc_push_fn)(void *arg, const struct proto_msg *push);
+
+struct rpcc_opts {
+	const char *handle;   /* session handle bytes (not NUL-terminated needed) */
+	size_t handle_len;
+	uint32_t features;    /* PROTO_FEAT_* requested */
+	uint32_t max_payload; /* 0 = PROTO_MAX_PAYLOAD */
+	int timeout_ms;       /* per call; 0 = 60000 */
+	rpcc_push_fn on_push; /* may be NULL; called on the reader thread */
+	void *push_arg;
+};
+
+/*
+ * Take ownership of an established connection and run HELLO synchronously
+ * on the calling thread (no thread is started, so the caller may still
+ * fork, e.g. to daemonize, before rpcc_run).  On success *hello holds the broker's HELLO reply (caller
+ * cleans it up).  On refusal returns the broker's errno (e.g. -EKEYREJECTED)
+ * and copies the broker's reason into why.
+ */
+int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
+	       struct rpcc **out, struct proto_msg *hello, char *why,
+	       size_t whylen);
+
+/* Start the reader thread; required before rpcc_call. 0 or -errno. */
+int rpcc_run(struct rpcc *c);
+
+/*
+ * Send req (its id is assigned here) and wait for the reply in *rep.
+ * Returns 0 when a reply arrived (check rep->err for the broker's errno) or
+ * a negative transport error.  rep must be cleaned up by the caller.
+ */
+int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep);
+/* Send a request that has no reply (FORGET, INTERRUPT). */
+int rpcc_send(struct rpcc *c, struct proto_msg *req);
+/* Negotiated values. */
+uint32_t rpcc_features(const struct rpcc *c);
+uint32_t rpcc_max_payload(const struct rpcc *c);
+int rpcc_alive(const struct rpcc *c);
+void rpcc_free(struct rpcc *c);
+
+#endif
