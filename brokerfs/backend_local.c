@@ -1,0 +1,1 @@
+/* brokerfs/backend_local.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* brokerfs/broker.h */

@@ -1,0 +1,1 @@
+/* brokerfs/broker_config.c: not yet implemented. */

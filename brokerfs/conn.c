@@ -1,0 +1,1 @@
+/* brokerfs/conn.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* brokerfs/fuse_local.c: not yet implemented. */

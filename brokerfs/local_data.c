@@ -1,0 +1,1 @@
+/* brokerfs/local_data.c: not yet implemented. */

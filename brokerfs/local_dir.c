@@ -1,0 +1,1 @@
+/* brokerfs/local_dir.c: not yet implemented. */

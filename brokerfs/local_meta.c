@@ -1,0 +1,1 @@
+/* brokerfs/local_meta.c: not yet implemented. */

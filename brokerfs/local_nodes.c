@@ -1,0 +1,1 @@
+/* brokerfs/local_nodes.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* brokerfs/loop.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* brokerfs/main.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* brokerfs/session.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* brokerfs/worker.c: not yet implemented. */

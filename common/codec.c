@@ -1,0 +1,1 @@
+/* common/codec.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* common/frame.c: not yet implemented. */

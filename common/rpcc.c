@@ -1,0 +1,1 @@
+/* common/rpcc.c: not yet implemented. */

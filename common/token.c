@@ -1,0 +1,1 @@
+/* common/token.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* common/transport.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* mountc/fuse_ops.c: not yet implemented. */

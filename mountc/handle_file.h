@@ -1,0 +1,1 @@
+/* mountc/handle_file.h */

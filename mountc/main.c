@@ -1,0 +1,1 @@
+/* mountc/main.c: not yet implemented. */

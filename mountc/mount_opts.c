@@ -1,0 +1,1 @@
+/* mountc/mount_opts.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* tests/fuzz/fuzz_frame.c: not yet implemented. */

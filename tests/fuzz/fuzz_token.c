@@ -1,0 +1,1 @@
+/* tests/fuzz/fuzz_token.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* tests/fuzz/replay_main.c: not yet implemented. */

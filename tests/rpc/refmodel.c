@@ -1,0 +1,1 @@
+/* tests/rpc/refmodel.c: not yet implemented. */

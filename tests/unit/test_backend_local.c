@@ -1,0 +1,1 @@
+/* tests/unit/test_backend_local.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* tests/unit/test_buf.c: not yet implemented. */

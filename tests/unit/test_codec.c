@@ -1,0 +1,1 @@
+/* tests/unit/test_codec.c: not yet implemented. */

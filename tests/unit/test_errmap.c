@@ -1,0 +1,1 @@
+/* tests/unit/test_errmap.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* tests/unit/test_frame.c: not yet implemented. */

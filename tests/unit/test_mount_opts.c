@@ -1,0 +1,1 @@
+/* tests/unit/test_mount_opts.c: not yet implemented. */

@@ -1,0 +1,1 @@
+/* tests/unit/test_token.c: not yet implemented. */

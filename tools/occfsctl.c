@@ -1,0 +1,1 @@
+/* tools/occfsctl.c: not yet implemented. */
