@@ -1,0 +1,1 @@
+/* brokerfs/s3_sts.h */

@@ -1,0 +1,1 @@
+/* tests/unit/test_s3_sign.c: not yet implemented. */
