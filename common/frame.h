@@ -30,9 +30,9 @@ int frame_wrap(struct buf *out, const uint8_t *body, size_t len, int zstd);
  * Look for one complete frame at the start of in[0..avail).
  * Returns 0 when more bytes are needed, 1 with *body, *body_len and
  * *consumed set when a frame is ready, or -EMSGSIZE (over max), -EBADMSG
- * (bad zstd, or a compressed frame when zstd_ok is 0) with *why set.  A compressed body is
- * decompressed into scratch (capped at max), and *body then points there;
- * otherwise *body points into in.
+ * (bad zstd, or a compressed frame when zstd_ok is 0) with *why set.  A
+ * compressed body is decompressed into scratch (capped at max), and *body
+ * then points there; otherwise *body points into in.
  */
 int frame_parse(const uint8_t *in, size_t avail, size_t max, int zstd_ok,
 		struct buf *scratch, const uint8_t **body, size_t *body_len,
