@@ -1,1 +1,696 @@
-/* common/rpcc.c: not yet implemented. */
+/*
+ * rpcc.c - the RPC client: one connection, many calls in flight (rpcc.h).
+ *
+ * A call takes one of RPCC_SLOTS pending-call slots (callers block while
+ * all are taken: that is the in-flight limit the broker also enforces), is
+ * sent under the write lock and then sleeps on its slot's condition
+ * variable.  The request id carries the slot index in its low bits, so the
+ * one reader thread finds the waiter without a search, and a sequence
+ * number in the high bits, so a late reply to a call that already timed
+ * out never lands in the slot's next user.
+ *
+ * Reading: frames are read into one buffer.  Once a frame header is known,
+ * a large frame is read exactly to its end, never past it, so that when a
+ * big READ reply is complete the whole buffer can be handed to the reply as
+ * its data_owned storage instead of copying the payload (zero copy where
+ * cheap); small payloads are copied out.
+ *
+ * Nothing waits forever: calls wait at most the timeout; a dead connection
+ * wakes every waiter with -ENOTCONN; a writer stuck on a full socket is cut
+ * by SO_SNDTIMEO (plain sockets) and the connection is then shut down,
+ * since half a frame on the wire leaves the stream unusable.  HELLO runs
+ * before the reader thread exists; a short-lived watchdog thread bounds it.
+ */
+#include "rpcc.h"
+
+#include "buf.h"
+#include "frame.h"
+#include "log.h"
+#include "proto.h"
+#include "transport.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define RPCC_SLOTS 64u          /* calls in flight; a power of two */
+#define RPCC_SLOT_BITS 6
+#define RPCC_CHUNK (64u * 1024u) /* read size for small frames */
+#define RPCC_STEAL_MIN (16u * 1024u) /* payloads this big are not copied */
+#define RPCC_DEFAULT_TIMEOUT 60000
+
+struct rpcc_slot {
+	uint64_t id;           /* 0 = free */
+	uint32_t op;           /* the request's op, checked against the reply */
+	int done;              /* a reply or an error was delivered */
+	int rc;                /* what rpcc_call returns once done */
+	struct proto_msg *rep; /* the caller's reply message */
+	pthread_cond_t cv;
+};
+
+struct rpcc {
+	struct transport_conn *conn;
+	int timeout_ms;
+	uint32_t features, max_payload;
+	rpcc_push_fn on_push;
+	void *push_arg;
+
+	pthread_mutex_t lock;   /* protects everything down to 'dead' */
+	pthread_cond_t free_cv; /* a slot became free or the link died */
+	struct rpcc_slot slots[RPCC_SLOTS];
+	unsigned nbusy;
+	uint64_t seq;
+	int dead;    /* reader stopped: calls fail (read atomically too) */
+	int closing; /* rpcc_free shut the socket: not an error to log */
+
+	pthread_mutex_t wlock; /* serialises frame writes on conn */
+
+	/* Reader state: the HELLO thread, then only the reader thread. */
+	struct buf in, scratch;
+	int zstd_in;
+	pthread_t reader;
+	int running;
+};
+
+/* ---- time --------------------------------------------------------------- */
+
+static void rpcc_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* pthread_mutex_timedlock takes CLOCK_REALTIME; convert a monotonic one. */
+static int rpcc_wlock(struct rpcc *c, const struct timespec *mono)
+{
+	struct timespec now, real;
+	long ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(CLOCK_REALTIME, &real);
+	ns = (mono->tv_sec - now.tv_sec) * 1000000000L +
+	     (mono->tv_nsec - now.tv_nsec);
+	if (ns < 0)
+		ns = 0;
+	real.tv_sec += ns / 1000000000L;
+	real.tv_nsec += ns % 1000000000L;
+	if (real.tv_nsec >= 1000000000L) {
+		real.tv_sec++;
+		real.tv_nsec -= 1000000000L;
+	}
+	return -pthread_mutex_timedlock(&c->wlock, &real);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void rpcc_kill(struct rpcc *c)
+{
+	shutdown(transport_fd(c->conn), SHUT_RDWR);
+}
+
+static int rpcc_write_all(struct rpcc *c, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = transport_write(c->conn, p, n);
+		if (w < 0)
+			return w == -EAGAIN ? -ETIMEDOUT : (int)w;
+		if (w == 0)
+			return -ENOTCONN;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Encode m and write it as one frame.  The body is encoded after four
+ * reserved bytes so that an uncompressed frame needs no second copy: the
+ * header is written in place.  Only compressible-sized bodies on a zstd
+ * connection go through frame_wrap.
+ */
+static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
+			 const struct timespec *deadline)
+{
+	struct buf body, framed;
+	const uint8_t *p;
+	size_t n, blen;
+	int rc;
+
+	buf_init(&body, PROTO_MAX_FRAME + FRAME_HDR_LEN);
+	buf_init(&framed, PROTO_MAX_FRAME + FRAME_HDR_LEN);
+	rc = buf_reserve(&body, 512);
+	if (rc)
+		goto out;
+	body.len = FRAME_HDR_LEN;
+	rc = proto_encode(m, &body);
+	if (rc)
+		goto out;
+	blen = body.len - FRAME_HDR_LEN;
+	if ((c->features & PROTO_FEAT_ZSTD) && blen >= FRAME_ZSTD_MIN) {
+		rc = frame_wrap(&framed, body.p + FRAME_HDR_LEN, blen, 1);
+		if (rc)
+			goto out;
+		p = framed.p;
+		n = framed.len;
+	} else {
+		body.p[0] = (uint8_t)(blen >> 24);
+		body.p[1] = (uint8_t)(blen >> 16);
+		body.p[2] = (uint8_t)(blen >> 8);
+		body.p[3] = (uint8_t)blen;
+		p = body.p;
+		n = body.len;
+	}
+	rc = rpcc_wlock(c, deadline);
+	if (rc)
+		goto out;
+	rc = rpcc_write_all(c, p, n);
+	if (rc)
+		rpcc_kill(c); /* a partial frame poisons the stream */
+	pthread_mutex_unlock(&c->wlock);
+out:
+	buf_cleanup(&body);
+	buf_cleanup(&framed);
+	return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Read more bytes into c->in; never past the end of a large frame. */
+static int rpcc_fill(struct rpcc *c)
+{
+	size_t want = RPCC_CHUNK - (c->in.len < RPCC_CHUNK ? c->in.len : 0);
+	size_t total;
+	ssize_t r;
+	int rc;
+
+	if (c->in.len >= FRAME_HDR_LEN) {
+		total = FRAME_HDR_LEN + (((size_t)c->in.p[0] & 0x7f) << 24 |
+					 (size_t)c->in.p[1] << 16 |
+					 (size_t)c->in.p[2] << 8 | c->in.p[3]);
+		if (total > RPCC_CHUNK)
+			want = total - c->in.len;
+	}
+	if (want == 0)
+		return -EBADMSG; /* cannot happen: frame_parse had it all */
+	rc = buf_reserve(&c->in, want);
+	if (rc)
+		return rc;
+	r = transport_read(c->conn, c->in.p + c->in.len, want);
+	if (r == 0)
+		return -ENOTCONN;
+	if (r < 0)
+		return (int)r;
+	c->in.len += (size_t)r;
+	return 0;
+}
+
+/*
+ * Give m's payload storage of its own: the frame buffer itself when the
+ * payload is big and nothing follows the frame, else a copy.  Then drop
+ * the frame from c->in.
+ */
+static int rpcc_own_data(struct rpcc *c, struct proto_msg *m,
+			 const uint8_t *body, size_t consumed)
+{
+	void *copy;
+
+	if (m->data_len == 0) {
+		m->data = NULL;
+	} else if (c->scratch.p && body == c->scratch.p) {
+		m->data_owned = buf_steal(&c->scratch, NULL);
+	} else if (m->data_len >= RPCC_STEAL_MIN && consumed == c->in.len) {
+		m->data_owned = buf_steal(&c->in, NULL);
+		return 0; /* c->in is empty and fresh */
+	} else {
+		copy = malloc(m->data_len);
+		if (!copy) {
+			buf_consume(&c->in, consumed);
+			return -ENOMEM;
+		}
+		memcpy(copy, m->data, m->data_len);
+		m->data = copy;
+		m->data_owned = copy;
+	}
+	buf_consume(&c->in, consumed);
+	return 0;
+}
+
+/* Read and decode the next message.  -EPROTO leaves m's header set. */
+static int rpcc_read_msg(struct rpcc *c, struct proto_msg *m)
+{
+	const uint8_t *body = NULL;
+	size_t blen = 0, consumed = 0;
+	const char *why = NULL;
+	int rc;
+
+	proto_msg_init(m);
+	for (;;) {
+		rc = frame_parse(c->in.p, c->in.len, PROTO_MAX_FRAME,
+				 c->zstd_in, &c->scratch, &body, &blen,
+				 &consumed, &why);
+		if (rc < 0) {
+			log_err("bad frame from the broker: %s", why);
+			return rc;
+		}
+		if (rc == 1)
+			break;
+		rc = rpcc_fill(c);
+		if (rc)
+			return rc;
+	}
+	rc = proto_decode(body, blen, m, &why);
+	if (rc) {
+		log_err("bad message from the broker: %s", why);
+		buf_consume(&c->in, consumed);
+		return rc;
+	}
+	rc = rpcc_own_data(c, m, body, consumed);
+	if (rc)
+		proto_msg_cleanup(m);
+	return rc;
+}
+
+/* Hand a reply (or rc, when m is NULL) to the call waiting for id. */
+static void rpcc_deliver(struct rpcc *c, uint64_t id, uint32_t op,
+			 struct proto_msg *m, int rc)
+{
+	struct rpcc_slot *s = &c->slots[id & (RPCC_SLOTS - 1)];
+
+	pthread_mutex_lock(&c->lock);
+	if (id == 0 || s->id != id || s->done) {
+		/* A call that timed out; its reply is of no use now. */
+		pthread_mutex_unlock(&c->lock);
+		log_debug("dropping reply %llu (%s): no caller waits for it",
+			  (unsigned long long)id, proto_op_name(op));
+		if (m)
+			proto_msg_cleanup(m);
+		return;
+	}
+	if (m && m->op != s->op) {
+		log_err("broker answered %s request %llu with %s",
+			proto_op_name(s->op), (unsigned long long)id,
+			proto_op_name(m->op));
+		proto_msg_cleanup(m);
+		m = NULL;
+		rc = -EPROTO;
+	}
+	if (m)
+		*s->rep = *m; /* the caller now owns the strings and data */
+	s->rc = m ? 0 : rc;
+	s->done = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void rpcc_set_dead(struct rpcc *c)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&c->lock);
+	__atomic_store_n(&c->dead, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < RPCC_SLOTS; i++)
+		if (c->slots[i].id)
+			pthread_cond_signal(&c->slots[i].cv);
+	pthread_cond_broadcast(&c->free_cv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *rpcc_reader(void *arg)
+{
+	struct rpcc *c = arg;
+	struct proto_msg m;
+	int rc, closing;
+
+	for (;;) {
+		rc = rpcc_read_msg(c, &m);
+		if (rc == -EPROTO && m.kind == PROTO_REP) {
+			rpcc_deliver(c, m.id, m.op, NULL, -EPROTO);
+			continue;
+		}
+		if (rc)
+			break;
+		if (m.kind == PROTO_REP) {
+			rpcc_deliver(c, m.id, m.op, &m, 0);
+		} else if (m.kind == PROTO_PUSH) {
+			if (c->on_push)
+				c->on_push(c->push_arg, &m);
+			proto_msg_cleanup(&m);
+		} else {
+			log_warn("ignoring a %s request from the broker",
+				 proto_op_name(m.op));
+			proto_msg_cleanup(&m);
+		}
+	}
+	pthread_mutex_lock(&c->lock);
+	closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (!closing) {
+		if (rc == -ENOTCONN)
+			log_err("the broker closed the connection");
+		else
+			log_err("connection to the broker failed: %s",
+				strerror(-rc));
+	}
+	rpcc_set_dead(c);
+	return NULL;
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+/* Take a free slot for req; c->lock held. */
+static int rpcc_take_slot(struct rpcc *c, const struct proto_msg *req,
+			  struct proto_msg *rep, const struct timespec *dl,
+			  struct rpcc_slot **out)
+{
+	unsigned i;
+	int e;
+
+	while (!c->dead && c->nbusy == RPCC_SLOTS) {
+		e = pthread_cond_timedwait(&c->free_cv, &c->lock, dl);
+		if (e == ETIMEDOUT)
+			return -ETIMEDOUT;
+	}
+	if (c->dead)
+		return -ENOTCONN;
+	for (i = 0; c->slots[i].id; i++)
+		;
+	c->slots[i].id = (++c->seq << RPCC_SLOT_BITS) | i;
+	c->slots[i].op = req->op;
+	c->slots[i].done = 0;
+	c->slots[i].rc = 0;
+	c->slots[i].rep = rep;
+	c->nbusy++;
+	*out = &c->slots[i];
+	return 0;
+}
+
+int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
+{
+	struct rpcc_slot *s = NULL;
+	struct timespec dl;
+	int rc, e;
+
+	rpcc_deadline(&dl, c->timeout_ms);
+	proto_msg_init(rep);
+	req->kind = PROTO_REQ;
+	pthread_mutex_lock(&c->lock);
+	rc = rpcc_take_slot(c, req, rep, &dl, &s);
+	pthread_mutex_unlock(&c->lock);
+	if (rc)
+		return rc;
+	/* Published before sending so another thread may INTERRUPT it. */
+	__atomic_store_n(&req->id, s->id, __ATOMIC_RELEASE);
+	rc = rpcc_send_msg(c, req, &dl);
+	pthread_mutex_lock(&c->lock);
+	while (!rc && !s->done && !c->dead) {
+		e = pthread_cond_timedwait(&s->cv, &c->lock, &dl);
+		if (e == ETIMEDOUT && !s->done)
+			rc = -ETIMEDOUT;
+	}
+	if (s->done)
+		rc = s->rc; /* even after a send error: the reply is there */
+	else if (!rc || c->dead)
+		rc = -ENOTCONN; /* the link died: say so, whatever else failed */
+	s->id = 0;
+	s->rep = NULL;
+	c->nbusy--;
+	pthread_cond_signal(&c->free_cv);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int rpcc_send(struct rpcc *c, struct proto_msg *req)
+{
+	struct timespec dl;
+
+	rpcc_deadline(&dl, c->timeout_ms);
+	req->kind = PROTO_REQ;
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOTCONN;
+	}
+	req->id = ++c->seq << RPCC_SLOT_BITS;
+	pthread_mutex_unlock(&c->lock);
+	return rpcc_send_msg(c, req, &dl);
+}
+
+/* ---- HELLO -------------------------------------------------------------- */
+
+struct rpcc_watchdog {
+	struct rpcc *c;
+	struct timespec deadline;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int done, fired;
+};
+
+/* Shut the socket if HELLO has not finished by the deadline. */
+static void *rpcc_watchdog_run(void *arg)
+{
+	struct rpcc_watchdog *w = arg;
+	int e = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&w->cv, &w->lock, &w->deadline);
+	if (!w->done) {
+		w->fired = 1;
+		rpcc_kill(w->c);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void rpcc_why(char *why, size_t len, const char *s)
+{
+	if (why && len)
+		snprintf(why, len, "%s", s);
+}
+
+/* Check the HELLO reply and adopt what it granted. */
+static int rpcc_hello_check(struct rpcc *c, const struct rpcc_opts *o,
+			    struct proto_msg *rep, char *why, size_t whylen)
+{
+	char tmp[PROTO_MAX_REASON + 64];
+
+	if (rep->err) {
+		rpcc_why(why, whylen, rep->reason ? rep->reason
+						  : strerror(rep->err));
+		return -rep->err;
+	}
+	if (rep->version != PROTO_VERSION) {
+		snprintf(tmp, sizeof(tmp),
+			 "broker speaks protocol version %u, not %u",
+			 rep->version, PROTO_VERSION);
+		rpcc_why(why, whylen, tmp);
+		return -EPROTO;
+	}
+	c->features = rep->features & o->features;
+	c->max_payload = o->max_payload ? o->max_payload : PROTO_MAX_PAYLOAD;
+	if (rep->max_payload < c->max_payload)
+		c->max_payload = rep->max_payload;
+	if (c->max_payload == 0) {
+		rpcc_why(why, whylen, "broker granted a zero payload size");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Send HELLO and read its reply; bounded by the watchdog. */
+static int rpcc_hello(struct rpcc *c, const struct rpcc_opts *o,
+		      struct proto_msg *rep, const struct timespec *dl)
+{
+	struct proto_msg req;
+	int rc;
+
+	proto_msg_init(&req);
+	req.kind = PROTO_REQ;
+	req.op = PROTO_OP_HELLO;
+	req.id = ++c->seq << RPCC_SLOT_BITS;
+	req.version = PROTO_VERSION;
+	req.features = o->features;
+	req.max_payload = o->max_payload ? o->max_payload : PROTO_MAX_PAYLOAD;
+	req.data = (const uint8_t *)o->handle;
+	req.data_len = o->handle_len;
+	rc = rpcc_send_msg(c, &req, dl);
+	if (rc)
+		return rc;
+	rc = rpcc_read_msg(c, rep);
+	if (rc)
+		return rc == -EPROTO ? -EBADMSG : rc;
+	if (rep->kind != PROTO_REP || rep->id != req.id ||
+	    rep->op != PROTO_OP_HELLO) {
+		proto_msg_cleanup(rep);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static struct rpcc *rpcc_new(struct transport_conn *conn,
+			     const struct rpcc_opts *o)
+{
+	pthread_condattr_t ca;
+	struct rpcc *c;
+	unsigned i;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->conn = conn;
+	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms
+					  : RPCC_DEFAULT_TIMEOUT;
+	c->on_push = o->on_push;
+	c->push_arg = o->push_arg;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->wlock, NULL);
+	pthread_cond_init(&c->free_cv, &ca);
+	for (i = 0; i < RPCC_SLOTS; i++)
+		pthread_cond_init(&c->slots[i].cv, &ca);
+	pthread_condattr_destroy(&ca);
+	buf_init(&c->in, PROTO_MAX_FRAME + FRAME_HDR_LEN + RPCC_CHUNK);
+	buf_init(&c->scratch, PROTO_MAX_FRAME);
+	return c;
+}
+
+static void rpcc_destroy(struct rpcc *c)
+{
+	unsigned i;
+
+	transport_close(c->conn);
+	buf_cleanup(&c->in);
+	buf_cleanup(&c->scratch);
+	for (i = 0; i < RPCC_SLOTS; i++)
+		pthread_cond_destroy(&c->slots[i].cv);
+	pthread_cond_destroy(&c->free_cv);
+	pthread_mutex_destroy(&c->wlock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Bound a stuck write on plain sockets (TLS fds are non-blocking). */
+static void rpcc_send_timeout(struct rpcc *c)
+{
+	struct timeval tv = { .tv_sec = c->timeout_ms / 1000,
+			      .tv_usec = (c->timeout_ms % 1000) * 1000 };
+
+	(void)setsockopt(transport_fd(c->conn), SOL_SOCKET, SO_SNDTIMEO, &tv,
+			 sizeof(tv));
+}
+
+int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
+	       struct rpcc **out, struct proto_msg *hello, char *why,
+	       size_t whylen)
+{
+	struct rpcc_watchdog w = { 0 };
+	pthread_condattr_t ca;
+	pthread_t wd;
+	struct rpcc *c;
+	int rc, wd_ok;
+
+	*out = NULL;
+	proto_msg_init(hello);
+	rpcc_why(why, whylen, "");
+	c = rpcc_new(conn, o);
+	if (!c) {
+		transport_close(conn);
+		rpcc_why(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	rpcc_send_timeout(c);
+	w.c = c;
+	rpcc_deadline(&w.deadline, c->timeout_ms);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&w.lock, NULL);
+	wd_ok = pthread_create(&wd, NULL, rpcc_watchdog_run, &w) == 0;
+
+	rc = rpcc_hello(c, o, hello, &w.deadline);
+
+	if (wd_ok) {
+		pthread_mutex_lock(&w.lock);
+		w.done = 1;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(wd, NULL);
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.lock);
+	if (rc && w.fired)
+		rc = -ETIMEDOUT;
+	if (rc) {
+		rpcc_why(why, whylen,
+			 rc == -ETIMEDOUT ? "no HELLO reply from the broker in time"
+			 : rc == -ENOTCONN ? "the broker closed the connection"
+			 : rc == -EBADMSG ? "malformed HELLO reply"
+					  : strerror(-rc));
+		goto out;
+	}
+	rc = rpcc_hello_check(c, o, hello, why, whylen);
+	if (rc)
+		goto out;
+	c->zstd_in = !!(c->features & PROTO_FEAT_ZSTD);
+	*out = c;
+	c = NULL;
+out:
+	if (c)
+		rpcc_destroy(c);
+	return rc;
+}
+
+int rpcc_run(struct rpcc *c)
+{
+	int e;
+
+	if (c->running)
+		return -EALREADY;
+	e = pthread_create(&c->reader, NULL, rpcc_reader, c);
+	if (e)
+		return -e;
+	c->running = 1;
+	return 0;
+}
+
+uint32_t rpcc_features(const struct rpcc *c)
+{
+	return c->features;
+}
+
+uint32_t rpcc_max_payload(const struct rpcc *c)
+{
+	return c->max_payload;
+}
+
+int rpcc_alive(const struct rpcc *c)
+{
+	return !__atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+}
+
+void rpcc_free(struct rpcc *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->closing = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (c->running) {
+		rpcc_kill(c);
+		pthread_join(c->reader, NULL);
+	}
+	rpcc_destroy(c);
+}
