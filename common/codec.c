@@ -75,15 +75,26 @@
 #define CODEC_MIN_DIRENT (1u + 2u + 1u + 1u + CODEC_NATTR)
 #define CODEC_NS_MAX 1000000000u
 
+/* clang-format off */
 static const struct proto_opinfo codec_ops[PROTO_OP_MAX] = {
 #define CODEC_INFO(name, num, req, rep, flags) [num] = { #name, req, rep, flags },
 	PROTO_OPS(CODEC_INFO)
 #undef CODEC_INFO
 };
+/* clang-format on */
 
 /* How each field letter travels and where it lives in struct proto_msg. */
-enum codec_fkind { F_NONE, F_U32, F_U64, F_NAME, F_NAME2, F_DATA, F_ATTR,
-		   F_STATFS, F_DIRENTS };
+enum codec_fkind {
+	F_NONE,
+	F_U32,
+	F_U64,
+	F_NAME,
+	F_NAME2,
+	F_DATA,
+	F_ATTR,
+	F_STATFS,
+	F_DIRENTS
+};
 
 struct codec_field {
 	unsigned char kind;
@@ -92,6 +103,7 @@ struct codec_field {
 	const char *bad_value; /* right type, value out of range */
 };
 
+/* clang-format off */
 #define U32(c, s, member)                                                   \
 	[c] = { F_U32, offsetof(struct proto_msg, member),                  \
 		"field " s ": expected unsigned int",                       \
@@ -121,6 +133,7 @@ static const struct codec_field codec_fields[128] = {
 #undef U32
 #undef U64
 #undef OTHER
+/* clang-format on */
 
 const struct proto_opinfo *proto_opinfo(uint32_t op)
 {
@@ -204,7 +217,8 @@ static const char *codec_check_name(const char *s, size_t n, size_t max,
 	if (n == 0)
 		return is_n ? "field n: empty name" : "field N: empty name";
 	if (n > max)
-		return is_n ? "field n: name too long" : "field N: name too long";
+		return is_n ? "field n: name too long"
+			    : "field N: name too long";
 	if (memchr(s, '\0', n))
 		return is_n ? "field n: name contains NUL"
 			    : "field N: name contains NUL";
@@ -271,9 +285,9 @@ static void enc_attr(struct codec_enc *e, const struct proto_attr *a)
 
 static void enc_statfs(struct codec_enc *e, const struct proto_statfs *st)
 {
-	const uint64_t v[CODEC_NSTATFS] = { st->bsize, st->frsize, st->blocks,
-					    st->bfree, st->bavail, st->files,
-					    st->ffree, st->favail, st->namemax };
+	const uint64_t v[CODEC_NSTATFS] = {st->bsize, st->frsize, st->blocks,
+					   st->bfree, st->bavail, st->files,
+					   st->ffree, st->favail, st->namemax};
 	size_t i;
 
 	msgpack_pack_array(&e->pk, CODEC_NSTATFS);
@@ -411,7 +425,7 @@ static const char *enc_header(struct codec_enc *e, const struct proto_msg *m,
 int proto_encode(const struct proto_msg *m, struct buf *out)
 {
 	const struct proto_opinfo *oi = proto_opinfo(m->op);
-	struct codec_enc e = { .out = out };
+	struct codec_enc e = {.out = out};
 	size_t start = out->len;
 	const char *schema;
 	int rc = -EINVAL;
@@ -471,7 +485,7 @@ static int rd_tag(struct codec_rd *r, uint8_t *tag)
 /* Any msgpack integer; *neg says whether *v is to be read as negative. */
 static int rd_int_raw(struct codec_rd *r, uint64_t *v, int *neg)
 {
-	static const unsigned width[4] = { 1, 2, 4, 8 };
+	static const unsigned width[4] = {1, 2, 4, 8};
 	uint8_t tag;
 	int rc;
 
@@ -647,9 +661,9 @@ static int rd_attr(struct codec_rd *r, struct proto_attr *a)
 
 static int rd_statfs(struct codec_rd *r, struct proto_statfs *st)
 {
-	uint64_t *v[CODEC_NSTATFS] = { &st->bsize, &st->frsize, &st->blocks,
-				       &st->bfree, &st->bavail, &st->files,
-				       &st->ffree, &st->favail, &st->namemax };
+	uint64_t *v[CODEC_NSTATFS] = {&st->bsize, &st->frsize, &st->blocks,
+				      &st->bfree, &st->bavail, &st->files,
+				      &st->ffree, &st->favail, &st->namemax};
 	uint32_t n, i;
 	int rc;
 
@@ -687,7 +701,8 @@ static int rd_dirents(struct codec_rd *r, struct proto_msg *m)
 		if ((rc = rd_array(r, &k)))
 			return rc;
 		if (k != 3)
-			return rd_fail(r, "field D: entry is not [name, off, attr]");
+			return rd_fail(
+			    r, "field D: entry is not [name, off, attr]");
 		if ((rc = rd_name(r, &de->name, PROTO_MAX_NAME, 1, 'n')) ||
 		    (rc = rd_uint(r, &de->off)) || (rc = rd_attr(r, &de->attr)))
 			return rc;
@@ -749,7 +764,8 @@ static int dec_fields(struct codec_rd *r, struct proto_msg *m,
 	for (; *schema; schema++) {
 		rc = dec_field(r, m, *schema);
 		if (rc == -EBADMSG && r->why == codec_why_type)
-			r->why = codec_fields[(unsigned char)*schema & 127].bad_type;
+			r->why =
+			    codec_fields[(unsigned char)*schema & 127].bad_type;
 		if (rc)
 			return rc;
 	}
@@ -770,16 +786,16 @@ static int dec_reply(struct codec_rd *r, struct proto_msg *m, uint32_t n,
 	m->err = errmap_from_wire(wire);
 	if (!wire)
 		return n == 4 + strlen(oi->rep)
-			       ? dec_fields(r, m, oi->rep)
-			       : rd_fail(r, "wrong element count for reply");
+			   ? dec_fields(r, m, oi->rep)
+			   : rd_fail(r, "wrong element count for reply");
 	if (n == 4)
 		return 0;
 	if (n != 5)
 		return rd_fail(r, "wrong element count for error reply");
 	if ((rc = rd_raw(r, 0, &p, &len)))
 		return rc == -EBADMSG && r->why == codec_why_type
-			       ? rd_fail(r, "reason: expected str")
-			       : rc;
+			   ? rd_fail(r, "reason: expected str")
+			   : rc;
 	if (len > PROTO_MAX_REASON)
 		return rd_fail(r, "reason too long");
 	if (memchr(p, '\0', len))
@@ -797,8 +813,8 @@ static int dec_body(struct codec_rd *r, struct proto_msg *m)
 
 	if ((rc = rd_array(r, &n)))
 		return rc == -EBADMSG && r->why == codec_why_type
-			       ? rd_fail(r, "message is not an array")
-			       : rc;
+			   ? rd_fail(r, "message is not an array")
+			   : rc;
 	if (n < 3)
 		return rd_fail(r, "message array too short");
 	if ((rc = rd_uint(r, &kind)) || (rc = rd_uint(r, &m->id)) ||
@@ -814,8 +830,9 @@ static int dec_body(struct codec_rd *r, struct proto_msg *m)
 		return -EPROTO;
 	}
 	if (!!(oi->flags & OPF_PUSH) != (kind == PROTO_PUSH))
-		return rd_fail(r, kind == PROTO_PUSH ? "op is not a push"
-						     : "push op in a request or reply");
+		return rd_fail(r, kind == PROTO_PUSH
+				      ? "op is not a push"
+				      : "push op in a request or reply");
 	switch (kind) {
 	case PROTO_REQ:
 		if (n != 5 + strlen(oi->req))
@@ -840,7 +857,7 @@ static int dec_body(struct codec_rd *r, struct proto_msg *m)
 int proto_decode(const uint8_t *body, size_t len, struct proto_msg *m,
 		 const char **why)
 {
-	struct codec_rd r = { body, body + len, NULL };
+	struct codec_rd r = {body, body + len, NULL};
 	uint32_t op;
 	uint64_t id;
 	uint8_t kind;

@@ -55,12 +55,12 @@ static int fz_msg_eq(const struct proto_msg *a, const struct proto_msg *b)
 	return a->kind == b->kind && a->op == b->op && a->id == b->id &&
 	       a->uid == b->uid && a->gid == b->gid && a->err == b->err &&
 	       fz_str_eq(a->reason, b->reason) && a->version == b->version &&
-	       a->features == b->features &&
-	       a->max_payload == b->max_payload && a->flags == b->flags &&
-	       a->mode == b->mode && a->whence == b->whence &&
-	       a->valid == b->valid && a->ino == b->ino && a->ino2 == b->ino2 &&
-	       a->fh == b->fh && a->fh2 == b->fh2 && a->off == b->off &&
-	       a->off2 == b->off2 && a->len == b->len && a->rdev == b->rdev &&
+	       a->features == b->features && a->max_payload == b->max_payload &&
+	       a->flags == b->flags && a->mode == b->mode &&
+	       a->whence == b->whence && a->valid == b->valid &&
+	       a->ino == b->ino && a->ino2 == b->ino2 && a->fh == b->fh &&
+	       a->fh2 == b->fh2 && a->off == b->off && a->off2 == b->off2 &&
+	       a->len == b->len && a->rdev == b->rdev &&
 	       a->target == b->target && fz_str_eq(a->name, b->name) &&
 	       fz_str_eq(a->name2, b->name2) && a->data_len == b->data_len &&
 	       (!a->data_len || memcmp(a->data, b->data, a->data_len) == 0) &&

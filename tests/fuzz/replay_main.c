@@ -39,8 +39,8 @@ static int replay_file(const char *path, unsigned long *ran)
 		fprintf(stderr, "replay: %s: out of memory\n", path);
 		goto out;
 	}
-	if (st.st_size && fread(p, 1, (size_t)st.st_size, f) !=
-				  (size_t)st.st_size) {
+	if (st.st_size &&
+	    fread(p, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
 		fprintf(stderr, "replay: %s: short read\n", path);
 		goto out;
 	}

@@ -50,6 +50,8 @@ static char *dupstr(const char *s)
 	return p;
 }
 
+/* One case per line reads as a table. */
+/* clang-format off */
 static void fill_fields(struct proto_msg *m, const char *schema)
 {
 	size_t i;
@@ -104,6 +106,8 @@ static void fill_fields(struct proto_msg *m, const char *schema)
 	}
 }
 
+/* clang-format on */
+
 static int attr_eq(const struct proto_attr *a, const struct proto_attr *b)
 {
 	return a->nodeid == b->nodeid && a->gen == b->gen && a->ino == b->ino &&
@@ -120,6 +124,7 @@ static int str_eq(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
+/* clang-format off */
 /* Compare every field the schema names; returns the first differing letter. */
 static char msg_diff(const struct proto_msg *a, const struct proto_msg *b,
 		     const char *schema)
@@ -173,6 +178,8 @@ static char msg_diff(const struct proto_msg *a, const struct proto_msg *b,
 	return 0;
 }
 
+/* clang-format on */
+
 /* Encode m, decode it again, compare; returns the encoded length. */
 static size_t round_trip(const struct proto_msg *m, const char *schema,
 			 struct buf *enc)
@@ -208,7 +215,8 @@ static size_t round_trip(const struct proto_msg *m, const char *schema,
 	CHECK_EQ(msg_diff(m, &d, schema), 0);
 	/* Zero-copy: bin fields point into the encoded body. */
 	if (strchr(schema, 'd'))
-		CHECK(d.data >= enc->p && d.data + d.data_len <= enc->p + enc->len);
+		CHECK(d.data >= enc->p &&
+		      d.data + d.data_len <= enc->p + enc->len);
 	proto_msg_cleanup(&d);
 	CHECK(d.name == NULL && d.dirents == NULL && d.ndirents == 0);
 	return enc->len;
@@ -295,11 +303,10 @@ static void test_all_ops(void)
 
 static void test_exact_bytes(void)
 {
-	static const uint8_t lookup[] = { 0x97, 0x00, 0x05, 0x04, 0xcd, 0x03,
-					  0xe8, 0x00, 0x01, 0xa2, 'a', 'b' };
-	static const uint8_t err[] = { 0x95, 0x01, 0x05, 0x04, 0x02,
-				       0xa1, 'x' };
-	static const uint8_t push[] = { 0x95, 0x02, 0x00, 0x64, 0x07, 0xa1, 'z' };
+	static const uint8_t lookup[] = {0x97, 0x00, 0x05, 0x04, 0xcd, 0x03,
+					 0xe8, 0x00, 0x01, 0xa2, 'a',  'b'};
+	static const uint8_t err[] = {0x95, 0x01, 0x05, 0x04, 0x02, 0xa1, 'x'};
+	static const uint8_t push[] = {0x95, 0x02, 0x00, 0x64, 0x07, 0xa1, 'z'};
 	struct proto_msg m;
 	struct buf b;
 

@@ -56,7 +56,7 @@ static void expect_parse(const uint8_t *in, size_t n, size_t max, int zstd_ok,
 	buf_cleanup(&scratch);
 }
 
-#define EXPECT_PARSE(in, n, max, zok, rc, want, wlen)                       \
+#define EXPECT_PARSE(in, n, max, zok, rc, want, wlen)                          \
 	expect_parse(in, n, max, zok, rc, want, wlen, __LINE__)
 
 static void test_plain(void)
@@ -83,12 +83,14 @@ static void test_plain(void)
 			bad++;
 	CHECK_EQ(bad, 0);
 	CHECK_EQ(frame_parse(out.p, 8, 1024, 0, &scratch, &got, &got_len,
-			     &consumed, NULL), 1);
+			     &consumed, NULL),
+		 1);
 	CHECK_EQ(consumed, 8);
 	CHECK(got == out.p + 4 && got_len == 4);
 	/* Frames back to back: the empty one, then the 3-byte one. */
 	CHECK_EQ(frame_parse(out.p + 8, out.len - 8, 1024, 0, &scratch, &got,
-			     &got_len, &consumed, NULL), 1);
+			     &got_len, &consumed, NULL),
+		 1);
 	CHECK_EQ(got_len, 0);
 	CHECK_EQ(consumed, 4);
 	EXPECT_PARSE(out.p + 12, out.len - 12, 1024, 0, 1, body, 3);
@@ -101,9 +103,9 @@ static void test_plain(void)
 
 static void test_limits(void)
 {
-	static const uint8_t huge[4] = { 0x7f, 0xff, 0xff, 0xff };
-	static const uint8_t zhuge[4] = { 0xff, 0xff, 0xff, 0xff };
-	static const uint8_t zbit[6] = { 0x80, 0x00, 0x00, 0x02, 1, 2 };
+	static const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff};
+	static const uint8_t zhuge[4] = {0xff, 0xff, 0xff, 0xff};
+	static const uint8_t zbit[6] = {0x80, 0x00, 0x00, 0x02, 1, 2};
 	struct buf out;
 
 	/* Refused from the header alone, before the body is awaited. */
@@ -146,15 +148,17 @@ static void test_zstd(void)
 				&consumed, NULL) != 0)
 			bad++;
 	CHECK_EQ(bad, 0);
-	CHECK_EQ(frame_parse(out.p, out.len, BIG, 1, &scratch, &got,
-			     &got_len, &consumed, NULL), 1);
+	CHECK_EQ(frame_parse(out.p, out.len, BIG, 1, &scratch, &got, &got_len,
+			     &consumed, NULL),
+		 1);
 	CHECK(got == scratch.p && got_len == BIG && consumed == out.len);
 	buf_cleanup(&scratch);
 
 	/* The scratch buffer's own ceiling holds too. */
 	buf_init(&scratch, 1000);
 	CHECK_EQ(frame_parse(out.p, out.len, BIG, 1, &scratch, &got, &got_len,
-			     &consumed, NULL), -EMSGSIZE);
+			     &consumed, NULL),
+		 -EMSGSIZE);
 	buf_cleanup(&scratch);
 
 	/* Not worth it: noise, small bodies, zstd off. */
@@ -191,8 +195,8 @@ static void test_hostile_zstd(void)
 {
 	static uint8_t z[BIG], f[2 * BIG];
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
-	ZSTD_inBuffer zin = { compressible, 5000, 0 };
-	ZSTD_outBuffer zout = { z, sizeof(z), 0 };
+	ZSTD_inBuffer zin = {compressible, 5000, 0};
+	ZSTD_outBuffer zout = {z, sizeof(z), 0};
 	size_t zlen, n, rem, i;
 
 	/* Streaming without a pledged size: no content size in the header. */
@@ -233,7 +237,7 @@ static void test_hostile_zstd(void)
 	 * holds.
 	 */
 	CHECK_EQ(z[4] >> 6, 1); /* frame content size field of 2 bytes */
-	CHECK(z[4] & 0x20);     /* single segment: no window descriptor */
+	CHECK(z[4] & 0x20);	/* single segment: no window descriptor */
 	n = zframe(f, z, zlen);
 	f[4 + 6] = 0;
 	EXPECT_PARSE(f, n, BIG, 1, -EBADMSG, NULL, 0);
@@ -260,8 +264,8 @@ static void test_hostile_zstd(void)
 			int rc;
 
 			buf_init(&scratch, 0);
-			rc = frame_parse(f, n, BIG, 1, &scratch, &got,
-					 &got_len, &consumed, NULL);
+			rc = frame_parse(f, n, BIG, 1, &scratch, &got, &got_len,
+					 &consumed, NULL);
 			CHECK(rc == -EBADMSG || (rc == 1 && got_len == 5000));
 			buf_cleanup(&scratch);
 		}
