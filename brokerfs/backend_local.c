@@ -1,1 +1,169 @@
-/* brokerfs/backend_local.c: not yet implemented. */
+/*
+ * backend_local.c - the local backend: one host directory per filesystem_id,
+ * full POSIX semantics, every guest name confined below that directory.
+ *
+ * This file opens and closes sessions and dispatches requests through a
+ * table generated from PROTO_OPS.  The work itself is in local_nodes.c (node
+ * table), local_meta.c (names and attributes), local_data.c (open files) and
+ * local_dir.c (directory streams); local.h explains the confinement model.
+ *
+ * The broker runs as root; permission checks are left to the client kernel
+ * (default_permissions).  What the backend guarantees is that no request
+ * reaches anything outside <root>/<fsid>/, that a symlink the guest planted
+ * is never followed on the host, and that no device node is created.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "local.h"
+#include "proto.h"
+
+static const local_handler local_table[PROTO_OP_MAX] = {
+#define LOCAL_ENTRY(name, num, req, rep, fl) [num] = LOCAL_HANDLER_##name,
+	PROTO_OPS(LOCAL_ENTRY)
+#undef LOCAL_ENTRY
+};
+
+/*
+ * The O_PATH descriptor pins the inode but /proc must work for reopening
+ * files; check once here so a broker without /proc fails at session open
+ * rather than on the first read.
+ */
+static int local_check_proc(int fd)
+{
+	struct stat a, b;
+	char path[40];
+	int rc = local_proc_path(path, sizeof(path), fd);
+
+	if (rc)
+		return rc;
+	if (stat(path, &a) < 0 || fstat(fd, &b) < 0)
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -ENXIO;
+	return 0;
+}
+
+static int local_session_open(const char *root, const char *fsid,
+			      unsigned flags, struct backend_session **out)
+{
+	struct backend_session *s = NULL;
+	int rootfd = -1, fd = -1, rc;
+	bool created = false;
+
+	*out = NULL;
+	rc = local_name_check(fsid);
+	if (rc)
+		goto out;
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (mkdirat(rootfd, fsid, 0755) == 0) {
+		created = true;
+	} else if (errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	/* A symlink in place of the fsid directory is refused (ELOOP or
+	 * ENOTDIR), not followed. */
+	fd = local_openat2(rootfd, fsid, O_PATH | O_DIRECTORY, 0);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	rc = local_check_proc(fd);
+	if (rc)
+		goto out;
+	/* 0755 whatever the process umask is. */
+	if (created) {
+		char path[40];
+
+		rc = local_proc_path(path, sizeof(path), fd);
+		if (!rc && chmod(path, 0755) < 0)
+			rc = -errno;
+		if (rc)
+			goto out;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	s->flags = flags;
+	s->can_chown = geteuid() == 0;
+	s->egid = getegid();
+	s->root_fd = fd;
+	rc = local_files_init(s);
+	if (rc)
+		goto out;
+	rc = local_nodes_init(s, fd);
+	if (rc) {
+		local_files_cleanup(s);
+		goto out;
+	}
+	fd = -1; /* owned by the root node */
+	*out = s;
+	s = NULL;
+out:
+	free(s);
+	if (fd >= 0)
+		close(fd);
+	if (rootfd >= 0)
+		close(rootfd);
+	return rc;
+}
+
+/* The core has drained every worker of this session before closing it. */
+static void local_session_close(struct backend_session *s)
+{
+	if (!s)
+		return;
+	local_files_cleanup(s);
+	local_nodes_cleanup(s);
+	free(s);
+}
+
+/* Opening for writing or truncating is a mutation on a read-only session. */
+static int local_rdonly_check(const struct proto_msg *req)
+{
+	const struct proto_opinfo *oi = proto_opinfo(req->op);
+
+	if (oi->flags & OPF_MUTATES)
+		return -EROFS;
+	if (req->op == PROTO_OP_OPEN &&
+	    ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & O_TRUNC)))
+		return -EROFS;
+	return 0;
+}
+
+static int local_dispatch(struct backend_session *s, const struct proto_msg *req,
+			  struct proto_msg *rep)
+{
+	local_handler h;
+	int rc;
+
+	if (!s || !req || !rep)
+		return -EINVAL;
+	if (req->op >= PROTO_OP_MAX || !(h = local_table[req->op]))
+		return -ENOSYS;
+	if (s->flags & BACKEND_SESSION_RDONLY) {
+		rc = local_rdonly_check(req);
+		if (rc)
+			return rc;
+	}
+	return h(s, req, rep);
+}
+
+const struct backend_ops backend_local = {
+	.name = "local",
+	.session_open = local_session_open,
+	.session_close = local_session_close,
+	.dispatch = local_dispatch,
+};

@@ -1,1 +1,557 @@
-/* brokerfs/local_data.c: not yet implemented. */
+/*
+ * local_data.c - open files of the local backend: the per-session open-file
+ * table (shared with directory handles) and file I/O.
+ *
+ * A guest fh is never dereferenced: it is gen << 32 | (slot + 1), and every
+ * use checks that the slot is live, that its generation matches (so a
+ * released fh stays dead when the slot is reused) and that it holds the kind
+ * of handle the operation expects.  Anything else is EBADF.
+ *
+ * Files are opened through the node's /proc magic link after checking that
+ * the node is a regular file, so a symlink is never opened (ELOOP) and a
+ * fifo or device never blocks or triggers a driver (ENXIO).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "local.h"
+#include "proto.h"
+
+/* Open flags a guest may ask for; the rest are dropped.  O_DIRECT would
+ * need aligned buffers and adds nothing behind the client's page cache. */
+#define OPEN_KEEP (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
+
+#define COPY_MAX (128u * 1024u * 1024u) /* bytes per COPY_FILE_RANGE */
+
+/* ---- the open-file table ------------------------------------------------- */
+
+int local_files_init(struct backend_session *s)
+{
+	pthread_mutex_init(&s->files_lock, NULL);
+	s->slots = NULL;
+	s->nslots = 0;
+	s->free_head = 0;
+	return 0;
+}
+
+static void file_free(struct local_file *f)
+{
+	if (f->kind == LOCAL_DIR) {
+		if (f->dir)
+			closedir(f->dir); /* closes f->fd */
+		else if (f->fd >= 0)
+			close(f->fd);
+		pthread_mutex_destroy(&f->dir_lock);
+	} else if (f->fd >= 0) {
+		close(f->fd);
+	}
+	free(f);
+}
+
+/* Closes every handle still open; no worker may be running. */
+void local_files_cleanup(struct backend_session *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nslots; i++)
+		if (s->slots[i].f)
+			file_free(s->slots[i].f);
+	free(s->slots);
+	s->slots = NULL;
+	s->nslots = 0;
+	s->free_head = 0;
+	pthread_mutex_destroy(&s->files_lock);
+}
+
+/* Called with files_lock held. */
+static int slots_grow(struct backend_session *s)
+{
+	uint32_t n = s->nslots ? s->nslots * 2 : 64, i;
+	struct local_slot *p;
+
+	if (s->nslots >= LOCAL_MAX_FILES)
+		return -EMFILE;
+	if (n > LOCAL_MAX_FILES)
+		n = LOCAL_MAX_FILES;
+	p = realloc(s->slots, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (i = s->nslots; i < n; i++) {
+		p[i].f = NULL;
+		p[i].gen = 1;
+		p[i].next_free = i + 2 <= n ? i + 2 : s->free_head;
+	}
+	p[n - 1].next_free = s->free_head;
+	s->free_head = s->nslots + 1;
+	s->slots = p;
+	s->nslots = n;
+	return 0;
+}
+
+/* The table takes f (with one reference); on error the caller frees f. */
+int local_file_insert(struct backend_session *s, struct local_file *f,
+		      uint64_t *fh)
+{
+	uint32_t idx;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->files_lock);
+	if (!s->free_head)
+		rc = slots_grow(s);
+	if (!rc) {
+		idx = s->free_head - 1;
+		s->free_head = s->slots[idx].next_free;
+		s->slots[idx].f = f;
+		f->refs = 1;
+		*fh = (uint64_t)s->slots[idx].gen << 32 | (idx + 1);
+	}
+	pthread_mutex_unlock(&s->files_lock);
+	return rc;
+}
+
+/* Called with files_lock held: the live slot fh names, or NULL. */
+static struct local_slot *slot_find(struct backend_session *s, uint64_t fh,
+				    int kind)
+{
+	uint32_t low = (uint32_t)fh, gen = (uint32_t)(fh >> 32);
+	struct local_slot *sl;
+
+	if (!low || low > s->nslots)
+		return NULL;
+	sl = &s->slots[low - 1];
+	if (!sl->f || sl->gen != gen || sl->f->kind != kind)
+		return NULL;
+	return sl;
+}
+
+struct local_file *local_file_get(struct backend_session *s, uint64_t fh,
+				  int kind)
+{
+	struct local_slot *sl;
+	struct local_file *f = NULL;
+
+	pthread_mutex_lock(&s->files_lock);
+	sl = slot_find(s, fh, kind);
+	if (sl) {
+		f = sl->f;
+		f->refs++;
+	}
+	pthread_mutex_unlock(&s->files_lock);
+	return f;
+}
+
+void local_file_put(struct backend_session *s, struct local_file *f)
+{
+	bool last;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&s->files_lock);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&s->files_lock);
+	if (last)
+		file_free(f);
+}
+
+int local_file_release(struct backend_session *s, uint64_t fh, int kind)
+{
+	struct local_slot *sl;
+	struct local_file *f = NULL;
+	bool last = false;
+
+	pthread_mutex_lock(&s->files_lock);
+	sl = slot_find(s, fh, kind);
+	if (sl) {
+		f = sl->f;
+		sl->f = NULL;
+		if (++sl->gen == 0)
+			sl->gen = 1;
+		sl->next_free = s->free_head;
+		s->free_head = (uint32_t)(sl - s->slots) + 1;
+		last = --f->refs == 0;
+	}
+	pthread_mutex_unlock(&s->files_lock);
+	if (!f)
+		return -EBADF;
+	if (last)
+		file_free(f);
+	return 0;
+}
+
+/* ---- open and create -------------------------------------------------------- */
+
+static int open_flags(uint32_t flags, int *out)
+{
+	int fl = (int)(flags & OPEN_KEEP);
+
+	if ((fl & O_ACCMODE) == O_ACCMODE)
+		return -EINVAL;
+	if ((fl & O_ACCMODE) == O_RDONLY)
+		fl &= ~O_TRUNC;
+	*out = fl;
+	return 0;
+}
+
+/* Wrap an I/O descriptor in a table entry; fd is consumed. */
+static int file_register(struct backend_session *s, int fd, int oflags,
+			 uint64_t *fh)
+{
+	struct local_file *f = calloc(1, sizeof(*f));
+	int rc;
+
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	f->kind = LOCAL_FILE;
+	f->fd = fd;
+	f->oflags = oflags;
+	rc = local_file_insert(s, f, fh);
+	if (rc)
+		file_free(f);
+	return rc;
+}
+
+int local_data_open(struct backend_session *s, const struct proto_msg *req,
+		    struct proto_msg *rep)
+{
+	struct local_node *n;
+	int fl, fd, rc;
+
+	rc = open_flags(req->flags, &fl);
+	if (rc)
+		return rc;
+	n = local_node_get(s, req->ino);
+	if (!n)
+		return -ESTALE;
+	if (n->type == S_IFDIR) {
+		rc = -EISDIR;
+		goto out;
+	}
+	fd = local_reopen(n, fl);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	rc = file_register(s, fd, fl, &rep->fh);
+	rep->flags = 0;
+out:
+	local_node_put(s, n);
+	return rc;
+}
+
+/*
+ * Open an existing name for CREATE without O_EXCL: pin it with O_PATH first
+ * so only a regular file is ever opened for I/O.  Returns the I/O fd and
+ * stores the O_PATH one in *pathfd.
+ */
+static int open_existing(int dirfd, const char *name, int fl, int *pathfd)
+{
+	struct local_node tmp = { .fd = -1 };
+	struct stat st;
+	int fd;
+
+	tmp.fd = local_openat2(dirfd, name, O_PATH, 0);
+	if (tmp.fd < 0)
+		return tmp.fd;
+	if (fstatat(tmp.fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		fd = -errno;
+		goto out;
+	}
+	tmp.type = st.st_mode & S_IFMT;
+	fd = tmp.type == S_IFDIR ? -EISDIR : local_reopen(&tmp, fl);
+out:
+	if (fd < 0) {
+		close(tmp.fd);
+		tmp.fd = -1;
+	}
+	*pathfd = tmp.fd;
+	return fd;
+}
+
+/* An O_PATH descriptor for the inode an I/O descriptor refers to. */
+static int path_of(int fd)
+{
+	char path[40];
+	int rc = local_proc_path(path, sizeof(path), fd), pfd;
+
+	if (rc)
+		return rc;
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	return pfd < 0 ? -errno : pfd;
+}
+
+/* Open or create req->name; *created tells whether this call made it. */
+static int create_open(struct local_node *p, const struct proto_msg *req,
+		       int fl, int *pathfd, bool *created)
+{
+	int fd, tries;
+
+	*pathfd = -1;
+	for (tries = 0; tries < 3; tries++) {
+		fd = local_openat2(p->fd, req->name, fl | O_CREAT | O_EXCL,
+				   req->mode & 07777);
+		if (fd >= 0) {
+			*created = true;
+			*pathfd = path_of(fd);
+			if (*pathfd < 0) {
+				close(fd);
+				return *pathfd;
+			}
+			return fd;
+		}
+		if (fd != -EEXIST || (req->flags & O_EXCL))
+			return fd;
+		*created = false;
+		fd = open_existing(p->fd, req->name, fl, pathfd);
+		if (fd != -ENOENT)
+			return fd;
+	}
+	return -EAGAIN;
+}
+
+int local_data_create(struct backend_session *s, const struct proto_msg *req,
+		      struct proto_msg *rep)
+{
+	struct local_node *p;
+	struct stat st;
+	bool created = false;
+	int fl, fd, pfd, rc;
+
+	rc = local_name_check(req->name);
+	if (!rc)
+		rc = open_flags(req->flags, &fl);
+	if (rc)
+		return rc;
+	rc = local_node_get_dir(s, req->ino, &p);
+	if (rc)
+		return rc;
+	fd = create_open(p, req, fl, &pfd, &created);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	/* Register first: the lookup reference taken below must only be
+	 * taken when the reply will succeed. */
+	rc = file_register(s, fd, fl, &rep->fh);
+	if (rc) {
+		close(pfd);
+		goto out;
+	}
+	if (created) {
+		rc = local_meta_adopt_new(s, p, pfd, req, S_IFREG, &rep->attr);
+	} else if (fstatat(pfd, "", &st, AT_EMPTY_PATH) < 0) {
+		rc = -errno;
+		close(pfd);
+	} else {
+		rc = local_node_adopt(s, pfd, &st, &rep->attr);
+	}
+	if (rc)
+		local_file_release(s, rep->fh, LOCAL_FILE);
+	rep->flags = 0;
+out:
+	local_node_put(s, p);
+	return rc;
+}
+
+/* ---- I/O ------------------------------------------------------------------------ */
+
+int local_data_read(struct backend_session *s, const struct proto_msg *req,
+		    struct proto_msg *rep)
+{
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	size_t len = req->len > PROTO_MAX_PAYLOAD ? PROTO_MAX_PAYLOAD : req->len;
+	size_t done = 0;
+	uint8_t *buf = NULL;
+	ssize_t n;
+	int rc = 0;
+
+	if (!f)
+		return -EBADF;
+	if (req->off > (uint64_t)INT64_MAX - len) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (len && !(buf = malloc(len))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (done < len) {
+		n = pread(f->fd, buf + done, len - done,
+			  (off_t)(req->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (!done)
+				rc = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	if (rc)
+		goto out;
+	rep->data = buf;
+	rep->data_len = done;
+	rep->data_owned = buf;
+	buf = NULL;
+out:
+	free(buf);
+	local_file_put(s, f);
+	return rc;
+}
+
+/* On an O_APPEND file Linux pwrite appends whatever the offset. */
+int local_data_write(struct backend_session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	size_t len = req->data_len, done = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (!f)
+		return -EBADF;
+	if (len > PROTO_MAX_PAYLOAD || (len && !req->data) ||
+	    req->off > (uint64_t)INT64_MAX - len) {
+		rc = -EINVAL;
+		goto out;
+	}
+	while (done < len) {
+		n = pwrite(f->fd, req->data + done, len - done,
+			   (off_t)(req->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!done)
+				rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	rep->len = done;
+out:
+	local_file_put(s, f);
+	return rc;
+}
+
+/* Nothing is buffered in the broker; only the handle is checked. */
+int local_data_flush(struct backend_session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+
+	if (!f)
+		return -EBADF;
+	local_file_put(s, f);
+	return 0;
+}
+
+int local_data_release(struct backend_session *s, const struct proto_msg *req,
+		       struct proto_msg *rep)
+{
+	return local_file_release(s, req->fh, LOCAL_FILE);
+}
+
+int local_data_fsync(struct backend_session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	int rc = 0;
+
+	if (!f)
+		return -EBADF;
+	if (((req->flags & 1) ? fdatasync(f->fd) : fsync(f->fd)) < 0)
+		rc = -errno;
+	local_file_put(s, f);
+	return rc;
+}
+
+int local_data_fallocate(struct backend_session *s,
+			 const struct proto_msg *req, struct proto_msg *rep)
+{
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	int rc = 0;
+
+	if (!f)
+		return -EBADF;
+	if (req->off > (uint64_t)INT64_MAX || req->len > (uint64_t)INT64_MAX)
+		rc = -EINVAL;
+	else if (fallocate(f->fd, (int)req->mode, (off_t)req->off,
+			   (off_t)req->len) < 0)
+		rc = -errno;
+	local_file_put(s, f);
+	return rc;
+}
+
+/*
+ * SEEK_DATA and SEEK_HOLE are what the client sends; SET, CUR and END are
+ * answered too, CUR relative to the host descriptor's own position (which
+ * only LSEEK moves: I/O is positional).
+ */
+int local_data_lseek(struct backend_session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	struct local_file *f;
+	off_t r;
+	int rc = 0;
+
+	switch (req->whence) {
+	case SEEK_SET:
+	case SEEK_CUR:
+	case SEEK_END:
+	case SEEK_DATA:
+	case SEEK_HOLE:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (req->off > (uint64_t)INT64_MAX && req->whence != SEEK_CUR &&
+	    req->whence != SEEK_END)
+		return -EINVAL;
+	f = local_file_get(s, req->fh, LOCAL_FILE);
+	if (!f)
+		return -EBADF;
+	r = lseek(f->fd, (off_t)req->off, (int)req->whence);
+	if (r < 0)
+		rc = -errno;
+	else
+		rep->off = (uint64_t)r;
+	local_file_put(s, f);
+	return rc;
+}
+
+int local_data_copy_file_range(struct backend_session *s,
+			       const struct proto_msg *req,
+			       struct proto_msg *rep)
+{
+	struct local_file *in = NULL, *out = NULL;
+	loff_t off_in = (loff_t)req->off, off_out = (loff_t)req->off2;
+	size_t len = req->len > COPY_MAX ? COPY_MAX : (size_t)req->len;
+	ssize_t n;
+	int rc = 0;
+
+	if (req->flags)
+		return -EINVAL;
+	if (req->off > (uint64_t)INT64_MAX || req->off2 > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	in = local_file_get(s, req->fh, LOCAL_FILE);
+	out = local_file_get(s, req->fh2, LOCAL_FILE);
+	if (!in || !out) {
+		rc = -EBADF;
+		goto out;
+	}
+	n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len, 0);
+	if (n < 0)
+		rc = -errno;
+	else
+		rep->len = (uint64_t)n;
+out:
+	local_file_put(s, in);
+	local_file_put(s, out);
+	return rc;
+}
