@@ -131,7 +131,7 @@ int frame_parse(const uint8_t *in, size_t avail, size_t max, int zstd_ok,
 		*why = "frame too large";
 		return -EMSGSIZE;
 	}
-	if ((hdr & FRAME_ZSTD_BIT) && !zstd_ok) {
+	if ((hdr & FRAME_ZSTD_BIT) && (!zstd_ok || !scratch)) {
 		*why = "compressed frame not negotiated";
 		return -EBADMSG;
 	}

@@ -154,6 +154,11 @@ static void test_zstd(void)
 	CHECK(got == scratch.p && got_len == BIG && consumed == out.len);
 	buf_cleanup(&scratch);
 
+	/* No scratch buffer to decompress into: refused, not a crash. */
+	CHECK_EQ(frame_parse(out.p, out.len, BIG, 1, NULL, &got, &got_len,
+			     &consumed, NULL),
+		 -EBADMSG);
+
 	/* The scratch buffer's own ceiling holds too. */
 	buf_init(&scratch, 1000);
 	CHECK_EQ(frame_parse(out.p, out.len, BIG, 1, &scratch, &got, &got_len,
