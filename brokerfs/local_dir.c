@@ -71,15 +71,16 @@ out:
 }
 
 /* "." and "..": no lookup reference, just enough to show the entry. */
-static void dot_attr(struct local_file *f, const struct dirent *de,
-		     struct proto_attr *a)
+static void dot_attr(struct backend_session *s, struct local_file *f,
+		     const struct dirent *de, struct proto_attr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->mode = S_IFDIR;
 	a->ino = (uint64_t)de->d_ino;
-	/* Above the session root is the host: do not show its inode. */
+	/* Above the session root is the host: show the root itself, as ".."
+	 * of any filesystem root does. */
 	if (f->at_root && !strcmp(de->d_name, ".."))
-		a->ino = 0;
+		a->ino = (uint64_t)s->root->ino;
 }
 
 static bool is_dot(const char *name)
@@ -121,7 +122,7 @@ static int dir_fill(struct backend_session *s, struct local_file *f,
 			break;
 		}
 		if (is_dot(de->d_name)) {
-			dot_attr(f, de, &d[n].attr);
+			dot_attr(s, f, de, &d[n].attr);
 		} else {
 			rc = local_node_lookup(s, dirfd(f->dir), de->d_name,
 					       &d[n].attr);

@@ -607,6 +607,7 @@ static int xattr_list_all(const char *path, char **out, size_t *outlen)
 			return -ENOMEM;
 		len = size ? listxattr(path, buf, (size_t)size) : 0;
 		if (len >= 0) {
+			buf[len] = 0; /* the filter may look one byte past */
 			*out = buf;
 			*outlen = (size_t)len;
 			return 0;

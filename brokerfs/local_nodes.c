@@ -70,10 +70,13 @@ int local_openat2(int dirfd, const char *name, int flags, mode_t mode)
 			   RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
 	};
 	long fd;
+	int tries = 0;
 
+	/* EAGAIN: a concurrent rename made the kernel unsure the walk stayed
+	 * beneath dirfd; retry a few times, then report it. */
 	do
 		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN);
+	while (fd < 0 && errno == EAGAIN && ++tries < 8);
 	return fd < 0 ? -errno : (int)fd;
 }
 
@@ -399,13 +402,46 @@ void local_node_forget(struct backend_session *s, uint64_t nodeid,
 		close(fd);
 }
 
-/* Resolve one checked name below dirfd and take a lookup reference. */
+/* If the inode st describes is already a node, count a lookup of it. */
+static bool ref_known(struct backend_session *s, const struct stat *st,
+		      struct proto_attr *attr)
+{
+	struct local_node *n;
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&s->nodes_lock);
+	n = find_key(s, st->st_dev, st->st_ino);
+	if (n) {
+		n->nlookup++;
+		id = n->nodeid;
+	}
+	pthread_mutex_unlock(&s->nodes_lock);
+	if (n)
+		local_attr_fill(attr, st, id);
+	return n != NULL;
+}
+
+/*
+ * Resolve one checked name below dirfd and take a lookup reference.
+ *
+ * Most lookups are of inodes the guest already knows (revalidation,
+ * READDIRPLUS of a listed directory) or of names that do not exist, so a
+ * plain fstatat of the single segment comes first: it follows nothing, and
+ * a (dev, ino) found in the table is pinned by that node's descriptor, so it
+ * is exactly that inode.  Only a new inode is opened with openat2.
+ */
 int local_node_lookup(struct backend_session *s, int dirfd, const char *name,
 		      struct proto_attr *attr)
 {
 	struct stat st;
 	int fd;
 
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return -errno;
+	} else if (ref_known(s, &st, attr)) {
+		return 0;
+	}
 	fd = local_openat2(dirfd, name, O_PATH, 0);
 	if (fd < 0)
 		return fd;
