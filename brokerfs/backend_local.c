@@ -23,11 +23,13 @@
 #include "local.h"
 #include "proto.h"
 
+/* clang-format off */
 static const local_handler local_table[PROTO_OP_MAX] = {
 #define LOCAL_ENTRY(name, num, req, rep, fl) [num] = LOCAL_HANDLER_##name,
 	PROTO_OPS(LOCAL_ENTRY)
 #undef LOCAL_ENTRY
 };
+/* clang-format on */
 
 /*
  * The O_PATH descriptor pins the inode but /proc must work for reopening
@@ -98,7 +100,6 @@ static int local_session_open(const char *root, const char *fsid,
 	}
 	s->flags = flags;
 	s->can_chown = geteuid() == 0;
-	s->egid = getegid();
 	s->root_fd = fd;
 	rc = local_files_init(s);
 	if (rc)
@@ -143,8 +144,8 @@ static int local_rdonly_check(const struct proto_msg *req)
 	return 0;
 }
 
-static int local_dispatch(struct backend_session *s, const struct proto_msg *req,
-			  struct proto_msg *rep)
+static int local_dispatch(struct backend_session *s,
+			  const struct proto_msg *req, struct proto_msg *rep)
 {
 	local_handler h;
 	int rc;
@@ -162,8 +163,8 @@ static int local_dispatch(struct backend_session *s, const struct proto_msg *req
 }
 
 const struct backend_ops backend_local = {
-	.name = "local",
-	.session_open = local_session_open,
-	.session_close = local_session_close,
-	.dispatch = local_dispatch,
+    .name = "local",
+    .session_open = local_session_open,
+    .session_close = local_session_close,
+    .dispatch = local_dispatch,
 };

@@ -26,20 +26,20 @@
 struct proto_msg;
 struct proto_attr;
 
-#define LOCAL_ROOT_ID 1u    /* FUSE_ROOT_ID */
+#define LOCAL_ROOT_ID 1u       /* FUSE_ROOT_ID */
 #define LOCAL_MAX_FILES 65536u /* open files and directories per session */
 
 /* One inode the guest knows by nodeid. */
 struct local_node {
 	uint64_t nodeid;  /* immutable */
-	int fd;           /* O_PATH, immutable until the node is freed */
-	dev_t dev;        /* immutable */
-	ino_t ino;        /* immutable */
-	mode_t type;      /* S_IFMT bits, immutable (a type never changes) */
+	int fd;		  /* O_PATH, immutable until the node is freed */
+	dev_t dev;	  /* immutable */
+	ino_t ino;	  /* immutable */
+	mode_t type;	  /* S_IFMT bits, immutable (a type never changes) */
 	uint64_t nlookup; /* nodes_lock: references the guest holds */
-	uint32_t refs;    /* nodes_lock: workers using fd right now */
+	uint32_t refs;	  /* nodes_lock: workers using fd right now */
 	struct local_node *id_next;  /* nodes_lock: chain in the id table */
-	struct local_node *key_next; /* nodes_lock: chain in the (dev, ino) table */
+	struct local_node *key_next; /* nodes_lock: (dev, ino) chain */
 };
 
 enum local_file_kind { LOCAL_FILE = 1, LOCAL_DIR = 2 };
@@ -47,7 +47,7 @@ enum local_file_kind { LOCAL_FILE = 1, LOCAL_DIR = 2 };
 /* One open file or directory, named by a guest fh. */
 struct local_file {
 	int kind;      /* enum local_file_kind, immutable */
-	int fd;        /* immutable until freed; for dirs owned by dir */
+	int fd;	       /* immutable until freed; for dirs owned by dir */
 	int oflags;    /* open flags as used on the host, immutable */
 	bool at_root;  /* a handle on the session root directory, immutable */
 	uint32_t refs; /* files_lock: workers using it; the table holds one */
@@ -56,34 +56,33 @@ struct local_file {
 	pthread_mutex_t dir_lock;
 	DIR *dir;
 	uint64_t dir_pos; /* cookie the stream is positioned at */
-	bool pos_valid;   /* false after reading an entry that was not sent */
+	bool pos_valid;	  /* false after reading an entry that was not sent */
 };
 
 /* A slot of the open-file table; fh = gen << 32 | (index + 1). */
 struct local_slot {
 	struct local_file *f; /* files_lock */
-	uint32_t gen;         /* files_lock: bumped on every release */
-	uint32_t next_free;   /* files_lock: free list link (index + 1, 0 = end) */
+	uint32_t gen;	      /* files_lock: bumped on every release */
+	uint32_t next_free;   /* files_lock: free list, index + 1 (0 ends) */
 };
 
 struct backend_session {
-	unsigned flags;     /* BACKEND_SESSION_*, immutable */
-	bool can_chown;     /* running as root, immutable */
-	gid_t egid;         /* immutable */
-	int root_fd;        /* O_PATH of <root>/<fsid>, owned by the root node */
+	unsigned flags; /* BACKEND_SESSION_*, immutable */
+	bool can_chown; /* running as root, immutable */
+	int root_fd;	/* O_PATH of <root>/<fsid>, owned by the root node */
 
 	pthread_mutex_t nodes_lock;
 	struct local_node **by_id;  /* nodes_lock: buckets, size nbuckets */
 	struct local_node **by_key; /* nodes_lock: buckets, size nbuckets */
-	size_t nbuckets;            /* nodes_lock: a power of two */
-	size_t nnodes;              /* nodes_lock */
-	uint64_t next_id;           /* nodes_lock: never reused */
+	size_t nbuckets;	    /* nodes_lock: a power of two */
+	size_t nnodes;		    /* nodes_lock */
+	uint64_t next_id;	    /* nodes_lock: never reused */
 	struct local_node *root;    /* immutable, pinned (never forgotten) */
 
 	pthread_mutex_t files_lock;
-	struct local_slot *slots;   /* files_lock */
-	uint32_t nslots;            /* files_lock: slots allocated */
-	uint32_t free_head;         /* files_lock: index + 1, 0 = none */
+	struct local_slot *slots; /* files_lock */
+	uint32_t nslots;	  /* files_lock: slots allocated */
+	uint32_t free_head;	  /* files_lock: index + 1, 0 = none */
 };
 
 /* local_nodes.c */
@@ -133,25 +132,42 @@ typedef int (*local_handler)(struct backend_session *s,
 			     const struct proto_msg *req,
 			     struct proto_msg *rep);
 
-#define LOCAL_HANDLERS(X)                                                   \
-	X(local_meta_lookup) X(local_meta_forget) X(local_meta_getattr)     \
-	X(local_meta_setattr) X(local_meta_readlink) X(local_meta_symlink)  \
-	X(local_meta_mknod) X(local_meta_mkdir) X(local_meta_unlink)        \
-	X(local_meta_rmdir) X(local_meta_rename) X(local_meta_link)         \
-	X(local_meta_statfs) X(local_meta_setxattr) X(local_meta_getxattr)  \
-	X(local_meta_listxattr) X(local_meta_removexattr)                   \
-	X(local_meta_access) X(local_data_open) X(local_data_create)        \
-	X(local_data_read) X(local_data_write) X(local_data_flush)          \
-	X(local_data_release) X(local_data_fsync) X(local_data_fallocate)   \
-	X(local_data_lseek) X(local_data_copy_file_range)                   \
-	X(local_dir_opendir) X(local_dir_readdirplus)                       \
-	X(local_dir_releasedir) X(local_dir_fsyncdir)
-
-#define LOCAL_DECLARE(fn)                                                   \
+/* clang-format off */
+#define LOCAL_HANDLER_PROTO(fn)                                             \
 	int fn(struct backend_session *s, const struct proto_msg *req,      \
-	       struct proto_msg *rep);
-LOCAL_HANDLERS(LOCAL_DECLARE)
-#undef LOCAL_DECLARE
+	       struct proto_msg *rep)
+LOCAL_HANDLER_PROTO(local_meta_lookup);
+LOCAL_HANDLER_PROTO(local_meta_forget);
+LOCAL_HANDLER_PROTO(local_meta_getattr);
+LOCAL_HANDLER_PROTO(local_meta_setattr);
+LOCAL_HANDLER_PROTO(local_meta_readlink);
+LOCAL_HANDLER_PROTO(local_meta_symlink);
+LOCAL_HANDLER_PROTO(local_meta_mknod);
+LOCAL_HANDLER_PROTO(local_meta_mkdir);
+LOCAL_HANDLER_PROTO(local_meta_unlink);
+LOCAL_HANDLER_PROTO(local_meta_rmdir);
+LOCAL_HANDLER_PROTO(local_meta_rename);
+LOCAL_HANDLER_PROTO(local_meta_link);
+LOCAL_HANDLER_PROTO(local_meta_statfs);
+LOCAL_HANDLER_PROTO(local_meta_setxattr);
+LOCAL_HANDLER_PROTO(local_meta_getxattr);
+LOCAL_HANDLER_PROTO(local_meta_listxattr);
+LOCAL_HANDLER_PROTO(local_meta_removexattr);
+LOCAL_HANDLER_PROTO(local_meta_access);
+LOCAL_HANDLER_PROTO(local_data_open);
+LOCAL_HANDLER_PROTO(local_data_create);
+LOCAL_HANDLER_PROTO(local_data_read);
+LOCAL_HANDLER_PROTO(local_data_write);
+LOCAL_HANDLER_PROTO(local_data_flush);
+LOCAL_HANDLER_PROTO(local_data_release);
+LOCAL_HANDLER_PROTO(local_data_fsync);
+LOCAL_HANDLER_PROTO(local_data_fallocate);
+LOCAL_HANDLER_PROTO(local_data_lseek);
+LOCAL_HANDLER_PROTO(local_data_copy_file_range);
+LOCAL_HANDLER_PROTO(local_dir_opendir);
+LOCAL_HANDLER_PROTO(local_dir_readdirplus);
+LOCAL_HANDLER_PROTO(local_dir_releasedir);
+LOCAL_HANDLER_PROTO(local_dir_fsyncdir);
 
 #define LOCAL_HANDLER_HELLO NULL
 #define LOCAL_HANDLER_PING NULL
@@ -191,5 +207,6 @@ LOCAL_HANDLERS(LOCAL_DECLARE)
 #define LOCAL_HANDLER_INVAL_ENTRY NULL
 #define LOCAL_HANDLER_INVAL_INODE NULL
 #define LOCAL_HANDLER_SESSION_REVOKED NULL
+/* clang-format on */
 
 #endif

@@ -22,11 +22,12 @@
 
 /* Open flags a guest may ask for; the rest are dropped.  O_DIRECT would
  * need aligned buffers and adds nothing behind the client's page cache. */
-#define OPEN_KEEP (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
+#define OPEN_KEEP                                                              \
+	(O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
 
 #define COPY_MAX (128u * 1024u * 1024u) /* bytes per COPY_FILE_RANGE */
 
-/* ---- the open-file table ------------------------------------------------- */
+/* ---- the open-file table ------------------------------------------------ */
 
 int local_files_init(struct backend_session *s)
 {
@@ -181,7 +182,7 @@ int local_file_release(struct backend_session *s, uint64_t fh, int kind)
 	return 0;
 }
 
-/* ---- open and create -------------------------------------------------------- */
+/* ---- open and create ---------------------------------------------------- */
 
 static int open_flags(uint32_t flags, int *out)
 {
@@ -250,7 +251,7 @@ out:
  */
 static int open_existing(int dirfd, const char *name, int fl, int *pathfd)
 {
-	struct local_node tmp = { .fd = -1 };
+	struct local_node tmp = {.fd = -1};
 	struct stat st;
 	int fd;
 
@@ -357,13 +358,14 @@ out:
 	return rc;
 }
 
-/* ---- I/O ------------------------------------------------------------------------ */
+/* ---- I/O ---------------------------------------------------------------- */
 
 int local_data_read(struct backend_session *s, const struct proto_msg *req,
 		    struct proto_msg *rep)
 {
 	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
-	size_t len = req->len > PROTO_MAX_PAYLOAD ? PROTO_MAX_PAYLOAD : req->len;
+	size_t len =
+	    req->len > PROTO_MAX_PAYLOAD ? PROTO_MAX_PAYLOAD : req->len;
 	size_t done = 0;
 	uint8_t *buf = NULL;
 	ssize_t n;
@@ -471,8 +473,8 @@ int local_data_fsync(struct backend_session *s, const struct proto_msg *req,
 	return rc;
 }
 
-int local_data_fallocate(struct backend_session *s,
-			 const struct proto_msg *req, struct proto_msg *rep)
+int local_data_fallocate(struct backend_session *s, const struct proto_msg *req,
+			 struct proto_msg *rep)
 {
 	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
 	int rc = 0;

@@ -85,8 +85,7 @@ static void dot_attr(struct backend_session *s, struct local_file *f,
 
 static bool is_dot(const char *name)
 {
-	return name[0] == '.' &&
-	       (!name[1] || (name[1] == '.' && !name[2]));
+	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
 }
 
 /* Errors that say "try again later", not "this entry is unusable". */
@@ -196,8 +195,8 @@ out:
 	return rc;
 }
 
-int local_dir_releasedir(struct backend_session *s,
-			 const struct proto_msg *req, struct proto_msg *rep)
+int local_dir_releasedir(struct backend_session *s, const struct proto_msg *req,
+			 struct proto_msg *rep)
 {
 	return local_file_release(s, req->fh, LOCAL_DIR);
 }

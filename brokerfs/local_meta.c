@@ -29,7 +29,7 @@
 
 #define XATTR_USER "user."
 
-/* ---- creation ------------------------------------------------------------ */
+/* ---- creation ----------------------------------------------------------- */
 
 /* The gid a new entry gets: a set-gid parent's, else the caller's. */
 static gid_t new_gid(struct local_node *parent, const struct stat *st,
@@ -81,7 +81,8 @@ int local_meta_adopt_new(struct backend_session *s, struct local_node *parent,
 	if (s->can_chown && (st.st_uid != req->uid || st.st_gid != gid)) {
 		if (fchownat(fd, "", req->uid, gid,
 			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
-		    fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		    fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+			0) {
 			rc = -errno;
 			goto out;
 		}
@@ -216,7 +217,7 @@ out:
 	return rc;
 }
 
-/* ---- lookup, attributes ---------------------------------------------------- */
+/* ---- lookup, attributes ------------------------------------------------- */
 
 int local_meta_lookup(struct backend_session *s, const struct proto_msg *req,
 		      struct proto_msg *rep)
@@ -290,17 +291,17 @@ static int set_size(struct backend_session *s, struct local_node *n,
 
 static int set_times(struct local_node *n, const struct proto_msg *req)
 {
-	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+	struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
 	const struct proto_attr *a = &req->attr;
 
 	if (req->valid & PROTO_SET_ATIME_NOW)
 		ts[0].tv_nsec = UTIME_NOW;
 	else if (req->valid & PROTO_SET_ATIME)
-		ts[0] = (struct timespec){ a->atime, a->atime_ns };
+		ts[0] = (struct timespec){a->atime, a->atime_ns};
 	if (req->valid & PROTO_SET_MTIME_NOW)
 		ts[1].tv_nsec = UTIME_NOW;
 	else if (req->valid & PROTO_SET_MTIME)
-		ts[1] = (struct timespec){ a->mtime, a->mtime_ns };
+		ts[1] = (struct timespec){a->mtime, a->mtime_ns};
 	if (ts[0].tv_nsec >= 1000000000L && ts[0].tv_nsec != UTIME_NOW &&
 	    ts[0].tv_nsec != UTIME_OMIT)
 		return -EINVAL;
@@ -402,7 +403,7 @@ out:
 	return rc;
 }
 
-/* ---- removal, rename --------------------------------------------------------- */
+/* ---- removal, rename ---------------------------------------------------- */
 
 static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 			int flags)
@@ -466,7 +467,7 @@ out:
 	return rc;
 }
 
-/* ---- extended attributes: the user namespace only ---------------------------- */
+/* ---- extended attributes: the user namespace only ----------------------- */
 
 /*
  * Other namespaces are refused with EOPNOTSUPP: trusted and security would
@@ -525,7 +526,8 @@ int local_meta_setxattr(struct backend_session *s, const struct proto_msg *req,
 	rc = xattr_node(s, req, &n, path, sizeof(path));
 	if (rc)
 		return rc;
-	if (setxattr(path, req->name, req->data_len ? req->data : (const void *)"",
+	if (setxattr(path, req->name,
+		     req->data_len ? req->data : (const void *)"",
 		     req->data_len, (int)req->flags) < 0)
 		rc = -errno;
 	local_node_put(s, n);
@@ -674,7 +676,7 @@ int local_meta_removexattr(struct backend_session *s,
 	return rc;
 }
 
-/* ---- access, statfs ------------------------------------------------------------ */
+/* ---- access, statfs ----------------------------------------------------- */
 
 /*
  * Permission checks belong to the client kernel (default_permissions), which
@@ -712,6 +714,7 @@ int local_meta_statfs(struct backend_session *s, const struct proto_msg *req,
 	rep->st.files = sf.f_files;
 	rep->st.ffree = sf.f_ffree;
 	rep->st.favail = sf.f_ffree;
-	rep->st.namemax = sf.f_namelen ? (uint64_t)sf.f_namelen : PROTO_MAX_NAME;
+	rep->st.namemax =
+	    sf.f_namelen ? (uint64_t)sf.f_namelen : PROTO_MAX_NAME;
 	return 0;
 }

@@ -64,10 +64,10 @@ int local_name_check(const char *name)
 int local_openat2(int dirfd, const char *name, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
-			   RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
+	    .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+	    .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+		       RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
 	};
 	long fd;
 	int tries = 0;
@@ -142,7 +142,7 @@ int local_node_stat(struct local_node *n, struct stat *st)
 	return 0;
 }
 
-/* ---- tables (callers hold nodes_lock) ------------------------------------ */
+/* ---- tables (callers hold nodes_lock) ----------------------------------- */
 
 static void tables_link(struct backend_session *s, struct local_node *n)
 {
@@ -245,7 +245,7 @@ static int maybe_free(struct backend_session *s, struct local_node *n)
 	return fd;
 }
 
-/* ---- public ---------------------------------------------------------------- */
+/* ---- public ------------------------------------------------------------- */
 
 int local_nodes_init(struct backend_session *s, int root_fd)
 {

@@ -31,7 +31,7 @@ static char fsdir[64];
 static struct backend_session *S;
 static uint32_t req_gid = 5678; /* caller's gid in requests */
 
-/* ---- request helpers ------------------------------------------------------ */
+/* ---- request helpers ---------------------------------------------------- */
 
 static void req_init(struct proto_msg *r, uint32_t op)
 {
@@ -291,7 +291,7 @@ static void host_path(char *buf, size_t size, const char *name)
 	snprintf(buf, size, "%s/%s", fsdir, name);
 }
 
-/* ---- cases ------------------------------------------------------------------ */
+/* ---- cases -------------------------------------------------------------- */
 
 static void test_roundtrip(void)
 {
@@ -516,7 +516,7 @@ static void readdir_all(uint64_t dir, uint64_t budget, unsigned char *seen,
 static void test_readdirplus(void)
 {
 	static unsigned char seen[NBIG];
-	static const uint64_t budgets[] = { 200, 4096, 65536, 1 << 20 };
+	static const uint64_t budgets[] = {200, 4096, 65536, 1 << 20};
 	struct proto_attr d, a, before;
 	struct proto_msg p;
 	char name[16];
@@ -585,7 +585,8 @@ static void test_readdirplus(void)
 	CHECK_EQ(i, NBIG);
 	CHECK_EQ(readdirplus(fh, cookie, 1 << 20, &p), 0);
 	for (bad = 0, b = 0; b < p.ndirents; b++) {
-		if (p.dirents[b].attr.nodeid && atoi(p.dirents[b].name + 1) % 2 == 0)
+		if (p.dirents[b].attr.nodeid &&
+		    atoi(p.dirents[b].name + 1) % 2 == 0)
 			bad++;
 		forget(p.dirents[b].attr.nodeid, 1);
 	}
@@ -604,16 +605,19 @@ static void test_rename(void)
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
 	CHECK_EQ(create(ROOT, "rb", O_WRONLY | O_CREAT, 0644, &b, &fh), 0);
 	CHECK_EQ(simple(PROTO_OP_RELEASE, b.nodeid, fh), 0);
-	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rb", PROTO_RENAME_NOREPLACE), -EEXIST);
+	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rb", PROTO_RENAME_NOREPLACE),
+		 -EEXIST);
 	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rb", PROTO_RENAME_EXCHANGE), 0);
 	CHECK_EQ(lookup(ROOT, "ra", &x), 0);
 	CHECK_EQ(x.nodeid, b.nodeid);
 	CHECK_EQ(lookup(ROOT, "rb", &x), 0);
 	CHECK_EQ(x.nodeid, a.nodeid);
 	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rc",
-			 PROTO_RENAME_EXCHANGE | PROTO_RENAME_NOREPLACE), -EINVAL);
+			 PROTO_RENAME_EXCHANGE | PROTO_RENAME_NOREPLACE),
+		 -EINVAL);
 	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rc", 0x80), -EINVAL);
-	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rc", PROTO_RENAME_EXCHANGE), -ENOENT);
+	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rc", PROTO_RENAME_EXCHANGE),
+		 -ENOENT);
 	CHECK_EQ(rename_(ROOT, "ra", ROOT, "rc", PROTO_RENAME_NOREPLACE), 0);
 	CHECK_EQ(rename_(ROOT, "rc", ROOT, "rb", 0), 0); /* replaces */
 	CHECK_EQ(lookup(ROOT, "rb", &x), 0);
@@ -650,30 +654,36 @@ static void test_xattr(void)
 
 	CHECK_EQ(create(ROOT, "x1", O_WRONLY | O_CREAT, 0644, &a, &fh), 0);
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
-	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.k", "v", 0, 0, &p), 0);
+	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.k", "v", 0, 0, &p),
+		 0);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.k2", "0123456789", 0,
-		       0, &p), 0);
+		       0, &p),
+		 0);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.k", "w", XATTR_CREATE,
-		       0, &p), -EEXIST);
+		       0, &p),
+		 -EEXIST);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.no", "w",
-		       XATTR_REPLACE, 0, &p), -ENODATA);
+		       XATTR_REPLACE, 0, &p),
+		 -ENODATA);
 	proto_msg_cleanup(&p);
-	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.k", "w", 0x100, 0, &p),
-		 -EINVAL);
+	CHECK_EQ(
+	    xattr(PROTO_OP_SETXATTR, a.nodeid, "user.k", "w", 0x100, 0, &p),
+	    -EINVAL);
 	proto_msg_cleanup(&p);
 
-	CHECK_EQ(xattr(PROTO_OP_GETXATTR, a.nodeid, "user.k2", NULL, 0, 0, &p), 0);
+	CHECK_EQ(xattr(PROTO_OP_GETXATTR, a.nodeid, "user.k2", NULL, 0, 0, &p),
+		 0);
 	CHECK_EQ(p.len, 10);
 	CHECK_EQ(p.data_len, 0);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_GETXATTR, a.nodeid, "user.k2", NULL, 0, 3, &p),
 		 -ERANGE);
 	proto_msg_cleanup(&p);
-	CHECK_EQ(xattr(PROTO_OP_GETXATTR, a.nodeid, "user.k2", NULL, 0, 100, &p),
-		 0);
+	CHECK_EQ(
+	    xattr(PROTO_OP_GETXATTR, a.nodeid, "user.k2", NULL, 0, 100, &p), 0);
 	CHECK_EQ(p.data_len, 10);
 	CHECK(p.data && !memcmp(p.data, "0123456789", 10));
 	proto_msg_cleanup(&p);
@@ -684,7 +694,8 @@ static void test_xattr(void)
 	CHECK_EQ(xattr(PROTO_OP_LISTXATTR, a.nodeid, NULL, NULL, 0, 4, &p),
 		 -ERANGE);
 	proto_msg_cleanup(&p);
-	CHECK_EQ(xattr(PROTO_OP_LISTXATTR, a.nodeid, NULL, NULL, 0, 1000, &p), 0);
+	CHECK_EQ(xattr(PROTO_OP_LISTXATTR, a.nodeid, NULL, NULL, 0, 1000, &p),
+		 0);
 	CHECK_EQ(p.data_len, sizeof(want));
 	/* Order is the filesystem's: accept either. */
 	CHECK(p.data_len == sizeof(want) &&
@@ -697,13 +708,16 @@ static void test_xattr(void)
 		 -EOPNOTSUPP);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "security.capability", "1",
-		       0, 0, &p), -EOPNOTSUPP);
-	proto_msg_cleanup(&p);
-	CHECK_EQ(xattr(PROTO_OP_GETXATTR, a.nodeid, "trusted.x", NULL, 0, 0, &p),
+		       0, 0, &p),
 		 -EOPNOTSUPP);
 	proto_msg_cleanup(&p);
-	CHECK_EQ(xattr(PROTO_OP_REMOVEXATTR, a.nodeid, "system.posix_acl_access",
-		       NULL, 0, 0, &p), -EOPNOTSUPP);
+	CHECK_EQ(
+	    xattr(PROTO_OP_GETXATTR, a.nodeid, "trusted.x", NULL, 0, 0, &p),
+	    -EOPNOTSUPP);
+	proto_msg_cleanup(&p);
+	CHECK_EQ(xattr(PROTO_OP_REMOVEXATTR, a.nodeid,
+		       "system.posix_acl_access", NULL, 0, 0, &p),
+		 -EOPNOTSUPP);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_SETXATTR, a.nodeid, "user.", "1", 0, 0, &p),
 		 -EOPNOTSUPP);
@@ -715,14 +729,15 @@ static void test_xattr(void)
 		host_path(path, sizeof(path), "x1");
 		if (setxattr(path, "trusted.hidden", "1", 1, 0) == 0) {
 			CHECK_EQ(xattr(PROTO_OP_LISTXATTR, a.nodeid, NULL, NULL,
-				       0, 0, &p), 0);
+				       0, 0, &p),
+				 0);
 			CHECK_EQ(p.len, sizeof(want));
 			proto_msg_cleanup(&p);
 		}
 	}
 
-	CHECK_EQ(xattr(PROTO_OP_REMOVEXATTR, a.nodeid, "user.k", NULL, 0, 0, &p),
-		 0);
+	CHECK_EQ(
+	    xattr(PROTO_OP_REMOVEXATTR, a.nodeid, "user.k", NULL, 0, 0, &p), 0);
 	proto_msg_cleanup(&p);
 	CHECK_EQ(xattr(PROTO_OP_GETXATTR, a.nodeid, "user.k", NULL, 0, 10, &p),
 		 -ENODATA);
@@ -745,8 +760,9 @@ static void test_rdonly(void)
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
 	forget(a.nodeid, 1);
 
-	CHECK_EQ(backend_local.session_open(tmproot, "fs1", BACKEND_SESSION_RDONLY,
-					    &ro), 0);
+	CHECK_EQ(backend_local.session_open(tmproot, "fs1",
+					    BACKEND_SESSION_RDONLY, &ro),
+		 0);
 	if (!ro)
 		return;
 	req_init(&q, PROTO_OP_LOOKUP);
@@ -755,8 +771,9 @@ static void test_rdonly(void)
 	CHECK_EQ(call_on(ro, &q, &p), 0);
 	a = p.attr;
 	proto_msg_cleanup(&p);
-	CHECK_EQ(create_on(ro, ROOT, "new", O_WRONLY | O_CREAT, 0644, NULL, NULL),
-		 -EROFS);
+	CHECK_EQ(
+	    create_on(ro, ROOT, "new", O_WRONLY | O_CREAT, 0644, NULL, NULL),
+	    -EROFS);
 	CHECK_EQ(do_open(ro, a.nodeid, O_WRONLY, &fh), -EROFS);
 	CHECK_EQ(do_open(ro, a.nodeid, O_RDWR, &fh), -EROFS);
 	CHECK_EQ(do_open(ro, a.nodeid, O_RDONLY | O_TRUNC, &fh), -EROFS);
@@ -796,7 +813,7 @@ static void test_rdonly(void)
 
 static void test_bad_names(void)
 {
-	static const char *bad[] = { "..", ".", "a/b", "", "/etc", "../x", "x/" };
+	static const char *bad[] = {"..", ".", "a/b", "", "/etc", "../x", "x/"};
 	char longname[300];
 	struct proto_msg q, p;
 	struct stat st;
@@ -809,8 +826,9 @@ static void test_bad_names(void)
 		rc = lookup(ROOT, bad[i], NULL);
 		CHECK(rc == -EINVAL || rc == -ENOENT);
 		CHECK_EQ(mkdir_(ROOT, bad[i], 0755, NULL), -EINVAL);
-		CHECK_EQ(create(ROOT, bad[i], O_RDWR | O_CREAT, 0644, NULL, NULL),
-			 -EINVAL);
+		CHECK_EQ(
+		    create(ROOT, bad[i], O_RDWR | O_CREAT, 0644, NULL, NULL),
+		    -EINVAL);
 		CHECK_EQ(mknod_(ROOT, bad[i], S_IFREG | 0644, NULL), -EINVAL);
 		CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, bad[i]), -EINVAL);
 		CHECK_EQ(name_op(PROTO_OP_RMDIR, ROOT, bad[i]), -EINVAL);
@@ -826,14 +844,15 @@ static void test_bad_names(void)
 	/* NUL inside a name never reaches a backend: the decoder refuses it.
 	 * [0, id 1, LOOKUP, uid 0, gid 0, ino 1, "a\0b"] */
 	{
-		static const uint8_t frame[] = { 0x97, 0x00, 0x01, 0x04, 0x00,
-						 0x00, 0x01, 0xa3, 'a', 0x00,
-						 'b' };
-		static const uint8_t good[] = { 0x97, 0x00, 0x01, 0x04, 0x00,
-						0x00, 0x01, 0xa3, 'a', 'x',
-						'b' };
+		static const uint8_t frame[] = {0x97, 0x00, 0x01, 0x04,
+						0x00, 0x00, 0x01, 0xa3,
+						'a',  0x00, 'b'};
+		static const uint8_t good[] = {0x97, 0x00, 0x01, 0x04,
+					       0x00, 0x00, 0x01, 0xa3,
+					       'a',  'x',  'b'};
 
-		CHECK_EQ(proto_decode(frame, sizeof(frame), &q, NULL), -EBADMSG);
+		CHECK_EQ(proto_decode(frame, sizeof(frame), &q, NULL),
+			 -EBADMSG);
 		proto_msg_cleanup(&q);
 		CHECK_EQ(proto_decode(good, sizeof(good), &q, NULL), 0);
 		CHECK_STR(q.name, "axb");
@@ -1001,7 +1020,7 @@ static void test_bad_fh(void)
 	CHECK_EQ(simple(PROTO_OP_FLUSH, a.nodeid, 77), -EBADF);
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), -EBADF); /* twice */
-	CHECK_EQ(do_read(S, fh, 0, 1, buf), -EBADF); /* closed */
+	CHECK_EQ(do_read(S, fh, 0, 1, buf), -EBADF);		  /* closed */
 	CHECK_EQ(simple(PROTO_OP_RELEASEDIR, ROOT, dfh), 0);
 	/* A reused slot does not revive the old fh. */
 	{
@@ -1263,7 +1282,8 @@ int main(void)
 		struct proto_attr a;
 		uint64_t fh;
 
-		CHECK_EQ(create(ROOT, "left", O_RDWR | O_CREAT, 0644, &a, &fh), 0);
+		CHECK_EQ(create(ROOT, "left", O_RDWR | O_CREAT, 0644, &a, &fh),
+			 0);
 		CHECK_EQ(opendir_(ROOT, &fh), 0);
 		CHECK_EQ(lookup(ROOT, "left", NULL), 0);
 	}
