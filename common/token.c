@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -324,6 +325,7 @@ static struct token_key *token_key_load(const char *path, int private,
 out:
 	EVP_PKEY_free(pkey);
 	BIO_free(bio);
+	ERR_clear_error(); /* see token_sig_ok */
 	if (!k)
 		errno = err;
 	return k;
@@ -438,6 +440,7 @@ static int token_sign(EVP_PKEY *pkey, const char *tbs, size_t n,
 	    siglen == TOKEN_SIG_LEN)
 		rc = 0;
 	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
 	return rc;
 }
 
@@ -457,6 +460,12 @@ static int token_sig_ok(EVP_PKEY *pkey, const char *tbs, size_t n,
 		    1)
 		ok = 1;
 	EVP_MD_CTX_free(ctx);
+	/*
+	 * A failed check leaves entries in this thread's OpenSSL error queue;
+	 * SSL_get_error() on the same thread would then report a TLS failure
+	 * that never happened.
+	 */
+	ERR_clear_error();
 	return ok;
 }
 

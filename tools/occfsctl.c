@@ -120,12 +120,19 @@ static int parse_i64(const char *s, int64_t *out)
 /* Copy an option into a fixed claim field, refusing silent truncation. */
 static int set_field(char *dst, size_t sz, const char *val, const char *what)
 {
-	size_t n = strlen(val);
+	size_t n = strlen(val), i;
 
 	if (n == 0 || n >= sz) {
 		fprintf(stderr, "%s: %s must be 1 to %zu bytes\n", prog, what,
 			sz - 1);
 		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f) {
+			fprintf(stderr, "%s: %s contains control characters\n",
+				prog, what);
+			return -EINVAL;
+		}
 	}
 	memcpy(dst, val, n + 1);
 	return 0;
@@ -230,6 +237,62 @@ struct mint_args {
 	struct token_claims c;
 };
 
+/* One option of "token mint": 0, EXIT_USAGE, or -1 after --help. */
+static int mint_option(int c, const char *arg, struct mint_args *a,
+		       char **argv)
+{
+	switch (c) {
+	case 'k':
+		a->key = arg;
+		return 0;
+	case 'f':
+		if (!token_fsid_valid(arg))
+			return usage_error(usage_token,
+				"--fsid '%s' is not a safe path segment "
+				"([A-Za-z0-9._-], alphanumeric first)", arg);
+		snprintf(a->c.filesystem_id, sizeof(a->c.filesystem_id), "%s",
+			 arg);
+		return 0;
+	case 'i':
+		if (token_intent_parse(arg, &a->c.intent) < 0)
+			return usage_error(usage_token,
+				"--intent '%s': use read, write or preview",
+				arg);
+		return 0;
+	case 't':
+		if (parse_i64(arg, &a->ttl) < 0 || a->ttl <= 0 ||
+		    a->ttl > INT32_MAX)
+			return usage_error(usage_token,
+				"--ttl '%s' is not a positive number of "
+				"seconds", arg);
+		return 0;
+	case 'e':
+		if (parse_i64(arg, &a->exp) < 0)
+			return usage_error(usage_token,
+				"--exp '%s' is not seconds since the epoch",
+				arg);
+		a->have_exp = 1;
+		return 0;
+	case 'T':
+		return set_field(a->c.tenant, sizeof(a->c.tenant), arg,
+				 "--tenant") ? EXIT_USAGE : 0;
+	case 's':
+		return set_field(a->c.sid, sizeof(a->c.sid), arg, "--sid") ?
+			       EXIT_USAGE : 0;
+	case 'a':
+		return set_field(a->c.aud, sizeof(a->c.aud), arg, "--aud") ?
+			       EXIT_USAGE : 0;
+	case 'o':
+		a->out = arg;
+		return 0;
+	case 'h':
+		usage_token(stdout);
+		return -1;
+	default:
+		return bad_option(argv);
+	}
+}
+
 static int mint_parse(int argc, char **argv, struct mint_args *a)
 {
 	static const struct option opts[] = {
@@ -245,66 +308,12 @@ static int mint_parse(int argc, char **argv, struct mint_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			a->key = optarg;
-			break;
-		case 'f':
-			if (!token_fsid_valid(optarg))
-				return usage_error(usage_token,
-					"--fsid '%s' is not a safe path segment"
-					" ([A-Za-z0-9._-], alphanumeric first)",
-					optarg);
-			snprintf(a->c.filesystem_id,
-				 sizeof(a->c.filesystem_id), "%s", optarg);
-			break;
-		case 'i':
-			if (token_intent_parse(optarg, &a->c.intent) < 0)
-				return usage_error(usage_token,
-					"--intent '%s': use read, write or "
-					"preview", optarg);
-			break;
-		case 't':
-			if (parse_i64(optarg, &a->ttl) < 0 || a->ttl <= 0 ||
-			    a->ttl > INT32_MAX)
-				return usage_error(usage_token,
-					"--ttl '%s' is not a positive number "
-					"of seconds", optarg);
-			break;
-		case 'e':
-			if (parse_i64(optarg, &a->exp) < 0)
-				return usage_error(usage_token,
-					"--exp '%s' is not seconds since the "
-					"epoch", optarg);
-			a->have_exp = 1;
-			break;
-		case 'T':
-			if (set_field(a->c.tenant, sizeof(a->c.tenant), optarg,
-				      "--tenant"))
-				return EXIT_USAGE;
-			break;
-		case 's':
-			if (set_field(a->c.sid, sizeof(a->c.sid), optarg,
-				      "--sid"))
-				return EXIT_USAGE;
-			break;
-		case 'a':
-			if (set_field(a->c.aud, sizeof(a->c.aud), optarg,
-				      "--aud"))
-				return EXIT_USAGE;
-			break;
-		case 'o':
-			a->out = optarg;
-			break;
-		case 'h':
-			usage_token(stdout);
-			return -1;
-		default:
-			return bad_option(argv);
-		}
+		rc = mint_option(c, optarg, a, argv);
+		if (rc)
+			return rc;
 	}
 	if (optind != argc)
 		return usage_error(usage_token, "unexpected argument '%s'",

@@ -555,7 +555,7 @@ static void test_claims_types(void)
 	json_error_t err;
 	size_t i;
 	json_t *j, *v;
-	char *jwt, big[200];
+	char *jwt;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		j = good_claims();
@@ -585,6 +585,13 @@ static void test_claims_types(void)
 		EXPECT(jwt, -EKEYREJECTED, NULL);
 		free(jwt);
 	}
+}
+
+static void test_claims_lengths(void)
+{
+	json_t *j;
+	char *jwt, big[200];
+
 	/* strings longer than the fields that hold them */
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -925,6 +932,7 @@ int main(void)
 	test_headers();
 	test_claims_missing();
 	test_claims_types();
+	test_claims_lengths();
 	test_duplicates();
 	test_base64();
 	test_structure();
