@@ -259,6 +259,15 @@ int local_meta_getattr(struct backend_session *s, const struct proto_msg *req,
 	return rc;
 }
 
+/* Does fd (a guest-named open file) refer to node n's inode? */
+static bool same_inode(int fd, const struct local_node *n)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_ino == n->ino &&
+	       st.st_dev == n->dev;
+}
+
 static int set_size(struct backend_session *s, struct local_node *n,
 		    const struct proto_msg *req)
 {
@@ -273,7 +282,7 @@ static int set_size(struct backend_session *s, struct local_node *n,
 		return -EFBIG;
 	/* The guest's open file if it named a writable one, else a fresh fd. */
 	f = req->fh ? local_file_get(s, req->fh, LOCAL_FILE) : NULL;
-	if (f && (f->oflags & O_ACCMODE) != O_RDONLY) {
+	if (f && (f->oflags & O_ACCMODE) != O_RDONLY && same_inode(f->fd, n)) {
 		if (ftruncate(f->fd, (off_t)req->attr.size) < 0)
 			rc = -errno;
 		local_file_put(s, f);

@@ -346,7 +346,28 @@ static void test_roundtrip(void)
 	CHECK_EQ(getattr(a.nodeid, &b), 0);
 	CHECK_EQ(b.size, 2);
 	CHECK_EQ(b.ino, a.ino);
-	/* Truncate through a file handle too. */
+	/* A writable fh of another file must not be truncated instead. */
+	{
+		struct proto_attr o;
+		uint64_t ofh;
+		struct proto_msg q, p;
+
+		CHECK_EQ(
+		    create(ROOT, "other", O_RDWR | O_CREAT, 0644, &o, &ofh), 0);
+		CHECK_EQ(do_write(S, ofh, 0, "keep"), 4);
+		req_init(&q, PROTO_OP_SETATTR);
+		q.ino = a.nodeid;
+		q.fh = ofh;
+		q.valid = PROTO_SET_SIZE;
+		q.attr.size = 1;
+		CHECK_EQ(call_on(S, &q, &p), 0);
+		CHECK_EQ(p.attr.size, 1);
+		proto_msg_cleanup(&p);
+		CHECK_EQ(getattr(o.nodeid, &o), 0);
+		CHECK_EQ(o.size, 4);
+		CHECK_EQ(simple(PROTO_OP_RELEASE, o.nodeid, ofh), 0);
+		forget(o.nodeid, 1);
+	}
 	in.size = 0;
 	CHECK_EQ(simple(PROTO_OP_FSYNC, a.nodeid, fh), 0);
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
