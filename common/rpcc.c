@@ -648,8 +648,10 @@ int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 	*out = c;
 	c = NULL;
 out:
-	if (c)
+	if (c) {
+		proto_msg_cleanup(hello); /* the reason is in why */
 		rpcc_destroy(c);
+	}
 	return rc;
 }
 

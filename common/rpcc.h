@@ -34,7 +34,9 @@ struct rpcc_opts {
  * on the calling thread (no thread is started, so the caller may still
  * fork, e.g. to daemonize, before rpcc_run).  On success *hello holds the broker's HELLO reply (caller
  * cleans it up).  On refusal returns the broker's errno (e.g. -EKEYREJECTED)
- * and copies the broker's reason into why.
+ * and copies the broker's reason into why.  On any failure the connection
+ * is closed and *hello holds nothing; -ETIMEDOUT when no reply came within
+ * o->timeout_ms, -EPROTO for a protocol version the client does not speak.
  */
 int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 	       struct rpcc **out, struct proto_msg *hello, char *why,
@@ -47,6 +49,9 @@ int rpcc_run(struct rpcc *c);
  * Send req (its id is assigned here) and wait for the reply in *rep.
  * Returns 0 when a reply arrived (check rep->err for the broker's errno) or
  * a negative transport error.  rep must be cleaned up by the caller.
+ * req->id is stored with __atomic_store_n (release) before the request is
+ * sent, so another thread may read it atomically to send an INTERRUPT.
+ * At most 64 calls are in flight; more callers wait (within the timeout).
  */
 int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep);
 /* Send a request that has no reply (FORGET, INTERRUPT). */
