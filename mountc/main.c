@@ -3,9 +3,10 @@
  * filesystem in the guest.
  *
  * The order matters: everything that can be checked without spending the
- * handle (options, endpoint, mount point) is checked first, because
- * reading the handle destroys its file.  Then the handle is read, the
- * broker is connected and HELLO presents the handle; the handle is wiped
+ * handle (options, endpoint, mount point, the connection to the broker) is
+ * done first, because reading the handle destroys its file: a broker that
+ * is not up yet at boot must not cost the handle.  Then the handle is read
+ * and HELLO presents it; the handle is wiped
  * from memory as soon as HELLO is answered.  Only then is the filesystem
  * mounted and the process daemonized, so every refusal reaches the user's
  * terminal with mount(8)'s exit codes: 1 for usage, 32 for a failed mount.
@@ -81,16 +82,17 @@ static int mountc_session(const struct mount_opts *o,
 	char why[PROTO_MAX_REASON + 1];
 	int rc;
 
-	rc = handle_file_read(o->handle_path, &h, why, sizeof(why));
-	if (rc)
-		return fail(MOUNT_EX_FAIL, "%s", why);
+	/* Connect first: an unreachable broker must not cost the handle. */
 	rc = transport_connect(ep, ep->kind == TRANSPORT_TLS ? &tls : NULL,
 			       MOUNTC_CONNECT_MS, &conn, &cwhy);
-	if (rc) {
-		handle_secret_free(&h);
+	if (rc)
 		return fail(MOUNT_EX_FAIL, "cannot connect to the broker at "
 			    "%s: %s", o->spec, cwhy && *cwhy ? cwhy
 							     : strerror(-rc));
+	rc = handle_file_read(o->handle_path, &h, why, sizeof(why));
+	if (rc) {
+		transport_close(conn);
+		return fail(MOUNT_EX_FAIL, "%s", why);
 	}
 	ro.handle = h.p;
 	ro.handle_len = h.len;

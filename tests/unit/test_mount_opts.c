@@ -49,6 +49,7 @@ static int fuse_accepts(const char *opts)
 	struct fuse_session *se;
 
 	se = fuse_session_new(&a, &ops, sizeof(ops), NULL);
+	fuse_opt_free_args(&a); /* libfuse may have copied the arguments */
 	if (!se)
 		return 0;
 	fuse_session_destroy(se);
