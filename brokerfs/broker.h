@@ -1,1 +1,262 @@
-/* brokerfs/broker.h */
+/*
+ * broker.h - the brokerfs daemon core, shared by its files.
+ *
+ * One event loop thread (loop.c) owns the listeners, every connection
+ * (conn.c) and the session state (session.c).  Backend work, which may block
+ * on the filesystem or the network, runs on a fixed pool of worker threads
+ * (worker.c); a finished job comes back to the loop through a queue and an
+ * eventfd, and only the loop ever writes to a socket.  Configuration comes
+ * from the command line and an optional file (broker_config.c).
+ *
+ * Unless a comment says otherwise, a field is touched by the loop thread
+ * only.
+ */
+#ifndef OCCFS_BROKER_H
+#define OCCFS_BROKER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+#include "proto.h"
+#include "token.h"
+#include "transport.h"
+
+struct backend_ops;
+struct backend_session;
+struct conn;
+struct session;
+
+/* ---- configuration (broker_config.c) -------------------------------------- */
+
+#define BROKER_DEFAULT_LISTEN "unix:/run/occfs/broker.sock"
+#define BROKER_DEFAULT_ROOT "/var/lib/occfs"
+#define BROKER_DEFAULT_AUDIENCE "occfs"
+#define BROKER_DEFAULT_INFLIGHT 64u
+#define BROKER_DEFAULT_CONNS 1024u
+#define BROKER_DEFAULT_SOCKMODE 0660
+#define BROKER_MAX_LISTEN 16
+
+struct broker_config {
+	const char *config_file;
+	char *listen[BROKER_MAX_LISTEN];
+	size_t nlisten;
+	char *root, *token_pubkey, *audience, *tls_cert, *tls_key, *pidfile;
+	unsigned workers, max_inflight, max_conns;
+	unsigned socket_mode;
+	int foreground, verbose, check_only;
+	char *fuse_mountpoint, *fuse_fsid, *fuse_opts;
+	enum token_intent fuse_intent;
+	struct transport_ep eps[BROKER_MAX_LISTEN]; /* parsed listen[] */
+};
+
+/*
+ * Parse argv and the -c file into cfg (command line wins) and validate.
+ * Returns 0 to run, 1 when the program should exit 0 (--help), -1 after
+ * printing why it cannot run.
+ */
+int broker_config_load(struct broker_config *cfg, int argc, char **argv);
+/* -n: load keys and certificates, check the root; 0 when all is well. */
+int broker_config_check(const struct broker_config *cfg);
+void broker_config_cleanup(struct broker_config *cfg);
+
+/* ---- worker pool (worker.c) ------------------------------------------------ */
+
+enum job_kind { JOB_REQUEST, JOB_OPEN, JOB_CLOSE };
+
+/*
+ * One unit of backend work.  The loop fills it, a worker runs j->run, the
+ * loop consumes the result.  A job is in at most one of: the pool queue,
+ * running on a worker, the done queue.
+ */
+struct job {
+	struct job *next;          /* pool queue or done queue: their locks */
+	struct job *cnext, *cprev; /* the connection's job list: loop only */
+	enum job_kind kind;
+	struct conn *conn;
+	struct session *sess;
+	void (*run)(struct job *j); /* on a worker */
+	int started;               /* pool lock */
+	int rc;                    /* result, set by run */
+	int zstd;                  /* compress the reply frame */
+	size_t expect;             /* reply bytes reserved for it */
+	struct proto_msg req;      /* data may point into body */
+	struct buf out;            /* the framed reply, built by run */
+	uint8_t body[];            /* copy of the request frame body */
+};
+
+struct worker_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct job *head, *tail; /* lock: waiting jobs */
+	unsigned running;        /* lock: jobs on a worker */
+	int stop;                /* lock */
+	pthread_t *threads;
+	unsigned nthreads;
+	pthread_mutex_t done_lock;
+	struct job *done_head, *done_tail; /* done_lock */
+	int efd; /* eventfd: the done queue became non-empty */
+};
+
+int worker_start(struct worker_pool *p, unsigned n);
+void worker_submit(struct worker_pool *p, struct job *j);
+/* Take j back if no worker has started it: 1 taken, 0 too late. */
+int worker_cancel(struct worker_pool *p, struct job *j);
+/* Everything finished so far, oldest first (drains the eventfd). */
+struct job *worker_reap(struct worker_pool *p);
+unsigned worker_busy(struct worker_pool *p); /* queued + running */
+void worker_stop(struct worker_pool *p);     /* joins; queue must be empty */
+
+/* ---- sessions (session.c) -------------------------------------------------- */
+
+struct session {
+	const struct backend_ops *ops;
+	struct backend_session *bs; /* set by session_open on a worker, then
+				     * read-only while requests run */
+	struct token_claims claims;
+	int rdonly;
+	char peer[96];
+	uint64_t requests; /* loop: requests dispatched, for the close log */
+};
+
+struct session *session_new(const struct token_claims *c, const char *peer);
+int session_open(struct session *s, const char *root); /* blocking */
+void session_close(struct session *s);                 /* blocking */
+void session_free(struct session *s);
+/* Would req change a read-only session?  0 or -EROFS. */
+int session_check(const struct session *s, const struct proto_msg *req);
+int session_dispatch(struct session *s, const struct proto_msg *req,
+		     struct proto_msg *rep);
+
+/* ---- the event loop (loop.c) ------------------------------------------------ */
+
+/* What an epoll event points at. */
+enum loop_src_type { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_TIMER, SRC_DONE };
+
+struct loop_src {
+	enum loop_src_type type;
+};
+
+struct broker_listener {
+	struct loop_src src;
+	struct transport_listener *l;
+	struct transport_ep ep;
+	int paused; /* accept failed for lack of descriptors */
+};
+
+struct broker {
+	const struct broker_config *cfg;
+	struct token_key *pubkey; /* NULL when only the internal mount runs */
+	int epfd;
+	struct loop_src sig_src, timer_src, done_src;
+	int sigfd, timerfd;
+	struct broker_listener ls[BROKER_MAX_LISTEN];
+	size_t nls;
+	struct worker_pool pool;
+	struct conn *conns; /* every connection, closed ones until freed */
+	unsigned nconns;    /* open connections, against max_conns */
+	uint64_t next_id;
+	int stopping;
+	time_t stop_deadline;
+	int forced;       /* drain deadline passed, connections cut */
+	int abandoned;    /* gave up waiting for workers */
+	int limit_warned; /* max_conns warning given this second */
+	void (*on_stop)(void); /* called once when shutdown starts */
+};
+
+/* Open every listener (before daemonizing).  Prints and returns -1 on error. */
+int broker_listen(struct broker *b, const struct broker_config *cfg);
+/* Workers, signals, epoll; after daemonizing.  0 or -errno. */
+int broker_init(struct broker *b, struct token_key *pubkey);
+/* Run until SIGTERM/SIGINT and a drained shutdown.  Returns 0. */
+int broker_run(struct broker *b);
+void broker_cleanup(struct broker *b);
+/* Start the drained shutdown, as SIGTERM does. */
+void broker_stop(struct broker *b, const char *why);
+/* epoll registration for a connection; events EPOLLIN/EPOLLOUT mask. */
+int broker_watch(struct broker *b, int fd, struct loop_src *src, uint32_t ev,
+		 int add);
+void broker_unwatch(struct broker *b, int fd);
+/*
+ * Push SESSION_REVOKED to every connection of session sid and close them
+ * once it is flushed.  Returns the number of connections cut.
+ */
+unsigned broker_revoke(struct broker *b, const char *sid, const char *reason);
+
+/* ---- connections (conn.c) --------------------------------------------------- */
+
+enum conn_state {
+	CONN_HANDSHAKE, /* TLS handshake in progress */
+	CONN_HELLO,     /* waiting for HELLO */
+	CONN_OPENING,   /* HELLO accepted, session opening on a worker */
+	CONN_READY,
+	CONN_CLOSED /* socket gone; waiting for jobs and the session close */
+};
+
+struct outchunk {
+	struct outchunk *next;
+	uint8_t *p;
+	size_t len, off;
+};
+
+struct conn {
+	struct loop_src src;
+	struct broker *b;
+	struct conn *next, *prev; /* b->conns */
+	uint64_t id;
+	struct transport_conn *tc;
+	int fd;
+	char peer[96];
+	int internal; /* created by the broker itself: HELLO needs no handle */
+	struct token_claims internal_claims;
+	enum conn_state state;
+	time_t created;
+	struct buf in, scratch;
+	struct outchunk *out_head, *out_tail;
+	size_t out_bytes;
+	size_t expect_bytes; /* replies in flight may bring this much more */
+	uint32_t features, max_payload;
+	int zstd; /* ZSTD negotiated and the HELLO reply is out */
+	struct session *sess;
+	int sess_closing;
+	struct job *jobs;   /* requests queued or running */
+	unsigned inflight;  /* requests counted against max_inflight */
+	unsigned refs;      /* jobs of any kind pointing at this conn */
+	unsigned bad;       /* malformed messages so far */
+	uint32_t events;    /* current epoll mask */
+	int reading;        /* inside conn_read: no re-entry */
+	int close_after_flush;
+};
+
+struct conn *conn_new(struct broker *b, struct transport_conn *tc,
+		      int internal);
+void conn_event(struct conn *c, uint32_t events);
+void conn_job_done(struct conn *c, struct job *j);
+/* Push SESSION_REVOKED and close after flushing. */
+void conn_revoke(struct conn *c, const char *reason);
+/* Broker shutdown: stop reading; close now if nothing is outstanding. */
+void conn_drain(struct conn *c);
+int conn_idle(const struct conn *c); /* nothing in flight, nothing queued */
+void conn_close(struct conn *c);
+/* Free closed connections whose jobs and session are all gone. */
+void conn_reap(struct broker *b);
+/* Timer: close connections stuck before HELLO for too long. */
+void conn_tick(struct conn *c, time_t now);
+/* The trusted internal connection for --fuse (one end of a socketpair). */
+struct conn *conn_new_internal(struct broker *b, int fd, const char *fsid,
+			       enum token_intent intent);
+
+/* ---- the local FUSE mount (fuse_local.c) ------------------------------------ */
+
+/* Start the mount thread over fd (the client end).  0 or -errno. */
+int fuse_local_start(const struct broker_config *cfg, int fd,
+		     int (*ready)(int ok, const char *msg));
+/* Shutdown started: detach the mount (never blocks). */
+void fuse_local_stop(void);
+/* After the loop ended: wait (bounded) for the mount thread. */
+void fuse_local_join(void);
+
+#endif

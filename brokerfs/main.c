@@ -1,1 +1,191 @@
-/* brokerfs/main.c: not yet implemented. */
+/*
+ * main.c - brokerfs: the occfs storage broker.
+ *
+ * Start-up order matters: configuration, keys and listeners are set up
+ * while stderr is still the terminal, so every start-up error reaches the
+ * operator.  Then the process forks (unless -f); the parent waits on a pipe
+ * until the child says it is serving (or why it is not) and exits with the
+ * matching status.  Threads are only started after the fork.
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int main_ready_fd = -1;   /* child -> parent start-up status */
+static volatile int main_failed; /* start-up failed after forking */
+
+/* Tell the waiting parent how start-up went; then leave the terminal. */
+static int main_ready(int ok, const char *msg)
+{
+	char line[300];
+	int fd;
+
+	if (!ok) {
+		main_failed = 1;
+		if (main_ready_fd < 0)
+			log_err("%s", msg);
+	}
+	if (main_ready_fd < 0)
+		return 0;
+	snprintf(line, sizeof(line), "%s%s", ok ? "OK" : "ERR:",
+		 ok ? "" : msg);
+	if (write(main_ready_fd, line, strlen(line)) < 0)
+		ok = 0;
+	close(main_ready_fd);
+	main_ready_fd = -1;
+	if (!ok) {
+		kill(getpid(), SIGTERM);
+		return 0;
+	}
+	log_open_syslog();
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return 0;
+}
+
+/* Fork; the parent only returns through exit(). */
+static void main_daemonize(void)
+{
+	char msg[300];
+	ssize_t n;
+	size_t got = 0;
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fatal("pipe: %m");
+	pid = fork();
+	if (pid < 0)
+		fatal("fork: %m");
+	if (pid > 0) {
+		close(p[1]);
+		while (got < sizeof(msg) - 1 &&
+		       (n = read(p[0], msg + got, sizeof(msg) - 1 - got)) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				break;
+			got += (size_t)n;
+		}
+		msg[got] = '\0';
+		if (strcmp(msg, "OK") == 0)
+			exit(0);
+		fprintf(stderr, "brokerfs: %s\n",
+			got > 4 ? msg + 4 : "start-up failed");
+		exit(1);
+	}
+	close(p[0]);
+	main_ready_fd = p[1];
+	setsid();
+	if (chdir("/") < 0)
+		log_warn("chdir /: %m");
+}
+
+static int main_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f) {
+		fprintf(stderr, "brokerfs: pidfile %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f) ? -1 : 0;
+}
+
+/* --fuse: the internal connection and the mount thread. */
+static int main_fuse(struct broker *b, const struct broker_config *cfg)
+{
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (!conn_new_internal(b, sv[0], cfg->fuse_fsid, cfg->fuse_intent)) {
+		close(sv[0]);
+		close(sv[1]);
+		return -ENOMEM;
+	}
+	b->on_stop = fuse_local_stop;
+	rc = fuse_local_start(cfg, sv[1], main_ready);
+	if (rc)
+		close(sv[1]);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct broker_config cfg;
+	struct token_key *key = NULL;
+	const char *why = NULL;
+	struct broker b;
+	int rc;
+
+	rc = broker_config_load(&cfg, argc, argv);
+	if (rc)
+		return rc > 0 ? 0 : 1;
+	log_init("brokerfs", cfg.verbose);
+	if (broker_config_check(&cfg))
+		return 1;
+	if (cfg.check_only) {
+		printf("brokerfs: configuration OK\n");
+		broker_config_cleanup(&cfg);
+		return 0;
+	}
+	if (cfg.token_pubkey) {
+		key = token_key_load_public(cfg.token_pubkey, &why);
+		if (!key)
+			fatal("token key %s: %s", cfg.token_pubkey, why);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (broker_listen(&b, &cfg)) {
+		broker_cleanup(&b);
+		return 1;
+	}
+	if (!cfg.foreground)
+		main_daemonize();
+	if (cfg.pidfile && main_pidfile(cfg.pidfile)) {
+		main_ready(0, "cannot write the pidfile");
+		broker_cleanup(&b);
+		return 1;
+	}
+	rc = broker_init(&b, key);
+	if (!rc && cfg.fuse_mountpoint)
+		rc = main_fuse(&b, &cfg);
+	if (rc) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "start-up failed: %s",
+			 strerror(-rc));
+		main_ready(0, msg);
+		rc = 1;
+		goto out;
+	}
+	if (!cfg.fuse_mountpoint)
+		main_ready(1, NULL);
+	broker_run(&b);
+	rc = main_failed ? 1 : 0;
+out:
+	broker_cleanup(&b);
+	fuse_local_join();
+	if (cfg.pidfile)
+		unlink(cfg.pidfile);
+	token_key_free(key);
+	broker_config_cleanup(&cfg);
+	return rc;
+}

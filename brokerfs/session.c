@@ -1,1 +1,94 @@
-/* brokerfs/session.c: not yet implemented. */
+/*
+ * session.c - one backend session per accepted HELLO.
+ *
+ * A session binds a connection to one filesystem_id with the rights its
+ * handle grants.  The read-only check lives here, before the backend, so a
+ * read or preview handle can never reach a mutating backend call whatever
+ * the backend does.  Opening and closing block (the backend may touch disk
+ * or network), so the loop runs them on a worker.
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "log.h"
+
+struct session *session_new(const struct token_claims *c, const char *peer)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->ops = &backend_local;
+	s->claims = *c;
+	s->rdonly = c->intent != TOKEN_INTENT_WRITE;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	return s;
+}
+
+int session_open(struct session *s, const char *root)
+{
+	int rc;
+
+	rc = s->ops->session_open(root, s->claims.filesystem_id,
+				  s->rdonly ? BACKEND_SESSION_RDONLY : 0,
+				  &s->bs);
+	if (rc) {
+		s->bs = NULL;
+		log_warn("session refused: sid=%s fsid=%s peer=%s: %s",
+			 s->claims.sid, s->claims.filesystem_id, s->peer,
+			 strerror(-rc));
+		return rc;
+	}
+	log_info("session open: sid=%s fsid=%s intent=%s peer=%s",
+		 s->claims.sid, s->claims.filesystem_id,
+		 token_intent_name(s->claims.intent), s->peer);
+	return 0;
+}
+
+void session_close(struct session *s)
+{
+	if (!s || !s->bs)
+		return;
+	s->ops->session_close(s->bs);
+	s->bs = NULL;
+	log_info("session close: sid=%s fsid=%s intent=%s peer=%s requests=%llu",
+		 s->claims.sid, s->claims.filesystem_id,
+		 token_intent_name(s->claims.intent), s->peer,
+		 (unsigned long long)s->requests);
+}
+
+void session_free(struct session *s)
+{
+	free(s);
+}
+
+int session_check(const struct session *s, const struct proto_msg *req)
+{
+	const struct proto_opinfo *oi = proto_opinfo(req->op);
+
+	if (!s->rdonly)
+		return 0;
+	if (!oi || (oi->flags & OPF_MUTATES))
+		return -EROFS;
+	/* OPEN is not a mutation, but opening for writing or truncating is. */
+	if (req->op == PROTO_OP_OPEN &&
+	    ((req->flags & O_ACCMODE) != O_RDONLY || (req->flags & O_TRUNC)))
+		return -EROFS;
+	return 0;
+}
+
+int session_dispatch(struct session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	int rc = session_check(s, req);
+
+	if (rc)
+		return rc;
+	return s->ops->dispatch(s->bs, req, rep);
+}

@@ -1,1 +1,180 @@
-/* brokerfs/worker.c: not yet implemented. */
+/*
+ * worker.c - the fixed pool of threads that run backend work.
+ *
+ * The event loop must never block, and backend calls do (disk, later the
+ * network), so they run here.  Jobs wait in one FIFO; the per-connection
+ * in-flight cap keeps one busy client from filling it.  A finished job goes
+ * on the done queue and the eventfd wakes the loop, which is the only
+ * thread that touches connections.  A job no worker has picked up yet can
+ * be taken back (INTERRUPT, a connection going away).
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static void *worker_main(void *arg)
+{
+	struct worker_pool *p = arg;
+	uint64_t one = 1;
+	struct job *j;
+	int wake;
+
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->cv, &p->lock);
+		if (!p->head) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		j->next = NULL;
+		j->started = 1;
+		p->running++;
+		pthread_mutex_unlock(&p->lock);
+
+		j->run(j);
+
+		pthread_mutex_lock(&p->done_lock);
+		wake = p->done_head == NULL;
+		if (p->done_tail)
+			p->done_tail->next = j;
+		else
+			p->done_head = j;
+		p->done_tail = j;
+		pthread_mutex_unlock(&p->done_lock);
+		/* running drops only once the job is on the done queue, so
+		 * worker_busy never reports a job that is nowhere. */
+		pthread_mutex_lock(&p->lock);
+		p->running--;
+		pthread_mutex_unlock(&p->lock);
+		if (wake && write(p->efd, &one, sizeof(one)) < 0)
+			log_err("worker: cannot wake the loop: %m");
+	}
+}
+
+int worker_start(struct worker_pool *p, unsigned n)
+{
+	sigset_t all, old;
+	unsigned i;
+	int rc = 0;
+
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->done_lock, NULL);
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->efd < 0)
+		return -errno;
+	p->threads = calloc(n, sizeof(*p->threads));
+	if (!p->threads)
+		return -ENOMEM;
+	/* Signals belong to the loop's signalfd, never to a worker. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < n; i++) {
+		rc = -pthread_create(&p->threads[i], NULL, worker_main, p);
+		if (rc)
+			break;
+		p->nthreads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+void worker_submit(struct worker_pool *p, struct job *j)
+{
+	j->next = NULL;
+	j->started = 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int worker_cancel(struct worker_pool *p, struct job *j)
+{
+	struct job **pp, *prev = NULL;
+	int taken = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (!j->started) {
+		for (pp = &p->head; *pp; prev = *pp, pp = &(*pp)->next) {
+			if (*pp != j)
+				continue;
+			*pp = j->next;
+			if (p->tail == j)
+				p->tail = prev;
+			j->next = NULL;
+			taken = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return taken;
+}
+
+struct job *worker_reap(struct worker_pool *p)
+{
+	struct job *list;
+	uint64_t n;
+
+	/* Drain first: a job finished after the swap below wakes us again. */
+	if (read(p->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_err("worker: eventfd read: %m");
+	pthread_mutex_lock(&p->done_lock);
+	list = p->done_head;
+	p->done_head = p->done_tail = NULL;
+	pthread_mutex_unlock(&p->done_lock);
+	return list;
+}
+
+unsigned worker_busy(struct worker_pool *p)
+{
+	unsigned n = 0;
+	struct job *j;
+
+	pthread_mutex_lock(&p->lock);
+	for (j = p->head; j; j = j->next)
+		n++;
+	n += p->running;
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_lock(&p->done_lock);
+	for (j = p->done_head; j; j = j->next)
+		n++;
+	pthread_mutex_unlock(&p->done_lock);
+	return n;
+}
+
+void worker_stop(struct worker_pool *p)
+{
+	unsigned i;
+
+	if (!p->threads)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	free(p->threads);
+	p->threads = NULL;
+	if (p->efd >= 0)
+		close(p->efd);
+	p->efd = -1;
+}

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -812,8 +813,27 @@ int transport_fd(const struct transport_conn *c)
 
 /* ---- data ------------------------------------------------------------------ */
 
+/*
+ * Emulated blocking honours SO_RCVTIMEO / SO_SNDTIMEO as a blocking socket
+ * would: -EAGAIN once the timeout passes.  -1 = no timeout.
+ */
+static int sock_timeout_ms(int fd, int opt)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	if (tv.tv_sec > INT_MAX / 1000 - 1)
+		return INT_MAX;
+	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
 static ssize_t tls_io(struct transport_conn *c, void *p, size_t n, int wr)
 {
+	struct pollfd pf = { .fd = c->fd };
+	int tmo = -1;
 	size_t done = 0;
 	int ret, e;
 
@@ -832,10 +852,15 @@ static ssize_t tls_io(struct transport_conn *c, void *p, size_t n, int wr)
 		pthread_mutex_unlock(&c->lock);
 		if (ret != -EAGAIN || !c->emulate_block)
 			return ret;
-		ret = wait_fd(c->fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
-			      NULL);
-		if (ret)
-			return ret;
+		if (tmo == -1)
+			tmo = sock_timeout_ms(c->fd,
+					      wr ? SO_SNDTIMEO : SO_RCVTIMEO);
+		pf.events = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		ret = poll(&pf, 1, tmo);
+		if (ret == 0)
+			return -EAGAIN;
+		if (ret < 0 && errno != EINTR)
+			return -errno;
 	}
 }
 
