@@ -783,12 +783,10 @@ static void fo_dir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		pos += n;
 	}
-	if (err) {
-		fuse_reply_err(r, err);
-		i = 0; /* the kernel got none of them */
-	} else if (fuse_reply_buf(r, buf, pos) == 0 && plus) {
+	if (err)
+		fuse_reply_err(r, err); /* the kernel got none of them */
+	else if (fuse_reply_buf(r, buf, pos) == 0 && plus)
 		sent = i;
-	}
 	for (i = sent; i < rep.ndirents; i++)
 		fo_forget_one(rep.dirents[i].attr.nodeid, 1);
 	free(buf);

@@ -96,7 +96,10 @@ static int mountc_session(const struct mount_opts *o,
 	}
 	ro.handle = h.p;
 	ro.handle_len = h.len;
-	ro.features = PROTO_FEAT_ALL;
+	/* Compression pays on a network; over a local socket it only
+	 * burns CPU on both ends. */
+	ro.features = PROTO_FEAT_INVAL |
+		      (ep->kind == TRANSPORT_TLS ? PROTO_FEAT_ZSTD : 0);
 	ro.timeout_ms = (int)(o->timeout * 1000.0);
 	ro.on_push = fuse_ops_push;
 	rc = rpcc_start(conn, &ro, rpc, hello, why, sizeof(why));
