@@ -90,6 +90,9 @@ static void fo_interrupt(fuse_req_t r, void *data)
 /* Map a negative rpcc_call error to what the kernel gets. */
 static int fo_local_err(int rc, uint32_t op)
 {
+	/* The broker hangs up right after SESSION_REVOKED. */
+	if (__atomic_load_n(&fo.revoked, __ATOMIC_ACQUIRE))
+		return EACCES;
 	switch (rc) {
 	case -EINVAL: /* the encoder refused a field over its limit */
 	case -ENOMEM:
