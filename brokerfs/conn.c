@@ -652,7 +652,8 @@ static int conn_parse(struct conn *c)
 	size_t off = 0, blen, used;
 	int rc = 0;
 
-	while (conn_can_read(c)) {
+	/* in.p is NULL until the first read: no pointer arithmetic on it. */
+	while (conn_can_read(c) && c->in.len - off >= FRAME_HDR_LEN) {
 		rc = frame_parse(c->in.p + off, c->in.len - off,
 				 conn_max_frame(c), c->zstd, &c->scratch, &body,
 				 &blen, &used, &why);
