@@ -99,9 +99,8 @@ out:
 	if (!rpc && !tc)
 		close(fl.fd);
 	atomic_store(&fl.done, 1);
-	if (rc)
-		log_err("%s", fl.err);
-	else
+	/* A failure is logged by the ready callback (or the waiting parent). */
+	if (!rc)
 		log_info("local mount at %s ended", fl.cfg->fuse_mountpoint);
 	fuse_local_report(0, fl.err[0] ? fl.err : "local mount ended");
 	/* Nothing else to serve: a --fuse-only broker ends with its mount. */
