@@ -55,8 +55,8 @@
  * or reply, ordinary op as push), a push id other than 0, a wrong element
  * count, any other msgpack type than the one expected (so no nil, map,
  * float, ext, and no extra nesting), out-of-range values and trailing
- * bytes.  An unknown op gives -EPROTO with m->kind, m->id and m->op set so
- * the caller can still answer the request.
+ * bytes.  An unknown op gives -EPROTO.  On any failure m->kind, m->id and
+ * m->op keep what decoded, so the caller can still answer the request.
  */
 #include "proto.h"
 
@@ -872,11 +872,11 @@ int proto_decode(const uint8_t *body, size_t len, struct proto_msg *m,
 	if (rc == -ENOMEM)
 		r.why = "out of memory";
 	if (rc) {
-		/* Keep the header so the caller can answer an unknown op. */
+		/* Keep the header (zero where it did not decode) so the
+		 * caller can answer the request with an error. */
 		kind = m->kind, op = m->op, id = m->id;
 		proto_msg_cleanup(m);
-		if (rc == -EPROTO)
-			m->kind = kind, m->op = op, m->id = id;
+		m->kind = kind, m->op = op, m->id = id;
 		if (why)
 			*why = r.why ? r.why : "malformed message";
 	}

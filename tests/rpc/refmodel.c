@@ -173,6 +173,11 @@ static int rpc_parent(const struct rpath *p, uint64_t *parent)
 		if (err)
 			return err;
 		cur = a.nodeid;
+		/* The kernel walks only through directories. */
+		if (!S_ISDIR(a.mode)) {
+			rpc_forget(cur);
+			return ENOTDIR;
+		}
 	}
 	*parent = cur;
 	return 0;
@@ -405,6 +410,17 @@ static int open_both(struct target *t, int flags, mode_t mode, uint64_t *fh,
 	}
 	*fd = openat(t->fparent, t->name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 	e2 = *fd < 0 ? errno : 0;
+	if (!e2) {
+		struct stat st;
+
+		/* Through FUSE a directory is opened with OPENDIR and read()
+		 * on it fails with EISDIR: OPEN of a directory is refused. */
+		if (fstat(*fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			close(*fd);
+			*fd = -1;
+			e2 = EISDIR;
+		}
+	}
 	/* A symlink refused by O_NOFOLLOW and a directory opened for writing
 	 * are the same refusal on both sides. */
 	compare_err("open", t->path, e1, e2);
