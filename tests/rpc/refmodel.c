@@ -367,7 +367,7 @@ static void op_readlink(struct target *t)
 	n = readlinkat(t->fparent, t->name, lnk, sizeof(lnk));
 	e2 = n < 0 ? errno : 0;
 	compare_err("readlink", t->path, e1, e2);
-	if (!e1 && (rep.data_len != (size_t)n || memcmp(rep.data, lnk, n)))
+	if (!e1 && (rep.data_len != (size_t)n || (n > 0 && memcmp(rep.data, lnk, n))))
 		fail("readlink %s: target differs", t->path);
 	proto_msg_cleanup(&rep);
 }
@@ -514,7 +514,7 @@ static void op_read(struct target *t)
 	e1 = call(&req, &rep);
 	n = pread(fd, data, len, (off_t)off);
 	compare_err("read", t->path, e1, n < 0 ? errno : 0);
-	if (!e1 && (rep.data_len != (size_t)n || memcmp(rep.data, data, n)))
+	if (!e1 && (rep.data_len != (size_t)n || (n > 0 && memcmp(rep.data, data, n))))
 		fail("read %s @%" PRIu64 "+%zu: %zu bytes, reference %zd, "
 		     "or content differs", t->path, off, len, rep.data_len, n);
 	proto_msg_cleanup(&rep);
@@ -676,7 +676,7 @@ static void op_xattr(struct target *t)
 			n = fgetxattr(fd, name, got, sizeof(got));
 			compare_err("getxattr", t->path, e1, n < 0 ? errno : 0);
 			if (!e1 && (rep.data_len != (size_t)n ||
-				    memcmp(rep.data, got, n)))
+				    (n > 0 && memcmp(rep.data, got, n))))
 				fail("getxattr %s: value differs", t->path);
 		} else {
 			req_init(&req, PROTO_OP_REMOVEXATTR);
