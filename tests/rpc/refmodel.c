@@ -864,7 +864,8 @@ static void dump_rpc(uint64_t dir, const char *prefix, struct buf *out)
 	call(&req, &rep);
 	proto_msg_cleanup(&rep);
 
-	qsort(ents, n, sizeof(*ents), cmp_rent);
+	if (n)
+		qsort(ents, n, sizeof(*ents), cmp_rent);
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX];
 		struct proto_attr *a = &ents[i].attr;
