@@ -26,7 +26,14 @@ struct backend_ops {
 	void (*session_close)(struct backend_session *s);
 	int (*dispatch)(struct backend_session *s, const struct proto_msg *req,
 			struct proto_msg *rep);
+	/*
+	 * Ops quick enough to run on the event loop thread (bit n = wire op
+	 * n): nothing that moves file data, syncs, or can wait on a network.
+	 */
+	uint64_t inline_ops;
 };
+
+#define BACKEND_OP_BIT(op) (UINT64_C(1) << (op))
 
 extern const struct backend_ops backend_local;
 

@@ -167,4 +167,17 @@ const struct backend_ops backend_local = {
     .session_open = local_session_open,
     .session_close = local_session_close,
     .dispatch = local_dispatch,
+    /* Metadata calls that normally hit the inode cache.  Left to workers:
+     * data moves, syncs, listings, and UNLINK / RENAME / RELEASE / SETATTR,
+     * which may free or truncate a large file. */
+    .inline_ops = BACKEND_OP_BIT(PROTO_OP_LOOKUP) | BACKEND_OP_BIT(PROTO_OP_FORGET) |
+		  BACKEND_OP_BIT(PROTO_OP_GETATTR) | BACKEND_OP_BIT(PROTO_OP_READLINK) |
+		  BACKEND_OP_BIT(PROTO_OP_OPEN) | BACKEND_OP_BIT(PROTO_OP_FLUSH) |
+		  BACKEND_OP_BIT(PROTO_OP_OPENDIR) | BACKEND_OP_BIT(PROTO_OP_RELEASEDIR) |
+		  BACKEND_OP_BIT(PROTO_OP_STATFS) | BACKEND_OP_BIT(PROTO_OP_GETXATTR) |
+		  BACKEND_OP_BIT(PROTO_OP_LISTXATTR) | BACKEND_OP_BIT(PROTO_OP_ACCESS) |
+		  BACKEND_OP_BIT(PROTO_OP_CREATE) | BACKEND_OP_BIT(PROTO_OP_MKDIR) |
+		  BACKEND_OP_BIT(PROTO_OP_SYMLINK) | BACKEND_OP_BIT(PROTO_OP_MKNOD) |
+		  BACKEND_OP_BIT(PROTO_OP_LINK) | BACKEND_OP_BIT(PROTO_OP_SETXATTR) |
+		  BACKEND_OP_BIT(PROTO_OP_REMOVEXATTR) | BACKEND_OP_BIT(PROTO_OP_RMDIR),
 };

@@ -103,6 +103,7 @@ struct worker_pool {
 
 int worker_start(struct worker_pool *p, unsigned n);
 void worker_submit(struct worker_pool *p, struct job *j);
+void worker_run_inline(struct worker_pool *p, struct job *j);
 /* Take j back if no worker has started it: 1 taken, 0 too late. */
 int worker_cancel(struct worker_pool *p, struct job *j);
 /* Everything finished so far, oldest first (drains the eventfd). */

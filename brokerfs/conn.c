@@ -19,6 +19,7 @@
  * no callback ever touches freed memory.
  */
 #include "broker.h"
+#include "backend.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -551,7 +552,11 @@ static void conn_submit(struct conn *c, struct job *j)
 	c->inflight++;
 	c->refs++;
 	c->sess->requests++;
-	worker_submit(&c->b->pool, j);
+	if (j->req.op < 64 &&
+	    (c->sess->ops->inline_ops & BACKEND_OP_BIT(j->req.op)))
+		worker_run_inline(&c->b->pool, j);
+	else
+		worker_submit(&c->b->pool, j);
 }
 
 /* A message that did not decode: answer it if we know whom, count it. */

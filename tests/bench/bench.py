@@ -129,7 +129,7 @@ class Targets:
         os.makedirs(exported)
         os.makedirs(mnt)
         port = free_port()
-        p = subprocess.Popen(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+        p = subprocess.Popen(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,nodelay" % port,
                               "EXEC:" + SFTP_SERVER],
                              stderr=subprocess.DEVNULL)
         self.procs.append(p)
