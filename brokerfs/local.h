@@ -122,6 +122,9 @@ struct local_file *local_file_get(struct backend_session *s, uint64_t fh,
 				  int kind);
 void local_file_put(struct backend_session *s, struct local_file *f);
 int local_file_release(struct backend_session *s, uint64_t fh, int kind);
+/* fsync (or fdatasync when datasync) an open file or directory. */
+int local_file_sync(struct backend_session *s, uint64_t fh, int kind,
+		    int datasync);
 
 /*
  * Handlers, one per operation.  The dispatch table in backend_local.c maps

@@ -459,18 +459,24 @@ int local_data_release(struct backend_session *s, const struct proto_msg *req,
 	return local_file_release(s, req->fh, LOCAL_FILE);
 }
 
-int local_data_fsync(struct backend_session *s, const struct proto_msg *req,
-		     struct proto_msg *rep)
+int local_file_sync(struct backend_session *s, uint64_t fh, int kind,
+		    int datasync)
 {
-	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	struct local_file *f = local_file_get(s, fh, kind);
 	int rc = 0;
 
 	if (!f)
 		return -EBADF;
-	if (((req->flags & 1) ? fdatasync(f->fd) : fsync(f->fd)) < 0)
+	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
 		rc = -errno;
 	local_file_put(s, f);
 	return rc;
+}
+
+int local_data_fsync(struct backend_session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	return local_file_sync(s, req->fh, LOCAL_FILE, req->flags & 1);
 }
 
 int local_data_fallocate(struct backend_session *s, const struct proto_msg *req,

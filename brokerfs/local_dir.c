@@ -204,13 +204,5 @@ int local_dir_releasedir(struct backend_session *s, const struct proto_msg *req,
 int local_dir_fsyncdir(struct backend_session *s, const struct proto_msg *req,
 		       struct proto_msg *rep)
 {
-	struct local_file *f = local_file_get(s, req->fh, LOCAL_DIR);
-	int rc = 0;
-
-	if (!f)
-		return -EBADF;
-	if (((req->flags & 1) ? fdatasync(f->fd) : fsync(f->fd)) < 0)
-		rc = -errno;
-	local_file_put(s, f);
-	return rc;
+	return local_file_sync(s, req->fh, LOCAL_DIR, req->flags & 1);
 }
