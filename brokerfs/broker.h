@@ -30,7 +30,8 @@ struct backend_session;
 struct conn;
 struct session;
 
-/* ---- configuration (broker_config.c) -------------------------------------- */
+/* ---- configuration (broker_config.c) --------------------------------------
+ */
 
 #define BROKER_DEFAULT_LISTEN "unix:/run/occfs/broker.sock"
 #define BROKER_DEFAULT_ROOT "/var/lib/occfs"
@@ -63,7 +64,8 @@ int broker_config_load(struct broker_config *cfg, int argc, char **argv);
 int broker_config_check(const struct broker_config *cfg);
 void broker_config_cleanup(struct broker_config *cfg);
 
-/* ---- worker pool (worker.c) ------------------------------------------------ */
+/* ---- worker pool (worker.c) ------------------------------------------------
+ */
 
 enum job_kind { JOB_REQUEST, JOB_OPEN, JOB_CLOSE };
 
@@ -73,27 +75,27 @@ enum job_kind { JOB_REQUEST, JOB_OPEN, JOB_CLOSE };
  * running on a worker, the done queue.
  */
 struct job {
-	struct job *next;          /* pool queue or done queue: their locks */
+	struct job *next;	   /* pool queue or done queue: their locks */
 	struct job *cnext, *cprev; /* the connection's job list: loop only */
 	enum job_kind kind;
 	struct conn *conn;
 	struct session *sess;
 	void (*run)(struct job *j); /* on a worker */
-	int started;               /* pool lock */
-	int rc;                    /* result, set by run */
-	int zstd;                  /* compress the reply frame */
-	size_t expect;             /* reply bytes reserved for it */
-	struct proto_msg req;      /* data may point into body */
-	struct buf out;            /* the framed reply, built by run */
-	uint8_t body[];            /* copy of the request frame body */
+	int started;		    /* pool lock */
+	int rc;			    /* result, set by run */
+	int zstd;		    /* compress the reply frame */
+	size_t expect;		    /* reply bytes reserved for it */
+	struct proto_msg req;	    /* data may point into body */
+	struct buf out;		    /* the framed reply, built by run */
+	uint8_t body[];		    /* copy of the request frame body */
 };
 
 struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	struct job *head, *tail; /* lock: waiting jobs */
-	unsigned running;        /* lock: jobs on a worker */
-	int stop;                /* lock */
+	unsigned running;	 /* lock: jobs on a worker */
+	int stop;		 /* lock */
 	pthread_t *threads;
 	unsigned nthreads;
 	pthread_mutex_t done_lock;
@@ -111,7 +113,8 @@ struct job *worker_reap(struct worker_pool *p);
 unsigned worker_busy(struct worker_pool *p); /* queued + running */
 void worker_stop(struct worker_pool *p);     /* joins; queue must be empty */
 
-/* ---- sessions (session.c) -------------------------------------------------- */
+/* ---- sessions (session.c) --------------------------------------------------
+ */
 
 struct session {
 	const struct backend_ops *ops;
@@ -125,14 +128,15 @@ struct session {
 
 struct session *session_new(const struct token_claims *c, const char *peer);
 int session_open(struct session *s, const char *root); /* blocking */
-void session_close(struct session *s);                 /* blocking */
+void session_close(struct session *s);		       /* blocking */
 void session_free(struct session *s);
 /* Would req change a read-only session?  0 or -EROFS. */
 int session_check(const struct session *s, const struct proto_msg *req);
 int session_dispatch(struct session *s, const struct proto_msg *req,
 		     struct proto_msg *rep);
 
-/* ---- the event loop (loop.c) ------------------------------------------------ */
+/* ---- the event loop (loop.c) ------------------------------------------------
+ */
 
 /* What an epoll event points at. */
 enum loop_src_type { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_TIMER, SRC_DONE };
@@ -162,9 +166,9 @@ struct broker {
 	uint64_t next_id;
 	int stopping;
 	time_t stop_deadline;
-	int forced;       /* drain deadline passed, connections cut */
-	int abandoned;    /* gave up waiting for workers */
-	int limit_warned; /* max_conns warning given this second */
+	int forced;	       /* drain deadline passed, connections cut */
+	int abandoned;	       /* gave up waiting for workers */
+	int limit_warned;      /* max_conns warning given this second */
 	void (*on_stop)(void); /* called once when shutdown starts */
 };
 
@@ -187,12 +191,13 @@ void broker_unwatch(struct broker *b, int fd);
  */
 unsigned broker_revoke(struct broker *b, const char *sid, const char *reason);
 
-/* ---- connections (conn.c) --------------------------------------------------- */
+/* ---- connections (conn.c) ---------------------------------------------------
+ */
 
 enum conn_state {
 	CONN_HANDSHAKE, /* TLS handshake in progress */
-	CONN_HELLO,     /* waiting for HELLO */
-	CONN_OPENING,   /* HELLO accepted, session opening on a worker */
+	CONN_HELLO,	/* waiting for HELLO */
+	CONN_OPENING,	/* HELLO accepted, session opening on a worker */
 	CONN_READY,
 	CONN_CLOSED /* socket gone; waiting for jobs and the session close */
 };
@@ -223,12 +228,12 @@ struct conn {
 	int zstd; /* ZSTD negotiated and the HELLO reply is out */
 	struct session *sess;
 	int sess_closing;
-	struct job *jobs;   /* requests queued or running */
-	unsigned inflight;  /* requests counted against max_inflight */
-	unsigned refs;      /* jobs of any kind pointing at this conn */
-	unsigned bad;       /* malformed messages so far */
-	uint32_t events;    /* current epoll mask */
-	int reading;        /* inside conn_read: no re-entry */
+	struct job *jobs;  /* requests queued or running */
+	unsigned inflight; /* requests counted against max_inflight */
+	unsigned refs;	   /* jobs of any kind pointing at this conn */
+	unsigned bad;	   /* malformed messages so far */
+	uint32_t events;   /* current epoll mask */
+	int reading;	   /* inside conn_read: no re-entry */
 	int close_after_flush;
 };
 
@@ -250,7 +255,8 @@ void conn_tick(struct conn *c, time_t now);
 struct conn *conn_new_internal(struct broker *b, int fd, const char *fsid,
 			       enum token_intent intent);
 
-/* ---- the local FUSE mount (fuse_local.c) ------------------------------------ */
+/* ---- the local FUSE mount (fuse_local.c) ------------------------------------
+ */
 
 /* Start the mount thread over fd (the client end).  0 or -errno. */
 int fuse_local_start(const struct broker_config *cfg, int fd,

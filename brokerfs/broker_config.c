@@ -22,8 +22,16 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-enum opt_type { T_STR, T_LIST, T_UINT, T_MODE, T_FLAG, T_INTENT, T_CONFIG,
-		T_HELP };
+enum opt_type {
+	T_STR,
+	T_LIST,
+	T_UINT,
+	T_MODE,
+	T_FLAG,
+	T_INTENT,
+	T_CONFIG,
+	T_HELP
+};
 
 struct opt {
 	const char *name;
@@ -36,61 +44,63 @@ struct opt {
 #define CFG(f) offsetof(struct broker_config, f)
 
 static const struct opt config_opts[] = {
-	{ "listen", 0, T_LIST, 0, 0, 0 },
-	{ "root", 0, T_STR, CFG(root), 0, 0 },
-	{ "token-pubkey", 0, T_STR, CFG(token_pubkey), 0, 0 },
-	{ "audience", 0, T_STR, CFG(audience), 0, 0 },
-	{ "tls-cert", 0, T_STR, CFG(tls_cert), 0, 0 },
-	{ "tls-key", 0, T_STR, CFG(tls_key), 0, 0 },
-	{ "workers", 0, T_UINT, CFG(workers), 2, 256 },
-	{ "max-inflight", 0, T_UINT, CFG(max_inflight), 1, 4096 },
-	{ "max-conns", 0, T_UINT, CFG(max_conns), 1, 65536 },
-	{ "socket-mode", 0, T_MODE, CFG(socket_mode), 0, 0 },
-	{ "pidfile", 0, T_STR, CFG(pidfile), 0, 0 },
-	{ "foreground", 'f', T_FLAG, CFG(foreground), 0, 0 },
-	{ "verbose", 'v', T_FLAG, CFG(verbose), 0, 0 },
-	{ "check", 'n', T_FLAG, CFG(check_only), 0, 0 },
-	{ "fuse", 0, T_STR, CFG(fuse_mountpoint), 0, 0 },
-	{ "fsid", 0, T_STR, CFG(fuse_fsid), 0, 0 },
-	{ "fuse-opts", 0, T_STR, CFG(fuse_opts), 0, 0 },
-	{ "intent", 0, T_INTENT, CFG(fuse_intent), 0, 0 },
-	{ "config", 'c', T_CONFIG, 0, 0, 0 },
-	{ "help", 'h', T_HELP, 0, 0, 0 },
+    {"listen", 0, T_LIST, 0, 0, 0},
+    {"root", 0, T_STR, CFG(root), 0, 0},
+    {"token-pubkey", 0, T_STR, CFG(token_pubkey), 0, 0},
+    {"audience", 0, T_STR, CFG(audience), 0, 0},
+    {"tls-cert", 0, T_STR, CFG(tls_cert), 0, 0},
+    {"tls-key", 0, T_STR, CFG(tls_key), 0, 0},
+    {"workers", 0, T_UINT, CFG(workers), 2, 256},
+    {"max-inflight", 0, T_UINT, CFG(max_inflight), 1, 4096},
+    {"max-conns", 0, T_UINT, CFG(max_conns), 1, 65536},
+    {"socket-mode", 0, T_MODE, CFG(socket_mode), 0, 0},
+    {"pidfile", 0, T_STR, CFG(pidfile), 0, 0},
+    {"foreground", 'f', T_FLAG, CFG(foreground), 0, 0},
+    {"verbose", 'v', T_FLAG, CFG(verbose), 0, 0},
+    {"check", 'n', T_FLAG, CFG(check_only), 0, 0},
+    {"fuse", 0, T_STR, CFG(fuse_mountpoint), 0, 0},
+    {"fsid", 0, T_STR, CFG(fuse_fsid), 0, 0},
+    {"fuse-opts", 0, T_STR, CFG(fuse_opts), 0, 0},
+    {"intent", 0, T_INTENT, CFG(fuse_intent), 0, 0},
+    {"config", 'c', T_CONFIG, 0, 0, 0},
+    {"help", 'h', T_HELP, 0, 0, 0},
 };
 
 #define NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 
 static void config_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: brokerfs [-fnv] [-c FILE] [--listen EP]... [--root DIR]\n"
-		"                [--token-pubkey FILE] [--audience A]\n"
-		"                [--tls-cert FILE --tls-key FILE] [--workers N]\n"
-		"                [--max-inflight N] [--max-conns N]\n"
-		"                [--socket-mode OCTAL] [--pidfile FILE]\n"
-		"                [--fuse MOUNTPOINT --fsid ID [--fuse-opts OPTS]\n"
-		"                 [--intent read|write|preview]]\n"
-		"\n"
-		"  --listen EP         unix:/path, vsock:CID:PORT or tls:HOST:PORT\n"
-		"                      (repeatable; default %s)\n"
-		"  --root DIR          local backend root (default %s)\n"
-		"  --token-pubkey FILE Ed25519 public key verifying handles\n"
-		"  --audience A        audience handles must name (default %s)\n"
-		"  --tls-cert, --tls-key  certificate and key for tls: listeners\n"
-		"  --workers N         backend threads (default 2 x CPUs)\n"
-		"  --max-inflight N    requests outstanding per connection (%u)\n"
-		"  --max-conns N       connections at once (%u)\n"
-		"  --socket-mode OCTAL mode of unix sockets (default %04o)\n"
-		"  --pidfile FILE      write the daemon's pid there\n"
-		"  --fuse MOUNTPOINT   also mount filesystem --fsid on this host\n"
-		"  -c, --config FILE   read name = value settings from FILE\n"
-		"  -f, --foreground    do not daemonize; log to stderr\n"
-		"  -n, --check         check the configuration and exit\n"
-		"  -v, --verbose       debug logging\n"
-		"  -h, --help          this text\n",
-		BROKER_DEFAULT_LISTEN, BROKER_DEFAULT_ROOT,
-		BROKER_DEFAULT_AUDIENCE, BROKER_DEFAULT_INFLIGHT,
-		BROKER_DEFAULT_CONNS, BROKER_DEFAULT_SOCKMODE);
+	fprintf(
+	    f,
+	    "usage: brokerfs [-fnv] [-c FILE] [--listen EP]... [--root DIR]\n"
+	    "                [--token-pubkey FILE] [--audience A]\n"
+	    "                [--tls-cert FILE --tls-key FILE] [--workers N]\n"
+	    "                [--max-inflight N] [--max-conns N]\n"
+	    "                [--socket-mode OCTAL] [--pidfile FILE]\n"
+	    "                [--fuse MOUNTPOINT --fsid ID [--fuse-opts OPTS]\n"
+	    "                 [--intent read|write|preview]]\n"
+	    "\n"
+	    "  --listen EP         unix:/path, vsock:CID:PORT or "
+	    "tls:HOST:PORT\n"
+	    "                      (repeatable; default %s)\n"
+	    "  --root DIR          local backend root (default %s)\n"
+	    "  --token-pubkey FILE Ed25519 public key verifying handles\n"
+	    "  --audience A        audience handles must name (default %s)\n"
+	    "  --tls-cert, --tls-key  certificate and key for tls: listeners\n"
+	    "  --workers N         backend threads (default 2 x CPUs)\n"
+	    "  --max-inflight N    requests outstanding per connection (%u)\n"
+	    "  --max-conns N       connections at once (%u)\n"
+	    "  --socket-mode OCTAL mode of unix sockets (default %04o)\n"
+	    "  --pidfile FILE      write the daemon's pid there\n"
+	    "  --fuse MOUNTPOINT   also mount filesystem --fsid on this host\n"
+	    "  -c, --config FILE   read name = value settings from FILE\n"
+	    "  -f, --foreground    do not daemonize; log to stderr\n"
+	    "  -n, --check         check the configuration and exit\n"
+	    "  -v, --verbose       debug logging\n"
+	    "  -h, --help          this text\n",
+	    BROKER_DEFAULT_LISTEN, BROKER_DEFAULT_ROOT, BROKER_DEFAULT_AUDIENCE,
+	    BROKER_DEFAULT_INFLIGHT, BROKER_DEFAULT_CONNS,
+	    BROKER_DEFAULT_SOCKMODE);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out,
@@ -107,8 +117,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out,
 
 static int parse_bool(const char *s, int *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
 	size_t i;
 
 	for (i = 0; i < 4; i++) {
@@ -148,22 +158,25 @@ static int config_set(struct broker_config *cfg, const struct opt *o,
 		return 0;
 	case T_UINT:
 		if (parse_uint(val, o->max, &v, 10) || v < o->min) {
-			snprintf(err, errlen, "%s: expected a number from %u to %u",
-				 o->name, o->min, o->max);
+			snprintf(err, errlen,
+				 "%s: expected a number from %u to %u", o->name,
+				 o->min, o->max);
 			return -1;
 		}
 		*(unsigned *)(base + o->off) = (unsigned)v;
 		return 0;
 	case T_MODE:
 		if (parse_uint(val, 0777, &v, 8)) {
-			snprintf(err, errlen, "%s: expected an octal mode", o->name);
+			snprintf(err, errlen, "%s: expected an octal mode",
+				 o->name);
 			return -1;
 		}
 		*(unsigned *)(base + o->off) = (unsigned)v;
 		return 0;
 	case T_FLAG:
 		if (parse_bool(val, &flag)) {
-			snprintf(err, errlen, "%s: expected yes or no", o->name);
+			snprintf(err, errlen, "%s: expected yes or no",
+				 o->name);
 			return -1;
 		}
 		*(int *)(base + o->off) = flag;
@@ -171,7 +184,8 @@ static int config_set(struct broker_config *cfg, const struct opt *o,
 	case T_INTENT:
 		if (token_intent_parse(val, &cfg->fuse_intent)) {
 			snprintf(err, errlen,
-				 "%s: expected read, write or preview", o->name);
+				 "%s: expected read, write or preview",
+				 o->name);
 			return -1;
 		}
 		return 0;
@@ -304,8 +318,9 @@ static int config_validate(struct broker_config *cfg)
 		return -1;
 	}
 	if (cfg->fuse_fsid && !token_fsid_valid(cfg->fuse_fsid)) {
-		fprintf(stderr, "brokerfs: --fsid %s: not a valid "
-				"filesystem_id\n",
+		fprintf(stderr,
+			"brokerfs: --fsid %s: not a valid "
+			"filesystem_id\n",
 			cfg->fuse_fsid);
 		return -1;
 	}
@@ -333,9 +348,9 @@ static void config_longopts(struct option *lo, char *shorts)
 		const struct opt *o = &config_opts[i];
 		int arg = o->type != T_FLAG && o->type != T_HELP;
 
-		lo[i] = (struct option){ o->name, arg ? required_argument
-						      : no_argument,
-					 NULL, 256 + (int)i };
+		lo[i] = (struct option){o->name,
+					arg ? required_argument : no_argument,
+					NULL, 256 + (int)i};
 		if (o->shortc) {
 			*shorts++ = (char)o->shortc;
 			if (arg)
@@ -350,7 +365,7 @@ int broker_config_load(struct broker_config *cfg, int argc, char **argv)
 {
 	struct option lo[NOPTS + 1];
 	char shorts[2 * NOPTS + 1], err[256];
-	int set[NOPTS] = { 0 }, ch;
+	int set[NOPTS] = {0}, ch;
 	const struct opt *o;
 	size_t i;
 

@@ -39,7 +39,7 @@
 #define CONN_OUT_HIGH (8u << 20) /* stop reading above this much output */
 #define CONN_READ_CHUNK (64u * 1024u)
 #define CONN_HELLO_TIMEOUT 10 /* seconds from accept to HELLO */
-#define CONN_MAX_BAD 16       /* malformed messages before we hang up */
+#define CONN_MAX_BAD 16	      /* malformed messages before we hang up */
 #define CONN_TOKEN_LEEWAY 30  /* seconds of clock skew on exp */
 
 static void conn_update(struct conn *c);
@@ -116,7 +116,8 @@ struct conn *conn_new(struct broker *b, struct transport_conn *tc, int internal)
 	return c;
 }
 
-/* ---- output ---------------------------------------------------------------- */
+/* ---- output ----------------------------------------------------------------
+ */
 
 static void conn_flush(struct conn *c)
 {
@@ -252,7 +253,8 @@ void conn_revoke(struct conn *c, const char *reason)
 	conn_flush(c);
 }
 
-/* ---- jobs ------------------------------------------------------------------ */
+/* ---- jobs ------------------------------------------------------------------
+ */
 
 static void conn_job_free(struct job *j)
 {
@@ -374,8 +376,8 @@ static void conn_opened(struct conn *c, struct job *j)
 	}
 	c->sess = j->sess;
 	c->state = CONN_READY;
-	c->in.limit = FRAME_HDR_LEN + c->max_payload + (PROTO_MAX_FRAME -
-							PROTO_MAX_PAYLOAD);
+	c->in.limit = FRAME_HDR_LEN + c->max_payload +
+		      (PROTO_MAX_FRAME - PROTO_MAX_PAYLOAD);
 	proto_msg_init(&m);
 	m.kind = PROTO_REP;
 	m.op = PROTO_OP_HELLO;
@@ -422,7 +424,8 @@ void conn_job_done(struct conn *c, struct job *j)
 		conn_update(c);
 }
 
-/* ---- requests -------------------------------------------------------------- */
+/* ---- requests --------------------------------------------------------------
+ */
 
 static void conn_hello(struct conn *c, struct job *j)
 {
@@ -457,9 +460,10 @@ static void conn_hello(struct conn *c, struct job *j)
 		}
 	}
 	c->features = req->features & PROTO_FEAT_ALL;
-	c->max_payload = req->max_payload && req->max_payload < PROTO_MAX_PAYLOAD
-				 ? req->max_payload
-				 : PROTO_MAX_PAYLOAD;
+	c->max_payload =
+	    req->max_payload && req->max_payload < PROTO_MAX_PAYLOAD
+		? req->max_payload
+		: PROTO_MAX_PAYLOAD;
 	if (c->max_payload < 4096)
 		c->max_payload = 4096;
 	j->sess = session_new(&claims, c->peer);
@@ -633,7 +637,8 @@ drop:
 	conn_job_free(j);
 }
 
-/* ---- input ----------------------------------------------------------------- */
+/* ---- input -----------------------------------------------------------------
+ */
 
 static int conn_can_read(const struct conn *c)
 {
@@ -768,13 +773,15 @@ void conn_event(struct conn *c, uint32_t events)
 	}
 	if (events & EPOLLOUT)
 		conn_flush(c);
-	if (c->state != CONN_CLOSED && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->state != CONN_CLOSED &&
+	    (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		conn_read(c);
 	if (c->state != CONN_CLOSED && (events & EPOLLERR))
 		conn_close(c);
 }
 
-/* ---- lifetime -------------------------------------------------------------- */
+/* ---- lifetime --------------------------------------------------------------
+ */
 
 int conn_idle(const struct conn *c)
 {

@@ -41,8 +41,8 @@ static struct {
 	atomic_int done;     /* the mount thread has returned */
 	atomic_int stopping; /* fuse_local_stop was called */
 	atomic_int reported; /* ready() was called */
-	dev_t dev0;          /* device of the mount point before mounting */
-	char err[256];       /* why the mount failed; written before done */
+	dev_t dev0;	     /* device of the mount point before mounting */
+	char err[256];	     /* why the mount failed; written before done */
 } fl;
 
 static void fuse_local_report(int ok, const char *msg)
@@ -54,10 +54,10 @@ static void fuse_local_report(int ok, const char *msg)
 
 static void *fuse_local_main(void *arg)
 {
-	struct rpcc_opts o = { .handle = "",
-			       .features = PROTO_FEAT_INVAL,
-			       .on_push = fuse_ops_push };
-	struct fuse_ops_cfg fc = { 0 };
+	struct rpcc_opts o = {.handle = "",
+			      .features = PROTO_FEAT_INVAL,
+			      .on_push = fuse_ops_push};
+	struct fuse_ops_cfg fc = {0};
 	struct transport_conn *tc;
 	struct proto_msg hello;
 	struct rpcc *rpc = NULL;
@@ -111,7 +111,7 @@ out:
 
 static void *fuse_local_watch(void *arg)
 {
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	struct timespec ts = {0, 50 * 1000 * 1000};
 	struct stat st;
 	int i;
 

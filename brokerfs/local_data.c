@@ -22,7 +22,7 @@
 
 /* Open flags a guest may ask for; the rest are dropped.  O_DIRECT would
  * need aligned buffers and adds nothing behind the client's page cache. */
-#define OPEN_KEEP                                                              \
+#define OPEN_KEEP \
 	(O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
 
 #define COPY_MAX (128u * 1024u * 1024u) /* bytes per COPY_FILE_RANGE */

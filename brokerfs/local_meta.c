@@ -207,8 +207,8 @@ int local_meta_link(struct backend_session *s, const struct proto_msg *req,
 
 		/* As link(2): an existing target name is reported first. */
 		rc = fstatat(p->fd, req->name2, &st, AT_SYMLINK_NOFOLLOW) == 0
-			     ? -EEXIST
-			     : -EPERM;
+			 ? -EEXIST
+			 : -EPERM;
 		goto out;
 	}
 	if (linkat(n->fd, "", p->fd, req->name2, AT_EMPTY_PATH) < 0) {

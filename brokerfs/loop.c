@@ -31,9 +31,10 @@
 int broker_watch(struct broker *b, int fd, struct loop_src *src, uint32_t ev,
 		 int add)
 {
-	struct epoll_event e = { .events = ev, .data.ptr = src };
+	struct epoll_event e = {.events = ev, .data.ptr = src};
 
-	if (epoll_ctl(b->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &e) < 0) {
+	if (epoll_ctl(b->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &e) <
+	    0) {
 		log_err("epoll_ctl: %m");
 		return -errno;
 	}
@@ -48,8 +49,8 @@ void broker_unwatch(struct broker *b, int fd)
 
 int broker_listen(struct broker *b, const struct broker_config *cfg)
 {
-	struct transport_tls_opts tls = { .cert_file = cfg->tls_cert,
-					  .key_file = cfg->tls_key };
+	struct transport_tls_opts tls = {.cert_file = cfg->tls_cert,
+					 .key_file = cfg->tls_key};
 	struct broker_listener *bl;
 	const char *why = NULL;
 	char name[400];
@@ -74,8 +75,8 @@ int broker_listen(struct broker *b, const struct broker_config *cfg)
 		b->nls++;
 		if (bl->ep.kind == TRANSPORT_UNIX &&
 		    chmod(bl->ep.path, cfg->socket_mode) < 0) {
-			fprintf(stderr, "brokerfs: chmod %s: %s\n",
-				bl->ep.path, strerror(errno));
+			fprintf(stderr, "brokerfs: chmod %s: %s\n", bl->ep.path,
+				strerror(errno));
 			return -1;
 		}
 		log_info("listening on %s", name);
@@ -85,7 +86,7 @@ int broker_listen(struct broker *b, const struct broker_config *cfg)
 
 int broker_init(struct broker *b, struct token_key *pubkey)
 {
-	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
 	sigset_t set;
 	size_t i;
 	int rc;
@@ -102,7 +103,8 @@ int broker_init(struct broker *b, struct token_key *pubkey)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	b->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	b->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	b->timerfd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (b->sigfd < 0 || b->timerfd < 0 ||
 	    timerfd_settime(b->timerfd, 0, &its, NULL) < 0)
 		return -errno;
@@ -289,7 +291,7 @@ int broker_run(struct broker *b)
 		for (i = 0; i < n; i++)
 			if (!(b->stopping &&
 			      ((struct loop_src *)ev[i].data.ptr)->type ==
-				      SRC_LISTENER))
+				  SRC_LISTENER))
 				loop_event(b, &ev[i]);
 		conn_reap(b);
 	}

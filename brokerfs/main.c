@@ -20,7 +20,7 @@
 
 #include "log.h"
 
-static int main_ready_fd = -1;   /* child -> parent start-up status */
+static int main_ready_fd = -1;	 /* child -> parent start-up status */
 static volatile int main_failed; /* start-up failed after forking */
 
 /* Tell the waiting parent how start-up went; then leave the terminal. */
@@ -36,8 +36,7 @@ static int main_ready(int ok, const char *msg)
 	}
 	if (main_ready_fd < 0)
 		return 0;
-	snprintf(line, sizeof(line), "%s%s", ok ? "OK" : "ERR:",
-		 ok ? "" : msg);
+	snprintf(line, sizeof(line), "%s%s", ok ? "OK" : "ERR:", ok ? "" : msg);
 	if (write(main_ready_fd, line, strlen(line)) < 0)
 		ok = 0;
 	close(main_ready_fd);
@@ -75,7 +74,8 @@ static void main_daemonize(void)
 	if (pid > 0) {
 		close(p[1]);
 		while (got < sizeof(msg) - 1 &&
-		       (n = read(p[0], msg + got, sizeof(msg) - 1 - got)) != 0) {
+		       (n = read(p[0], msg + got, sizeof(msg) - 1 - got)) !=
+			   0) {
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)

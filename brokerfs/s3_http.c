@@ -36,7 +36,7 @@
 
 struct s3_http {
 	char *scheme_host; /* "http://127.0.0.1:7480" (bucket host if vhost) */
-	char *host;        /* Host header value */
+	char *host;	   /* Host header value */
 	char *bucket, *region, *service, *proxy, *ca_file;
 	struct s3_http_config cfg;
 	pthread_mutex_t lock; /* protects idle, nidle, ak, sk, token */
@@ -47,18 +47,18 @@ struct s3_http {
 
 struct req {
 	const char *method;
-	char path[3 * S3_KEY_MAX + 512];  /* raw, for signing */
-	const char *query;                /* raw, canonicalised here */
+	char path[3 * S3_KEY_MAX + 512]; /* raw, for signing */
+	const char *query;		 /* raw, canonicalised here */
 	struct s3_kv hdr[MAX_HDRS];
 	size_t nhdr;
 	const struct s3_body *body;
 	const void *mem; /* small in-memory body (XML, form) */
 	size_t memlen;
-	const char *payload_hash; /* of mem or body */
+	const char *payload_hash;   /* of mem or body */
 	const struct s3_sink *sink; /* GET data on 2xx */
-	struct buf *resp;           /* other replies */
+	struct buf *resp;	    /* other replies */
 	struct s3_obj_info *info;   /* headers of the reply */
-	bool error_in_200;          /* CopyObject, CompleteMultipartUpload */
+	bool error_in_200;	    /* CopyObject, CompleteMultipartUpload */
 	/* per attempt */
 	long status;
 	uint64_t sent, got;
@@ -80,37 +80,37 @@ static const struct {
 	const char *code;
 	int err;
 } code_map[] = {
-	{"NoSuchKey", ENOENT},
-	{"NoSuchUpload", ENOENT},
-	{"NoSuchBucket", ENOENT},
-	{"AccessDenied", EACCES},
-	{"AllAccessDisabled", EACCES},
-	{"InvalidAccessKeyId", EACCES},
-	{"SignatureDoesNotMatch", EACCES},
-	{"InvalidToken", EACCES},
-	{"InvalidSecurity", EACCES},
-	{"RequestTimeTooSkewed", EACCES},
-	{"ExpiredToken", EKEYEXPIRED},
-	{"TokenRefreshRequired", EKEYEXPIRED},
-	{"PreconditionFailed", ESTALE},
-	{"ConditionalRequestConflict", ESTALE},
-	{"SlowDown", EAGAIN},
-	{"ServiceUnavailable", EAGAIN},
-	{"InternalError", EAGAIN},
-	{"RequestTimeout", EAGAIN},
-	{"OperationAborted", EAGAIN},
-	{"EntityTooLarge", EFBIG},
-	{"KeyTooLongError", ENAMETOOLONG},
-	{"QuotaExceeded", EDQUOT},
-	{"InvalidRange", ERANGE},
-	{"NotImplemented", EOPNOTSUPP},
-	{"MethodNotAllowed", EPERM},
-	{"InvalidPart", EINVAL},
-	{"InvalidPartOrder", EINVAL},
-	{"EntityTooSmall", EINVAL},
-	{"InvalidArgument", EINVAL},
-	{"InvalidRequest", EINVAL},
-	{"MalformedXML", EINVAL},
+    {"NoSuchKey", ENOENT},
+    {"NoSuchUpload", ENOENT},
+    {"NoSuchBucket", ENOENT},
+    {"AccessDenied", EACCES},
+    {"AllAccessDisabled", EACCES},
+    {"InvalidAccessKeyId", EACCES},
+    {"SignatureDoesNotMatch", EACCES},
+    {"InvalidToken", EACCES},
+    {"InvalidSecurity", EACCES},
+    {"RequestTimeTooSkewed", EACCES},
+    {"ExpiredToken", EKEYEXPIRED},
+    {"TokenRefreshRequired", EKEYEXPIRED},
+    {"PreconditionFailed", ESTALE},
+    {"ConditionalRequestConflict", ESTALE},
+    {"SlowDown", EAGAIN},
+    {"ServiceUnavailable", EAGAIN},
+    {"InternalError", EAGAIN},
+    {"RequestTimeout", EAGAIN},
+    {"OperationAborted", EAGAIN},
+    {"EntityTooLarge", EFBIG},
+    {"KeyTooLongError", ENAMETOOLONG},
+    {"QuotaExceeded", EDQUOT},
+    {"InvalidRange", ERANGE},
+    {"NotImplemented", EOPNOTSUPP},
+    {"MethodNotAllowed", EPERM},
+    {"InvalidPart", EINVAL},
+    {"InvalidPartOrder", EINVAL},
+    {"EntityTooSmall", EINVAL},
+    {"InvalidArgument", EINVAL},
+    {"InvalidRequest", EINVAL},
+    {"MalformedXML", EINVAL},
 };
 
 int s3_http_errno(long status, const char *code)
@@ -185,8 +185,11 @@ static size_t xml_decode(const char *s, size_t n, char *out, size_t outlen)
 	static const struct {
 		const char *ent;
 		char c;
-	} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'},
-		    {"&quot;", '"'}, {"&apos;", '\''}};
+	} ents[] = {{"&amp;", '&'},
+		    {"&lt;", '<'},
+		    {"&gt;", '>'},
+		    {"&quot;", '"'},
+		    {"&apos;", '\''}};
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -195,7 +198,8 @@ static size_t xml_decode(const char *s, size_t n, char *out, size_t outlen)
 			size_t k, el = 0;
 			for (k = 0; k < 5; k++) {
 				el = strlen(ents[k].ent);
-				if (n - i >= el && !memcmp(s + i, ents[k].ent, el))
+				if (n - i >= el &&
+				    !memcmp(s + i, ents[k].ent, el))
 					break;
 			}
 			if (k < 5) {
@@ -206,7 +210,8 @@ static size_t xml_decode(const char *s, size_t n, char *out, size_t outlen)
 				bool hex = s[i + 2] == 'x';
 				unsigned long v = strtoul(s + i + 2 + hex, &end,
 							  hex ? 16 : 10);
-				if (end < s + n && *end == ';' && v && v < 128) {
+				if (end < s + n && *end == ';' && v &&
+				    v < 128) {
 					c = (char)v;
 					i = (size_t)(end - s);
 				}
@@ -220,8 +225,8 @@ static size_t xml_decode(const char *s, size_t n, char *out, size_t outlen)
 	return o;
 }
 
-int s3_http_xml_next(const char *xml, size_t len, size_t *pos,
-		     const char *tag, const char **inner, size_t *inner_len)
+int s3_http_xml_next(const char *xml, size_t len, size_t *pos, const char *tag,
+		     const char **inner, size_t *inner_len)
 {
 	char open[80], close[80];
 	size_t ol = (size_t)snprintf(open, sizeof(open), "<%s", tag);
@@ -309,13 +314,15 @@ struct s3_http *s3_http_new(const struct s3_http_config *cfg)
 	h->cfg = *cfg;
 	if (cfg->virtual_host) {
 		size_t sl = (size_t)(hs - cfg->endpoint);
-		if (asprintf(&h->host, "%s.%.*s", cfg->bucket, (int)hl, hs) < 0 ||
+		if (asprintf(&h->host, "%s.%.*s", cfg->bucket, (int)hl, hs) <
+			0 ||
 		    asprintf(&h->scheme_host, "%.*s%s", (int)sl, cfg->endpoint,
 			     h->host) < 0)
 			goto fail;
 	} else {
 		h->host = strndup(hs, hl);
-		h->scheme_host = strndup(cfg->endpoint, (size_t)(hs - cfg->endpoint) + hl);
+		h->scheme_host =
+		    strndup(cfg->endpoint, (size_t)(hs - cfg->endpoint) + hl);
 	}
 	h->bucket = dup_or_null(cfg->bucket);
 	h->region = strdup(cfg->region);
@@ -428,7 +435,7 @@ static void pool_give(struct s3_http *h, CURL *c, bool keep)
 /* ---- request plumbing --------------------------------------------------- */
 
 static const char *req_str(struct req *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static const char *req_str(struct req *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -496,8 +503,8 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 	} else if (r->body->buf) {
 		memcpy(dst, (const char *)r->body->buf + r->sent, n);
 	} else {
-		ssize_t k = pread(r->body->fd, dst, n,
-				  (off_t)(r->body->off + r->sent));
+		ssize_t k =
+		    pread(r->body->fd, dst, n, (off_t)(r->body->off + r->sent));
 		if (k <= 0)
 			return CURL_READFUNC_ABORT;
 		n = (size_t)k;
@@ -521,8 +528,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 			memcpy((char *)s->buf + r->got, data, n);
 		} else {
 			for (size_t w = 0; w < n;) {
-				ssize_t k = pwrite(s->fd, data + w, n - w,
-						   (off_t)(s->fd_off + r->got + w));
+				ssize_t k =
+				    pwrite(s->fd, data + w, n - w,
+					   (off_t)(s->fd_off + r->got + w));
 				if (k < 0)
 					return 0;
 				w += (size_t)k;
@@ -594,10 +602,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	vl = n - nl - 1;
 	while (vl && (*v == ' ' || *v == '\t'))
 		v++, vl--;
-	while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+	while (vl &&
+	       (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
 		vl--;
 	if (nl == 16 && !strncasecmp(data, "x-amz-request-id", nl))
-		copy_val(last_err.request_id, sizeof(last_err.request_id), v, vl);
+		copy_val(last_err.request_id, sizeof(last_err.request_id), v,
+			 vl);
 	if (!in)
 		return n;
 	copy_val(tmp, sizeof(tmp), v, vl);
@@ -664,10 +674,10 @@ static int body_digest(const struct s3_body *b, unsigned char sha[32],
 			goto out;
 		for (uint64_t done = 0; done < b->len;) {
 			size_t want = b->len - done > HASH_CHUNK
-					      ? HASH_CHUNK
-					      : (size_t)(b->len - done);
-			ssize_t k = pread(b->fd, chunk, want,
-					  (off_t)(b->off + done));
+					  ? HASH_CHUNK
+					  : (size_t)(b->len - done);
+			ssize_t k =
+			    pread(b->fd, chunk, want, (off_t)(b->off + done));
 			if (k <= 0) {
 				ret = k < 0 ? -errno : -EIO;
 				goto out;
@@ -723,9 +733,9 @@ static int payload_hash(struct s3_http *h, struct req *r, char out[65],
 		raw[2] = (unsigned char)(crc >> 8);
 		raw[3] = (unsigned char)crc;
 		EVP_EncodeBlock(b64, s ? sha : raw, s ? 32 : 4);
-		return req_hdr(r, s ? "x-amz-checksum-sha256"
-				    : "x-amz-checksum-crc32c",
-			       req_str(r, "%s", (char *)b64));
+		return req_hdr(
+		    r, s ? "x-amz-checksum-sha256" : "x-amz-checksum-crc32c",
+		    req_str(r, "%s", (char *)b64));
 	}
 	return 0;
 }
@@ -790,22 +800,28 @@ static int build(struct s3_http *h, struct req *r, const char *hash,
 	if (ret < 0)
 		goto out;
 	ret = -ENOMEM;
-	if (asprintf(&a->url, "%s%s%s%s", h->scheme_host, p, *q ? "?" : "",
-		     q) < 0) {
+	if (asprintf(&a->url, "%s%s%s%s", h->scheme_host, p, *q ? "?" : "", q) <
+	    0) {
 		a->url = NULL;
 		goto out;
 	}
 	sh[0] = (struct s3_sign_header){"host", h->host};
 	for (size_t i = 0; i < r->nhdr; i++)
-		sh[i + 1] = (struct s3_sign_header){r->hdr[i].name,
-						    r->hdr[i].value};
+		sh[i + 1] =
+		    (struct s3_sign_header){r->hdr[i].name, r->hdr[i].value};
 	struct s3_sign_req sr = {
-		.method = r->method, .path = r->path, .query = q,
-		.headers = sh, .nheaders = r->nhdr + 1,
-		.payload_sha256_hex = hash, .region = h->region,
-		.service = h->service, .access_key = a->ak,
-		.secret_key = a->sk, .session_token = a->tok,
-		.now = time(NULL),
+	    .method = r->method,
+	    .path = r->path,
+	    .query = q,
+	    .headers = sh,
+	    .nheaders = r->nhdr + 1,
+	    .payload_sha256_hex = hash,
+	    .region = h->region,
+	    .service = h->service,
+	    .access_key = a->ak,
+	    .secret_key = a->sk,
+	    .session_token = a->tok,
+	    .now = time(NULL),
 	};
 	ret = s3_sign(&sr, &res);
 	for (size_t i = 0; !ret && i <= r->nhdr; i++)
@@ -842,7 +858,8 @@ static void set_opts(struct s3_http *h, CURL *c, struct req *r,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->cfg.connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 h->cfg.connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->cfg.request_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->cfg.low_speed_time_s);
@@ -967,9 +984,9 @@ static int perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 			break;
 		log_debug("s3: %s %s: %d (%s), retry in %ld ms", r->method,
 			  r->path, ret, last_err.code, delay);
-		nanosleep(&(struct timespec){delay / 1000,
-					     delay % 1000 * 1000000},
-			  NULL);
+		nanosleep(
+		    &(struct timespec){delay / 1000, delay % 1000 * 1000000},
+		    NULL);
 	}
 out:
 	last_err.err = ret;
@@ -984,7 +1001,8 @@ out:
 	return ret;
 }
 
-/* ---- operations ----------------------------------------------------------- */
+/* ---- operations -----------------------------------------------------------
+ */
 
 static const char *enc(struct req *r, const char *s, bool keep_slash)
 {
@@ -1076,7 +1094,8 @@ int s3_http_get_object(struct s3_http *h, const char *key, uint64_t off,
 			      req_str(r, "bytes=%" PRIu64 "-%" PRIu64, off,
 				      off + len - 1));
 	else if (!ret && off)
-		ret = req_hdr(r, "range", req_str(r, "bytes=%" PRIu64 "-", off));
+		ret =
+		    req_hdr(r, "range", req_str(r, "bytes=%" PRIu64 "-", off));
 	if (!ret && if_match)
 		ret = req_hdr(r, "if-match", if_match);
 	if (ret)
@@ -1153,10 +1172,12 @@ static int copy_source(struct s3_http *h, struct req *r, const char *src_key,
 
 	if (!e)
 		return -ENAMETOOLONG;
-	ret = req_hdr(r, "x-amz-copy-source", req_str(r, "/%s/%s", h->bucket, e));
+	ret =
+	    req_hdr(r, "x-amz-copy-source", req_str(r, "/%s/%s", h->bucket, e));
 	if (!ret && src_if_match)
-		ret = req_hdr(r, h->cfg.rgw_quirks ? "x-amz-copy-if-match"
-						   : "x-amz-copy-source-if-match",
+		ret = req_hdr(r,
+			      h->cfg.rgw_quirks ? "x-amz-copy-if-match"
+						: "x-amz-copy-source-if-match",
 			      src_if_match);
 	return ret;
 }
@@ -1208,7 +1229,8 @@ out:
 	return ret;
 }
 
-/* ---- ListObjectsV2 -------------------------------------------------------- */
+/* ---- ListObjectsV2 --------------------------------------------------------
+ */
 
 static int hexdigit(char c)
 {
@@ -1282,8 +1304,9 @@ static int parse_list(const char *x, size_t n, struct s3_list_page *pg)
 		   !strcmp(tmp, "url");
 	int ret = 0;
 
-	pg->truncated = !s3_http_xml_text(x, n, "IsTruncated", tmp,
-					  sizeof(tmp)) && !strcmp(tmp, "true");
+	pg->truncated =
+	    !s3_http_xml_text(x, n, "IsTruncated", tmp, sizeof(tmp)) &&
+	    !strcmp(tmp, "true");
 	cap = S3_LIST_MAX_KEYS + 1;
 	pg->entries = calloc(cap, sizeof(*pg->entries));
 	pg->prefixes = calloc(cap, sizeof(*pg->prefixes));
@@ -1292,8 +1315,9 @@ static int parse_list(const char *x, size_t n, struct s3_list_page *pg)
 	while (!ret && pg->nentries < cap &&
 	       !s3_http_xml_next(x, n, &pos, "Contents", &in, &il))
 		ret = parse_entry(in, il, url, &pg->entries[pg->nentries++]);
-	for (pos = 0; !ret && pg->nprefixes < cap &&
-		      !s3_http_xml_next(x, n, &pos, "CommonPrefixes", &in, &il);) {
+	for (pos = 0;
+	     !ret && pg->nprefixes < cap &&
+	     !s3_http_xml_next(x, n, &pos, "CommonPrefixes", &in, &il);) {
 		const char *p;
 		size_t pl, ppos = 0;
 		if (s3_http_xml_next(in, il, &ppos, "Prefix", &p, &pl))
@@ -1337,7 +1361,8 @@ int s3_http_list(struct s3_http *h, const char *prefix, const char *delimiter,
 	if (max_keys <= 0 || max_keys > S3_LIST_MAX_KEYS)
 		max_keys = S3_LIST_MAX_KEYS;
 	ret = -ENOMEM;
-	if (asprintf(&q, "list-type=2&encoding-type=url&max-keys=%d%s%s%s%s%s%s",
+	if (asprintf(&q,
+		     "list-type=2&encoding-type=url&max-keys=%d%s%s%s%s%s%s",
 		     max_keys, prefix ? "&prefix=" : "", ep,
 		     delimiter ? "&delimiter=" : "", ed,
 		     token ? "&continuation-token=" : "", et) < 0) {
@@ -1370,7 +1395,8 @@ void s3_http_list_free(struct s3_list_page *pg)
 	memset(pg, 0, sizeof(*pg));
 }
 
-/* ---- multipart ------------------------------------------------------------ */
+/* ---- multipart ------------------------------------------------------------
+ */
 
 static char *upload_query(const char *upload_id, int part)
 {
@@ -1482,8 +1508,10 @@ static int xml_escape(struct buf *b, const char *s)
 	int ret = 0;
 
 	for (; *s && !ret; s++) {
-		const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;"
-			      : *s == '>' ? "&gt;" : NULL;
+		const char *e = *s == '&'   ? "&amp;"
+				: *s == '<' ? "&lt;"
+				: *s == '>' ? "&gt;"
+					    : NULL;
 		ret = e ? buf_append(b, e, strlen(e)) : buf_append(b, s, 1);
 	}
 	return ret;
@@ -1508,8 +1536,10 @@ int s3_http_mpu_complete(struct s3_http *h, const char *key,
 			ret = -EINVAL;
 			break;
 		}
-		snprintf(num, sizeof(num), "<Part><PartNumber>%d</PartNumber>"
-			 "<ETag>", parts[i].number);
+		snprintf(num, sizeof(num),
+			 "<Part><PartNumber>%d</PartNumber>"
+			 "<ETag>",
+			 parts[i].number);
 		ret = buf_append(&x, num, strlen(num));
 		if (!ret)
 			ret = xml_escape(&x, parts[i].etag);
@@ -1536,8 +1566,7 @@ int s3_http_mpu_complete(struct s3_http *h, const char *key,
 	return ret;
 }
 
-int s3_http_mpu_abort(struct s3_http *h, const char *key,
-		      const char *upload_id)
+int s3_http_mpu_abort(struct s3_http *h, const char *key, const char *upload_id)
 {
 	char *q = upload_query(upload_id, 0);
 	int ret = q ? simple(h, "DELETE", key, q, NULL, 0, NULL) : -EINVAL;

@@ -45,12 +45,12 @@ struct s3_http_config {
 	bool insecure_tls;    /* skip TLS verification: tests only */
 	long connect_timeout_ms; /* 0 = 5000 */
 	long request_timeout_ms; /* one attempt; 0 = 300000 */
-	long low_speed_time_s;   /* abort below 1 KiB/s for this long; 0 = 30 */
-	int max_attempts;        /* 0 = 5 */
-	long retry_budget_ms;    /* all attempts and sleeps; 0 = 60000 */
-	long retry_base_ms;      /* first backoff; 0 = 100 */
-	int pool_size;           /* idle handles kept; 0 = 8 */
-	bool unsigned_payload;   /* don't hash fd bodies (https only) */
+	long low_speed_time_s;	 /* abort below 1 KiB/s for this long; 0 = 30 */
+	int max_attempts;	 /* 0 = 5 */
+	long retry_budget_ms;	 /* all attempts and sleeps; 0 = 60000 */
+	long retry_base_ms;	 /* first backoff; 0 = 100 */
+	int pool_size;		 /* idle handles kept; 0 = 8 */
+	bool unsigned_payload;	 /* don't hash fd bodies (https only) */
 	/*
 	 * Ceph radosgw 16 quirks: PUT If-Match compares the ETag without its
 	 * quotes, and the copy precondition is x-amz-copy-if-match.
@@ -65,10 +65,10 @@ struct s3_cred {
 };
 
 struct s3_error {
-	long status;           /* HTTP status, 0 if none */
-	int curl_code;         /* CURLcode of a transport failure, else 0 */
-	int err;               /* the -errno returned */
-	int attempts;          /* attempts made */
+	long status;		/* HTTP status, 0 if none */
+	int curl_code;		/* CURLcode of a transport failure, else 0 */
+	int err;		/* the -errno returned */
+	int attempts;		/* attempts made */
 	char code[S3_CODE_MAX]; /* S3 error code ("NoSuchKey"), or "" */
 	char request_id[64];
 };
@@ -81,8 +81,8 @@ struct s3_kv {
 /* A request body: memory, or a range of a file read with pread. */
 struct s3_body {
 	const void *buf; /* used when not NULL */
-	int fd;          /* used when buf is NULL */
-	uint64_t off;    /* offset in fd */
+	int fd;		 /* used when buf is NULL */
+	uint64_t off;	 /* offset in fd */
 	uint64_t len;
 	const char *sha256_hex; /* precomputed, or NULL to compute */
 };
@@ -101,8 +101,8 @@ struct s3_put_opts {
 	const struct s3_kv *meta; /* sent as x-amz-meta-NAME */
 	size_t nmeta;
 	const char *content_type;
-	const char *if_match;   /* only if the current ETag is this */
-	bool if_none_match;     /* only if the key does not exist */
+	const char *if_match; /* only if the current ETag is this */
+	bool if_none_match;   /* only if the key does not exist */
 	enum s3_checksum checksum;
 };
 
@@ -228,7 +228,7 @@ int s3_http_errno(long status, const char *code);
 int s3_http_xml_text(const char *xml, size_t len, const char *tag, char *out,
 		     size_t outlen);
 /* The next <tag>...</tag> at or after *pos: inner text span, *pos moved. */
-int s3_http_xml_next(const char *xml, size_t len, size_t *pos,
-		     const char *tag, const char **inner, size_t *inner_len);
+int s3_http_xml_next(const char *xml, size_t len, size_t *pos, const char *tag,
+		     const char **inner, size_t *inner_len);
 
 #endif

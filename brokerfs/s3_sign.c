@@ -570,15 +570,15 @@ int s3_sign(const struct s3_sign_req *r, struct s3_sign_result *res)
 	s3_sign_amz_date(r->now, res->amz_date);
 	memcpy(day, res->amz_date, 8);
 	day[8] = '\0';
-	snprintf(scope, sizeof(scope), "%s/%s/%s/aws4_request", day,
-		 r->region, r->service);
+	snprintf(scope, sizeof(scope), "%s/%s/%s/aws4_request", day, r->region,
+		 r->service);
 	ret = canonical_request(r, res->amz_date, &creq, &sh);
 	if (!ret)
 		ret = s3_sign_sha256_hex(creq.p, creq.len - 1, hash);
 	if (ret)
 		goto out;
-	w = snprintf(NULL, 0, "%s\n%s\n%s\n%s", ALGORITHM, res->amz_date,
-		     scope, hash);
+	w = snprintf(NULL, 0, "%s\n%s\n%s\n%s", ALGORITHM, res->amz_date, scope,
+		     hash);
 	ret = buf_reserve(&sts, (size_t)w + 1);
 	if (ret)
 		goto out;

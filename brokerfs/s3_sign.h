@@ -19,7 +19,7 @@
 #include <time.h>
 
 #define S3_SIGN_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
-#define S3_SIGN_EMPTY_SHA256                                                   \
+#define S3_SIGN_EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_SIGN_AUTH_MAX 2048 /* Authorization header value */
 #define S3_SIGN_DATE_LEN 16   /* "20150830T123600Z" */
@@ -39,10 +39,10 @@ struct s3_sign_header {
 };
 
 struct s3_sign_req {
-	const char *method;  /* "GET", "PUT", ... */
-	const char *path;    /* raw, decoded, starting with '/' */
-	const char *query;   /* raw query without '?', or NULL; %XX and bare
-				bytes both accepted, re-encoded canonically */
+	const char *method; /* "GET", "PUT", ... */
+	const char *path;   /* raw, decoded, starting with '/' */
+	const char *query;  /* raw query without '?', or NULL; %XX and bare
+			       bytes both accepted, re-encoded canonically */
 	const struct s3_sign_header *headers; /* all are signed; host needed */
 	size_t nheaders;
 	/*
@@ -66,7 +66,7 @@ struct s3_sign_result {
 	char amz_date[S3_SIGN_DATE_LEN + 1]; /* send as x-amz-date */
 	char signature[65];
 	char *canonical_request; /* only with S3_SIGN_KEEP_TEXT */
-	char *string_to_sign;    /* only with S3_SIGN_KEEP_TEXT */
+	char *string_to_sign;	 /* only with S3_SIGN_KEEP_TEXT */
 };
 
 /*

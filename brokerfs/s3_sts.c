@@ -24,7 +24,8 @@ static int policy_safe(const char *s, bool allow_slash)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' ||
-		    c == '*' || c == '?' || c == '$' || (!allow_slash && c == '/'))
+		    c == '*' || c == '?' || c == '$' ||
+		    (!allow_slash && c == '/'))
 			return 0;
 	}
 	return 1;
@@ -145,8 +146,8 @@ int s3_sts_assume_role(struct s3_http *sts, const struct s3_sts_assume *a,
 		       struct s3_sts_cred *out)
 {
 	static const struct s3_kv hdr[] = {
-		{"content-type",
-		 "application/x-www-form-urlencoded; charset=utf-8"},
+	    {"content-type",
+	     "application/x-www-form-urlencoded; charset=utf-8"},
 	};
 	struct buf form, reply;
 	char dur[16];
@@ -175,9 +176,13 @@ int s3_sts_assume_role(struct s3_http *sts, const struct s3_sts_assume *a,
 	if (ret)
 		goto out;
 	struct s3_http_raw rq = {
-		.method = "POST", .path = "/", .headers = hdr, .nheaders = 1,
-		.body = form.p, .body_len = form.len,
-		.resp_limit = STS_REPLY_MAX,
+	    .method = "POST",
+	    .path = "/",
+	    .headers = hdr,
+	    .nheaders = 1,
+	    .body = form.p,
+	    .body_len = form.len,
+	    .resp_limit = STS_REPLY_MAX,
 	};
 	ret = s3_http_request_raw(sts, &rq, &status, &reply);
 	if (!ret)

@@ -29,8 +29,8 @@ struct s3_sts_cred {
 struct s3_sts_assume {
 	const char *role_arn;
 	const char *session_name; /* 2-64 of [A-Za-z0-9+=,.@_-] */
-	int duration_s;           /* 0 = 3600; STS allows 900..43200 */
-	const char *policy;       /* inline session policy JSON, or NULL */
+	int duration_s;		  /* 0 = 3600; STS allows 900..43200 */
+	const char *policy;	  /* inline session policy JSON, or NULL */
 };
 
 /*

@@ -57,10 +57,11 @@ void session_close(struct session *s)
 		return;
 	s->ops->session_close(s->bs);
 	s->bs = NULL;
-	log_info("session close: sid=%s fsid=%s intent=%s peer=%s requests=%llu",
-		 s->claims.sid, s->claims.filesystem_id,
-		 token_intent_name(s->claims.intent), s->peer,
-		 (unsigned long long)s->requests);
+	log_info(
+	    "session close: sid=%s fsid=%s intent=%s peer=%s requests=%llu",
+	    s->claims.sid, s->claims.filesystem_id,
+	    token_intent_name(s->claims.intent), s->peer,
+	    (unsigned long long)s->requests);
 }
 
 void session_free(struct session *s)

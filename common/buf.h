@@ -19,10 +19,10 @@ struct buf {
 
 void buf_init(struct buf *b, size_t limit);
 void buf_cleanup(struct buf *b);
-void buf_reset(struct buf *b);                    /* len = 0, keep memory */
-int buf_reserve(struct buf *b, size_t extra);     /* 0 or -ENOMEM/-E2BIG */
+void buf_reset(struct buf *b);		      /* len = 0, keep memory */
+int buf_reserve(struct buf *b, size_t extra); /* 0 or -ENOMEM/-E2BIG */
 int buf_append(struct buf *b, const void *p, size_t n);
-void buf_consume(struct buf *b, size_t n);        /* drop n bytes from the front */
+void buf_consume(struct buf *b, size_t n); /* drop n bytes from the front */
 /* Hand the storage to the caller (who frees it) and reinitialise b. */
 void *buf_steal(struct buf *b, size_t *len);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stddef.h>
 
+/* clang-format off */
 #define ERRMAP_TABLE(X)                                                    \
 	X(EPERM, 1) X(ENOENT, 2) X(ESRCH, 3) X(EINTR, 4) X(EIO, 5)         \
 	X(ENXIO, 6) X(E2BIG, 7) X(ENOEXEC, 8) X(EBADF, 9) X(ECHILD, 10)    \
@@ -25,6 +26,7 @@
 	X(ECONNREFUSED, 111) X(EHOSTUNREACH, 113) X(ESTALE, 116)           \
 	X(EDQUOT, 122) X(ECANCELED, 125) X(EKEYEXPIRED, 127)               \
 	X(EKEYREVOKED, 128) X(EKEYREJECTED, 129)
+/* clang-format on */
 
 struct errmap_entry {
 	int host;
@@ -33,8 +35,8 @@ struct errmap_entry {
 };
 
 static const struct errmap_entry table[] = {
-#define ERRMAP_ENTRY(name, wire) { name, wire, #name },
-	ERRMAP_TABLE(ERRMAP_ENTRY)
+#define ERRMAP_ENTRY(name, wire) {name, wire, #name},
+    ERRMAP_TABLE(ERRMAP_ENTRY)
 #undef ERRMAP_ENTRY
 };
 
@@ -46,7 +48,8 @@ uint32_t errmap_to_wire(int host_errno)
 
 	if (host_errno == 0)
 		return 0;
-	/* ENOTSUP and EOPNOTSUPP are one value on Linux; EWOULDBLOCK = EAGAIN. */
+	/* ENOTSUP and EOPNOTSUPP are one value on Linux; EWOULDBLOCK = EAGAIN.
+	 */
 	for (i = 0; i < NENTRIES; i++)
 		if (table[i].host == host_errno)
 			return table[i].wire;

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-uint32_t errmap_to_wire(int host_errno);   /* positive errno in, wire code out */
-int errmap_from_wire(uint32_t wire);       /* wire code in, positive errno out */
-const char *errmap_name(int host_errno);   /* "ENOENT", or "E?" */
+uint32_t errmap_to_wire(int host_errno); /* positive errno in, wire code out */
+int errmap_from_wire(uint32_t wire);	 /* wire code in, positive errno out */
+const char *errmap_name(int host_errno); /* "ENOENT", or "E?" */
 
 #endif

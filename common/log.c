@@ -26,8 +26,8 @@ void log_open_syslog(void)
 
 static void vlog(enum log_level lvl, const char *fmt, va_list ap)
 {
-	static const char *names[] = { "error", "warning", "info", "debug" };
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const char *names[] = {"error", "warning", "info", "debug"};
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char line[1024];
 
 	if (lvl == LOG_LVL_DEBUG && log_verbosity < 1)

@@ -24,16 +24,16 @@ struct buf;
 /* Largest READ/WRITE payload and the frame ceiling derived from it. */
 #define PROTO_MAX_PAYLOAD (1024u * 1024u)
 #define PROTO_MAX_FRAME (PROTO_MAX_PAYLOAD + 64u * 1024u)
-#define PROTO_MAX_NAME 255u       /* one path segment or xattr name */
-#define PROTO_MAX_TARGET 4095u    /* symlink target */
-#define PROTO_MAX_XATTR 65536u    /* xattr value, as in Linux */
-#define PROTO_MAX_DIRENTS 4096u   /* entries in one READDIRPLUS reply */
-#define PROTO_MAX_HANDLE 8192u    /* session handle (JWT) bytes */
-#define PROTO_MAX_REASON 512u     /* error reason string */
+#define PROTO_MAX_NAME 255u	/* one path segment or xattr name */
+#define PROTO_MAX_TARGET 4095u	/* symlink target */
+#define PROTO_MAX_XATTR 65536u	/* xattr value, as in Linux */
+#define PROTO_MAX_DIRENTS 4096u /* entries in one READDIRPLUS reply */
+#define PROTO_MAX_HANDLE 8192u	/* session handle (JWT) bytes */
+#define PROTO_MAX_REASON 512u	/* error reason string */
 
 /* HELLO feature bits (negotiated: reply = request & broker support). */
-#define PROTO_FEAT_ZSTD 0x1u   /* frame bodies may be zstd-compressed */
-#define PROTO_FEAT_INVAL 0x2u  /* broker pushes INVAL_ENTRY / INVAL_INODE */
+#define PROTO_FEAT_ZSTD 0x1u  /* frame bodies may be zstd-compressed */
+#define PROTO_FEAT_INVAL 0x2u /* broker pushes INVAL_ENTRY / INVAL_INODE */
 #define PROTO_FEAT_ALL (PROTO_FEAT_ZSTD | PROTO_FEAT_INVAL)
 
 /* HELLO reply flags. */
@@ -43,10 +43,11 @@ struct buf;
 enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
 
 /* Operation flags. */
-#define OPF_MUTATES 0x1u  /* changes the filesystem: EROFS on read-only sessions */
-#define OPF_NOREPLY 0x2u  /* no reply is sent (FORGET) */
-#define OPF_PUSH 0x4u     /* broker -> client only */
-#define OPF_SESSION 0x8u  /* handled by the RPC core, never by a backend */
+/* OPF_MUTATES: changes the filesystem, so EROFS on read-only sessions. */
+#define OPF_MUTATES 0x1u
+#define OPF_NOREPLY 0x2u /* no reply is sent (FORGET) */
+#define OPF_PUSH 0x4u	 /* broker -> client only */
+#define OPF_SESSION 0x8u /* handled by the RPC core, never by a backend */
 
 /*
  * Field letters used in the schemas (the encoding of each is in proto_fields
@@ -58,6 +59,7 @@ enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
  *
  * X(NAME, wire number, request schema, reply schema, flags)
  */
+/* clang-format off */
 #define PROTO_OPS(X)                                                        \
 	X(HELLO, 1, "vFPd", "vFPfin", OPF_SESSION)                          \
 	X(PING, 2, "", "", OPF_SESSION)                                      \
@@ -97,12 +99,13 @@ enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
 	X(INVAL_ENTRY, 100, "in", "", OPF_PUSH)                              \
 	X(INVAL_INODE, 101, "iol", "", OPF_PUSH)                             \
 	X(SESSION_REVOKED, 102, "n", "", OPF_PUSH)
+/* clang-format on */
 
 enum proto_op {
 #define PROTO_ENUM(name, num, req, rep, flags) PROTO_OP_##name = num,
 	PROTO_OPS(PROTO_ENUM)
 #undef PROTO_ENUM
-	PROTO_OP_MAX = 103 /* one past the largest wire number */
+	    PROTO_OP_MAX = 103 /* one past the largest wire number */
 };
 
 /*
@@ -125,8 +128,8 @@ struct proto_statfs {
 };
 
 struct proto_dirent {
-	char *name; /* NUL-terminated, owned by the message */
-	uint64_t off;  /* cookie to resume after this entry */
+	char *name;   /* NUL-terminated, owned by the message */
+	uint64_t off; /* cookie to resume after this entry */
 	struct proto_attr attr;
 };
 
@@ -157,12 +160,12 @@ struct proto_dirent {
  * a malloc'd buffer the message frees.
  */
 struct proto_msg {
-	uint8_t kind;    /* enum proto_kind */
-	uint32_t op;     /* enum proto_op */
-	uint64_t id;     /* request id, echoed by the reply; 0 for pushes */
+	uint8_t kind;	   /* enum proto_kind */
+	uint32_t op;	   /* enum proto_op */
+	uint64_t id;	   /* request id, echoed by the reply; 0 for pushes */
 	uint32_t uid, gid; /* requests: caller's credentials */
-	int32_t err;     /* replies: 0 or a positive host errno */
-	char *reason;    /* replies with err != 0: optional text, owned */
+	int32_t err;	   /* replies: 0 or a positive host errno */
+	char *reason;	   /* replies with err != 0: optional text, owned */
 
 	uint32_t version, features, max_payload;
 	uint32_t flags, mode, whence, valid;
@@ -186,7 +189,7 @@ struct proto_opinfo {
 };
 
 const struct proto_opinfo *proto_opinfo(uint32_t op); /* NULL if unknown */
-const char *proto_op_name(uint32_t op);               /* "?" if unknown */
+const char *proto_op_name(uint32_t op);		      /* "?" if unknown */
 
 void proto_msg_init(struct proto_msg *m);
 void proto_msg_cleanup(struct proto_msg *m);

@@ -37,17 +37,17 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define RPCC_SLOTS 64u          /* calls in flight; a power of two */
+#define RPCC_SLOTS 64u /* calls in flight; a power of two */
 #define RPCC_SLOT_BITS 6
-#define RPCC_CHUNK (64u * 1024u) /* read size for small frames */
+#define RPCC_CHUNK (64u * 1024u)     /* read size for small frames */
 #define RPCC_STEAL_MIN (16u * 1024u) /* payloads this big are not copied */
 #define RPCC_DEFAULT_TIMEOUT 60000
 
 struct rpcc_slot {
-	uint64_t id;           /* 0 = free */
-	uint32_t op;           /* the request's op, checked against the reply */
-	int done;              /* a reply or an error was delivered */
-	int rc;                /* what rpcc_call returns once done */
+	uint64_t id;	       /* 0 = free */
+	uint32_t op;	       /* the request's op, checked against the reply */
+	int done;	       /* a reply or an error was delivered */
+	int rc;		       /* what rpcc_call returns once done */
 	struct proto_msg *rep; /* the caller's reply message */
 	pthread_cond_t cv;
 };
@@ -59,7 +59,7 @@ struct rpcc {
 	rpcc_push_fn on_push;
 	void *push_arg;
 
-	pthread_mutex_t lock;   /* protects everything down to 'dead' */
+	pthread_mutex_t lock;	/* protects everything down to 'dead' */
 	pthread_cond_t free_cv; /* a slot became free or the link died */
 	struct rpcc_slot slots[RPCC_SLOTS];
 	unsigned nbusy;
@@ -256,9 +256,9 @@ static int rpcc_read_msg(struct rpcc *c, struct proto_msg *m)
 
 	proto_msg_init(m);
 	for (;;) {
-		rc = frame_parse(c->in.p, c->in.len, PROTO_MAX_FRAME,
-				 c->zstd_in, &c->scratch, &body, &blen,
-				 &consumed, &why);
+		rc =
+		    frame_parse(c->in.p, c->in.len, PROTO_MAX_FRAME, c->zstd_in,
+				&c->scratch, &body, &blen, &consumed, &why);
 		if (rc < 0) {
 			log_err("bad frame from the broker: %s", why);
 			return rc;
@@ -421,7 +421,8 @@ int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 	if (s->done)
 		rc = s->rc; /* even after a send error: the reply is there */
 	else if (!rc || c->dead)
-		rc = -ENOTCONN; /* the link died: say so, whatever else failed */
+		rc =
+		    -ENOTCONN; /* the link died: say so, whatever else failed */
 	s->id = 0;
 	s->rep = NULL;
 	c->nbusy--;
@@ -486,8 +487,8 @@ static int rpcc_hello_check(struct rpcc *c, const struct rpcc_opts *o,
 	char tmp[PROTO_MAX_REASON + 64];
 
 	if (rep->err) {
-		rpcc_why(why, whylen, rep->reason ? rep->reason
-						  : strerror(rep->err));
+		rpcc_why(why, whylen,
+			 rep->reason ? rep->reason : strerror(rep->err));
 		return -rep->err;
 	}
 	if (rep->version != PROTO_VERSION) {
@@ -549,8 +550,8 @@ static struct rpcc *rpcc_new(struct transport_conn *conn,
 	if (!c)
 		return NULL;
 	c->conn = conn;
-	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms
-					  : RPCC_DEFAULT_TIMEOUT;
+	c->timeout_ms =
+	    o->timeout_ms > 0 ? o->timeout_ms : RPCC_DEFAULT_TIMEOUT;
 	c->on_push = o->on_push;
 	c->push_arg = o->push_arg;
 	pthread_condattr_init(&ca);
@@ -584,8 +585,8 @@ static void rpcc_destroy(struct rpcc *c)
 /* Bound a stuck write on plain sockets (TLS fds are non-blocking). */
 static void rpcc_send_timeout(struct rpcc *c)
 {
-	struct timeval tv = { .tv_sec = c->timeout_ms / 1000,
-			      .tv_usec = (c->timeout_ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = c->timeout_ms / 1000,
+			     .tv_usec = (c->timeout_ms % 1000) * 1000};
 
 	(void)setsockopt(transport_fd(c->conn), SOL_SOCKET, SO_SNDTIMEO, &tv,
 			 sizeof(tv));
@@ -595,7 +596,7 @@ int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 	       struct rpcc **out, struct proto_msg *hello, char *why,
 	       size_t whylen)
 {
-	struct rpcc_watchdog w = { 0 };
+	struct rpcc_watchdog w = {0};
 	pthread_condattr_t ca;
 	pthread_t wd;
 	struct rpcc *c;
@@ -635,10 +636,11 @@ int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 		rc = -ETIMEDOUT;
 	if (rc) {
 		rpcc_why(why, whylen,
-			 rc == -ETIMEDOUT ? "no HELLO reply from the broker in time"
+			 rc == -ETIMEDOUT
+			     ? "no HELLO reply from the broker in time"
 			 : rc == -ENOTCONN ? "the broker closed the connection"
-			 : rc == -EBADMSG ? "malformed HELLO reply"
-					  : strerror(-rc));
+			 : rc == -EBADMSG  ? "malformed HELLO reply"
+					   : strerror(-rc));
 		goto out;
 	}
 	rc = rpcc_hello_check(c, o, hello, why, whylen);

@@ -20,11 +20,12 @@ struct rpcc;
 typedef void (*rpcc_push_fn)(void *arg, const struct proto_msg *push);
 
 struct rpcc_opts {
-	const char *handle;   /* session handle bytes (not NUL-terminated needed) */
+	const char
+	    *handle; /* session handle bytes (not NUL-terminated needed) */
 	size_t handle_len;
 	uint32_t features;    /* PROTO_FEAT_* requested */
 	uint32_t max_payload; /* 0 = PROTO_MAX_PAYLOAD */
-	int timeout_ms;       /* per call; 0 = 60000 */
+	int timeout_ms;	      /* per call; 0 = 60000 */
 	rpcc_push_fn on_push; /* may be NULL; called on the reader thread */
 	void *push_arg;
 };
@@ -32,11 +33,12 @@ struct rpcc_opts {
 /*
  * Take ownership of an established connection and run HELLO synchronously
  * on the calling thread (no thread is started, so the caller may still
- * fork, e.g. to daemonize, before rpcc_run).  On success *hello holds the broker's HELLO reply (caller
- * cleans it up).  On refusal returns the broker's errno (e.g. -EKEYREJECTED)
- * and copies the broker's reason into why.  On any failure the connection
- * is closed and *hello holds nothing; -ETIMEDOUT when no reply came within
- * o->timeout_ms, -EPROTO for a protocol version the client does not speak.
+ * fork, e.g. to daemonize, before rpcc_run).  On success *hello holds the
+ * broker's HELLO reply (caller cleans it up).  On refusal returns the broker's
+ * errno (e.g. -EKEYREJECTED) and copies the broker's reason into why.  On any
+ * failure the connection is closed and *hello holds nothing; -ETIMEDOUT when no
+ * reply came within o->timeout_ms, -EPROTO for a protocol version the client
+ * does not speak.
  */
 int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 	       struct rpcc **out, struct proto_msg *hello, char *why,

@@ -28,10 +28,10 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#define TOKEN_SIG_LEN 64            /* Ed25519 signatures are fixed-size */
-#define TOKEN_HEADER_MAX 1024       /* decoded header JSON */
-#define TOKEN_KEYFILE_MAX 16384     /* a PEM key file is a few hundred bytes */
-#define TOKEN_JTI_RANDOM 16         /* 128 bits of randomness per jti */
+#define TOKEN_SIG_LEN 64	/* Ed25519 signatures are fixed-size */
+#define TOKEN_HEADER_MAX 1024	/* decoded header JSON */
+#define TOKEN_KEYFILE_MAX 16384 /* a PEM key file is a few hundred bytes */
+#define TOKEN_JTI_RANDOM 16	/* 128 bits of randomness per jti */
 
 /* The only header this module writes; verification accepts equivalents. */
 static const char token_header_json[] = "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}";
@@ -42,7 +42,7 @@ struct token_key {
 };
 
 static const char b64url_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* ---- base64url (RFC 4648 section 5, no padding) ------------------------- */
 
@@ -58,8 +58,8 @@ static void b64url_encode(const unsigned char *src, size_t n, char *dst)
 	char *o = dst;
 
 	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 |
-			     src[i + 2];
+		uint32_t v = (uint32_t)src[i] << 16 |
+			     (uint32_t)src[i + 1] << 8 | src[i + 2];
 		*o++ = b64url_alphabet[v >> 18 & 63];
 		*o++ = b64url_alphabet[v >> 12 & 63];
 		*o++ = b64url_alphabet[v >> 6 & 63];
@@ -302,8 +302,8 @@ static struct token_key *token_key_load(const char *path, int private,
 		pkey = PEM_read_bio_PrivateKey(bio, NULL, token_no_passphrase,
 					       NULL);
 	else
-		pkey = PEM_read_bio_PUBKEY(bio, NULL, token_no_passphrase,
-					   NULL);
+		pkey =
+		    PEM_read_bio_PUBKEY(bio, NULL, token_no_passphrase, NULL);
 	if (!pkey) {
 		*why = private ? "not a PEM private key (PKCS#8)"
 			       : "not a PEM public key (SubjectPublicKeyInfo)";
@@ -436,7 +436,7 @@ static int token_sign(EVP_PKEY *pkey, const char *tbs, size_t n,
 		return -ENOMEM;
 	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, pkey) == 1 &&
 	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)tbs, n) ==
-		    1 &&
+		1 &&
 	    siglen == TOKEN_SIG_LEN)
 		rc = 0;
 	EVP_MD_CTX_free(ctx);
@@ -457,7 +457,7 @@ static int token_sig_ok(EVP_PKEY *pkey, const char *tbs, size_t n,
 		return 0;
 	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) == 1 &&
 	    EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)tbs, n) ==
-		    1)
+		1)
 		ok = 1;
 	EVP_MD_CTX_free(ctx);
 	/*
@@ -598,7 +598,8 @@ static int token_claim_aud(json_t *obj, const char *audience,
 		*why = "handle claim has the wrong type (aud)";
 		return -EKEYREJECTED;
 	}
-	json_array_foreach (v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		if (!json_is_string(e) || json_string_length(e) == 0 ||
 		    json_string_length(e) >= sizeof(c->aud)) {
 			*why = "handle claim has the wrong type (aud)";
@@ -722,8 +723,8 @@ int token_verify(const char *jwt, size_t len, const struct token_key *pub,
 		goto out;
 	}
 	/* only now is the payload worth decoding */
-	payload = b64url_decode_alloc(jwt + dot[0] + 1, dot[1] - dot[0] - 1,
-				      &plen);
+	payload =
+	    b64url_decode_alloc(jwt + dot[0] + 1, dot[1] - dot[0] - 1, &plen);
 	p = payload ? token_json_object(payload, plen) : NULL;
 	if (!p) {
 		*why = "handle payload is not base64url JSON";
@@ -749,8 +750,8 @@ static int token_field_ok(const char *s, size_t sz)
 	return n > 0 && n < sz && token_text_clean(s, n);
 }
 
-static json_t *token_claims_json(const struct token_claims *c,
-				 const char *jti, int64_t iat)
+static json_t *token_claims_json(const struct token_claims *c, const char *jti,
+				 int64_t iat)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "sid",
 			 c->sid, "filesystem_id", c->filesystem_id, "tenant",
@@ -776,7 +777,7 @@ int token_mint(const struct token_claims *c, const struct token_key *priv,
 	    !token_field_ok(c->tenant, sizeof(c->tenant)) ||
 	    !token_field_ok(c->aud, sizeof(c->aud)) ||
 	    strnlen(c->filesystem_id, sizeof(c->filesystem_id)) >=
-		    sizeof(c->filesystem_id) ||
+		sizeof(c->filesystem_id) ||
 	    !token_fsid_valid(c->filesystem_id) ||
 	    strcmp(token_intent_name(c->intent), "unknown") == 0)
 		return -EINVAL;

@@ -14,7 +14,11 @@
 
 #define TOKEN_MAX_LEN 8192u
 
-enum token_intent { TOKEN_INTENT_READ, TOKEN_INTENT_WRITE, TOKEN_INTENT_PREVIEW };
+enum token_intent {
+	TOKEN_INTENT_READ,
+	TOKEN_INTENT_WRITE,
+	TOKEN_INTENT_PREVIEW
+};
 
 struct token_claims {
 	char sid[128];

@@ -50,13 +50,14 @@ struct transport_listener {
 struct transport_conn {
 	int fd;
 	enum transport_kind kind;
-	SSL *ssl;         /* TLS only */
-	SSL_CTX *ctx;     /* TLS client: owned; server: NULL (listener's) */
-	int emulate_block; /* TLS client: fd is non-blocking, calls block */
+	SSL *ssl;	      /* TLS only */
+	SSL_CTX *ctx;	      /* TLS client: owned; server: NULL (listener's) */
+	int emulate_block;    /* TLS client: fd is non-blocking, calls block */
 	pthread_mutex_t lock; /* serialises SSL calls on ssl */
 };
 
-/* ---- endpoint syntax ------------------------------------------------------ */
+/* ---- endpoint syntax ------------------------------------------------------
+ */
 
 /* Strict unsigned decimal in [lo, hi]. */
 static int parse_num(const char *s, unsigned long lo, unsigned long hi,
@@ -204,7 +205,8 @@ void transport_format(const struct transport_ep *ep, char *out, size_t len)
 	}
 }
 
-/* ---- TLS contexts --------------------------------------------------------- */
+/* ---- TLS contexts ---------------------------------------------------------
+ */
 
 static const char *ssl_why(const char *fallback)
 {
@@ -239,7 +241,7 @@ static SSL_CTX *tls_server_ctx(const struct transport_tls_opts *o,
 	/* No resumption: sessions are short-lived handles, not worth it. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
 		*why = ssl_why("cannot load TLS certificate");
 		goto fail;
@@ -273,7 +275,7 @@ static SSL_CTX *tls_client_ctx(const struct transport_tls_opts *o,
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (o && o->ca_file)
 		ok = SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL);
@@ -287,7 +289,8 @@ static SSL_CTX *tls_client_ctx(const struct transport_tls_opts *o,
 	return ctx;
 }
 
-/* ---- listening ------------------------------------------------------------ */
+/* ---- listening ------------------------------------------------------------
+ */
 
 static int set_nonblock(int fd, int on)
 {
@@ -305,7 +308,7 @@ static int set_nonblock(int fd, int on)
  */
 static int unix_clear_stale(const char *path, const char **why)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, rc;
 
@@ -336,7 +339,7 @@ static int unix_clear_stale(const char *path, const char **why)
 
 static int listen_unix(struct transport_listener *l, const char **why)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int rc;
 
@@ -365,7 +368,7 @@ static int listen_unix(struct transport_listener *l, const char **why)
 
 static int listen_vsock(struct transport_listener *l, const char **why)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK };
+	struct sockaddr_vm sa = {.svm_family = AF_VSOCK};
 
 	l->fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
@@ -383,8 +386,8 @@ static int listen_vsock(struct transport_listener *l, const char **why)
 
 static int listen_tcp(struct transport_listener *l, const char **why)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	char port[8];
 	int one = 1, rc;
@@ -561,7 +564,8 @@ int transport_handshake(struct transport_conn *c)
 	return rc == 0 && ret != 1 ? -ECONNRESET : rc;
 }
 
-/* ---- connecting ------------------------------------------------------------ */
+/* ---- connecting ------------------------------------------------------------
+ */
 
 static int remaining_ms(const struct timespec *deadline)
 {
@@ -576,7 +580,7 @@ static int remaining_ms(const struct timespec *deadline)
 
 static int wait_fd(int fd, short ev, const struct timespec *deadline)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
+	struct pollfd p = {.fd = fd, .events = ev};
 	int n;
 
 	do {
@@ -623,8 +627,8 @@ static int connect_tcp(const struct transport_ep *ep,
 		       const struct timespec *deadline, int *fdp,
 		       const char **why)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL, *ai;
 	char port[8];
 	int rc, one = 1;
@@ -676,7 +680,7 @@ static int tls_client_setup(struct transport_conn *c,
 			goto bad;
 	} else {
 		X509_VERIFY_PARAM_set_hostflags(
-			vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		    vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (SSL_set1_host(c->ssl, name) != 1 ||
 		    SSL_set_tlsext_host_name(c->ssl, name) != 1)
 			goto bad;
@@ -748,15 +752,15 @@ int transport_connect(const struct transport_ep *ep,
 		deadline.tv_nsec -= 1000000000L;
 	}
 	if (ep->kind == TRANSPORT_UNIX) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 		strcpy(sa.sun_path, ep->path);
 		rc = connect_addr(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa),
 				  &deadline, &fd);
 	} else if (ep->kind == TRANSPORT_VSOCK) {
-		struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
-					  .svm_cid = ep->cid,
-					  .svm_port = ep->port };
+		struct sockaddr_vm sa = {.svm_family = AF_VSOCK,
+					 .svm_cid = ep->cid,
+					 .svm_port = ep->port};
 
 		if (ep->cid == VMADDR_CID_ANY) {
 			*why = "vsock CID 'any' is only valid for listening";
@@ -811,7 +815,8 @@ int transport_fd(const struct transport_conn *c)
 	return c->fd;
 }
 
-/* ---- data ------------------------------------------------------------------ */
+/* ---- data ------------------------------------------------------------------
+ */
 
 /*
  * Emulated blocking honours SO_RCVTIMEO / SO_SNDTIMEO as a blocking socket
@@ -832,7 +837,7 @@ static int sock_timeout_ms(int fd, int opt)
 
 static ssize_t tls_io(struct transport_conn *c, void *p, size_t n, int wr)
 {
-	struct pollfd pf = { .fd = c->fd };
+	struct pollfd pf = {.fd = c->fd};
 	int tmo = -1;
 	size_t done = 0;
 	int ret, e;

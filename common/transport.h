@@ -17,16 +17,16 @@ enum transport_kind { TRANSPORT_UNIX, TRANSPORT_VSOCK, TRANSPORT_TLS };
 
 struct transport_ep {
 	enum transport_kind kind;
-	char path[108];  /* unix */
-	char host[256];  /* tls */
-	uint32_t cid;    /* vsock */
-	uint32_t port;   /* vsock, tls */
+	char path[108]; /* unix */
+	char host[256]; /* tls */
+	uint32_t cid;	/* vsock */
+	uint32_t port;	/* vsock, tls */
 };
 
 struct transport_tls_opts {
-	const char *cert_file; /* server: certificate chain (PEM) */
-	const char *key_file;  /* server: private key (PEM) */
-	const char *ca_file;   /* client: CA to verify the server against */
+	const char *cert_file;	 /* server: certificate chain (PEM) */
+	const char *key_file;	 /* server: private key (PEM) */
+	const char *ca_file;	 /* client: CA to verify the server against */
 	const char *server_name; /* client: name to verify; default ep host */
 };
 
@@ -42,7 +42,8 @@ int transport_listen(const struct transport_ep *ep,
 		     const struct transport_tls_opts *tls,
 		     struct transport_listener **out, const char **why);
 int transport_listener_fd(const struct transport_listener *l);
-void transport_listener_close(struct transport_listener *l); /* unlinks unix path */
+void transport_listener_close(
+    struct transport_listener *l); /* unlinks unix path */
 /*
  * Accept one connection (non-blocking fd).  For TLS, the handshake is
  * completed by calling transport_handshake until it returns 0.
@@ -60,7 +61,8 @@ struct transport_conn *transport_wrap_fd(int fd);
 
 int transport_fd(const struct transport_conn *c);
 /* 0 = fd still blocking; use fcntl on transport_fd for O_NONBLOCK. */
-ssize_t transport_read(struct transport_conn *c, void *p, size_t n);   /* 0 = EOF */
+ssize_t transport_read(struct transport_conn *c, void *p,
+		       size_t n); /* 0 = EOF */
 ssize_t transport_write(struct transport_conn *c, const void *p, size_t n);
 /* For unix sockets: the peer's uid/gid/pid; -ENOTSUP otherwise. */
 int transport_peer_cred(const struct transport_conn *c, uid_t *uid, gid_t *gid,

@@ -38,8 +38,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#define FO_QUEUE 256u             /* pending kernel notifications */
-#define FO_DEFAULT_THREADS 16u    /* FUSE workers; rpcc allows 64 calls */
+#define FO_QUEUE 256u	       /* pending kernel notifications */
+#define FO_DEFAULT_THREADS 16u /* FUSE workers; rpcc allows 64 calls */
 #define FO_MAX_BACKGROUND 64u
 
 /* A queued kernel cache notification. */
@@ -61,7 +61,7 @@ static struct {
 	struct fo_note q[FO_QUEUE];
 	unsigned qhead, qlen, qdropped;
 	int qstop;
-} fo = { .qlock = PTHREAD_MUTEX_INITIALIZER, .qcv = PTHREAD_COND_INITIALIZER };
+} fo = {.qlock = PTHREAD_MUTEX_INITIALIZER, .qcv = PTHREAD_COND_INITIALIZER};
 
 /* ---- calls -------------------------------------------------------------- */
 
@@ -106,7 +106,8 @@ static int fo_local_err(int rc, uint32_t op)
 		if (!__atomic_exchange_n(&fo.lost, 1, __ATOMIC_ACQ_REL))
 			log_err("lost the broker connection (%s): every "
 				"operation now fails with EIO; unmount and "
-				"mount again", strerror(-rc));
+				"mount again",
+				strerror(-rc));
 		return EIO;
 	}
 }
@@ -254,9 +255,9 @@ static void fo_make(fuse_req_t r, struct proto_msg *req)
 	struct proto_msg rep;
 
 	if ((req->name && !fo_name_ok(req->name)) ||
-	    (req->name2 && strlen(req->name2) >
-				   (req->op == PROTO_OP_SYMLINK ? PROTO_MAX_TARGET
-								: PROTO_MAX_NAME))) {
+	    (req->name2 && strlen(req->name2) > (req->op == PROTO_OP_SYMLINK
+						     ? PROTO_MAX_TARGET
+						     : PROTO_MAX_NAME))) {
 		fuse_reply_err(r, ENAMETOOLONG);
 		return;
 	}
@@ -408,15 +409,15 @@ static void fo_setattr(fuse_req_t r, fuse_ino_t ino, struct stat *st,
 		int fuse;
 		uint32_t wire;
 	} map[] = {
-		{ FUSE_SET_ATTR_MODE, PROTO_SET_MODE },
-		{ FUSE_SET_ATTR_UID, PROTO_SET_UID },
-		{ FUSE_SET_ATTR_GID, PROTO_SET_GID },
-		{ FUSE_SET_ATTR_SIZE, PROTO_SET_SIZE },
-		{ FUSE_SET_ATTR_ATIME, PROTO_SET_ATIME },
-		{ FUSE_SET_ATTR_MTIME, PROTO_SET_MTIME },
-		{ FUSE_SET_ATTR_ATIME_NOW, PROTO_SET_ATIME_NOW },
-		{ FUSE_SET_ATTR_MTIME_NOW, PROTO_SET_MTIME_NOW },
-		{ FUSE_SET_ATTR_CTIME, PROTO_SET_CTIME },
+	    {FUSE_SET_ATTR_MODE, PROTO_SET_MODE},
+	    {FUSE_SET_ATTR_UID, PROTO_SET_UID},
+	    {FUSE_SET_ATTR_GID, PROTO_SET_GID},
+	    {FUSE_SET_ATTR_SIZE, PROTO_SET_SIZE},
+	    {FUSE_SET_ATTR_ATIME, PROTO_SET_ATIME},
+	    {FUSE_SET_ATTR_MTIME, PROTO_SET_MTIME},
+	    {FUSE_SET_ATTR_ATIME_NOW, PROTO_SET_ATIME_NOW},
+	    {FUSE_SET_ATTR_MTIME_NOW, PROTO_SET_MTIME_NOW},
+	    {FUSE_SET_ATTR_CTIME, PROTO_SET_CTIME},
 	};
 	struct proto_msg req, rep;
 	size_t i;
@@ -557,7 +558,8 @@ static void fo_create(fuse_req_t r, fuse_ino_t parent, const char *name,
 		fo_set_fi(fi, &rep);
 		fo_entry(&rep.attr, &e);
 		if (fuse_reply_create(r, &e, fi)) {
-			fo_release_fh(rep.attr.nodeid, rep.fh, PROTO_OP_RELEASE);
+			fo_release_fh(rep.attr.nodeid, rep.fh,
+				      PROTO_OP_RELEASE);
 			fo_forget_one(rep.attr.nodeid, 1);
 		}
 	}
@@ -693,10 +695,9 @@ static void fo_lseek(fuse_req_t r, fuse_ino_t ino, off_t off, int whence,
 }
 
 static void fo_copy_file_range(fuse_req_t r, fuse_ino_t ino_in, off_t off_in,
-			       struct fuse_file_info *fi_in,
-			       fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len,
-			       int flags)
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
 {
 	struct proto_msg req, rep;
 	int err;
@@ -778,10 +779,12 @@ static void fo_dir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
 		fo_entry(&de->attr, &e);
 		if (plus)
 			n = fuse_add_direntry_plus(r, buf + pos, size - pos,
-						   de->name, &e, (off_t)de->off);
+						   de->name, &e,
+						   (off_t)de->off);
 		else
 			n = fuse_add_direntry(r, buf + pos, size - pos,
-					      de->name, &e.attr, (off_t)de->off);
+					      de->name, &e.attr,
+					      (off_t)de->off);
 		if (n > size - pos)
 			break;
 		pos += n;
@@ -796,8 +799,8 @@ static void fo_dir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
 	proto_msg_cleanup(&rep);
 }
 
-static void fo_readdirplus(fuse_req_t r, fuse_ino_t ino, size_t size,
-			   off_t off, struct fuse_file_info *fi)
+static void fo_readdirplus(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
 {
 	fo_dir(r, ino, size, off, fi, 1);
 }
@@ -816,8 +819,8 @@ static void fo_setxattr(fuse_req_t r, fuse_ino_t ino, const char *name,
 	struct proto_msg req;
 
 	if (strlen(name) > PROTO_MAX_NAME || size > PROTO_MAX_XATTR) {
-		fuse_reply_err(r, strlen(name) > PROTO_MAX_NAME ? ERANGE
-							       : E2BIG);
+		fuse_reply_err(r,
+			       strlen(name) > PROTO_MAX_NAME ? ERANGE : E2BIG);
 		return;
 	}
 	fo_req(&req, PROTO_OP_SETXATTR, ino);
@@ -897,9 +900,9 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = FO_MAX_BACKGROUND;
 	conn->congestion_threshold = FO_MAX_BACKGROUND * 3 / 4;
 	conn->time_gran = 1;
-	conn->want |= conn->capable &
-		      (FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS |
-		       FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS);
+	conn->want |=
+	    conn->capable & (FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS |
+			     FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS);
 	/* Always READDIRPLUS: one round trip fills the dentry cache too. */
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	if (fo.cfg.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
@@ -907,46 +910,47 @@ static void fo_init(void *userdata, struct fuse_conn_info *conn)
 	else
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	/* Splice only moves the copy into libfuse's pipe: no gain here. */
-	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-				  FUSE_CAP_SPLICE_MOVE | FUSE_CAP_EXPORT_SUPPORT);
+	conn->want &=
+	    ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE | FUSE_CAP_EXPORT_SUPPORT);
 }
 
 static const struct fuse_lowlevel_ops fo_ops = {
-	.init = fo_init,
-	.lookup = fo_lookup,
-	.forget = fo_forget,
-	.forget_multi = fo_forget_multi,
-	.getattr = fo_getattr,
-	.setattr = fo_setattr,
-	.readlink = fo_readlink,
-	.mknod = fo_mknod,
-	.mkdir = fo_mkdir,
-	.unlink = fo_unlink,
-	.rmdir = fo_rmdir,
-	.symlink = fo_symlink,
-	.rename = fo_rename,
-	.link = fo_link,
-	.open = fo_open,
-	.read = fo_read,
-	.write = fo_write,
-	.flush = fo_flush,
-	.release = fo_release,
-	.fsync = fo_fsync,
-	.opendir = fo_opendir,
-	.readdir = fo_readdir,
-	.readdirplus = fo_readdirplus,
-	.releasedir = fo_releasedir,
-	.fsyncdir = fo_fsyncdir,
-	.statfs = fo_statfs,
-	.setxattr = fo_setxattr,
-	.getxattr = fo_getxattr,
-	.listxattr = fo_listxattr,
-	.removexattr = fo_removexattr,
-	.access = fo_access,
-	.create = fo_create,
-	.fallocate = fo_fallocate,
-	.lseek = fo_lseek,
-	.copy_file_range = fo_copy_file_range,
+    .init = fo_init,
+    .lookup = fo_lookup,
+    .forget = fo_forget,
+    .forget_multi = fo_forget_multi,
+    .getattr = fo_getattr,
+    .setattr = fo_setattr,
+    .readlink = fo_readlink,
+    .mknod = fo_mknod,
+    .mkdir = fo_mkdir,
+    .unlink = fo_unlink,
+    .rmdir = fo_rmdir,
+    .symlink = fo_symlink,
+    .rename = fo_rename,
+    .link = fo_link,
+    .open = fo_open,
+    .read = fo_read,
+    .write = fo_write,
+    .flush = fo_flush,
+    .release = fo_release,
+    .fsync = fo_fsync,
+    .opendir = fo_opendir,
+    .readdir = fo_readdir,
+    .readdirplus = fo_readdirplus,
+    .releasedir = fo_releasedir,
+    .fsyncdir = fo_fsyncdir,
+    .statfs = fo_statfs,
+    .setxattr = fo_setxattr,
+    .getxattr = fo_getxattr,
+    .listxattr = fo_listxattr,
+    .removexattr = fo_removexattr,
+    .access = fo_access,
+    .create = fo_create,
+    .fallocate = fo_fallocate,
+    .lseek = fo_lseek,
+    .copy_file_range = fo_copy_file_range,
 };
 
 /* ---- pushes ------------------------------------------------------------- */
@@ -1014,9 +1018,8 @@ static void *fo_notifier(void *arg)
 			fuse_lowlevel_notify_inval_entry(fo.se, n.ino, n.name,
 							 strlen(n.name));
 		else
-			fuse_lowlevel_notify_inval_inode(fo.se, n.ino,
-							 (off_t)n.off,
-							 (off_t)n.len);
+			fuse_lowlevel_notify_inval_inode(
+			    fo.se, n.ino, (off_t)n.off, (off_t)n.len);
 		free(n.name);
 		pthread_mutex_lock(&fo.qlock);
 	}
@@ -1075,8 +1078,8 @@ static int fo_loop(const struct fuse_ops_cfg *cfg)
 	if (!rc) {
 		fuse_loop_cfg_set_clone_fd(lc, 1);
 		fuse_loop_cfg_set_max_threads(lc, cfg->max_threads
-							  ? cfg->max_threads
-							  : FO_DEFAULT_THREADS);
+						      ? cfg->max_threads
+						      : FO_DEFAULT_THREADS);
 		rc = fuse_session_loop_mt(fo.se, lc);
 		rc = rc > 0 ? 0 : rc; /* > 0: ended by a signal */
 	}

@@ -10,18 +10,19 @@ struct rpcc;
 struct fuse_session;
 
 struct fuse_ops_cfg {
-	double attr_timeout;     /* seconds the kernel may cache attributes */
-	double entry_timeout;    /* seconds it may cache name lookups */
+	double attr_timeout;	 /* seconds the kernel may cache attributes */
+	double entry_timeout;	 /* seconds it may cache name lookups */
 	double negative_timeout; /* seconds it may cache "no such name" */
-	int writeback;           /* enable the kernel writeback cache */
-	int rdonly;              /* mount read-only */
-	int allow_other;         /* let other users than the mounter in */
+	int writeback;		 /* enable the kernel writeback cache */
+	int rdonly;		 /* mount read-only */
+	int allow_other;	 /* let other users than the mounter in */
 	int default_permissions; /* kernel checks modes (default on) */
-	int foreground;          /* do not daemonize after mounting */
-	int debug;               /* libfuse debug output */
-	unsigned max_threads;    /* FUSE worker threads; 0 = default */
-	const char *fsname;      /* shown in /proc/mounts: the endpoint */
-	const char *extra_opts;  /* passed through to fuse_session_new (-o ...) */
+	int foreground;		 /* do not daemonize after mounting */
+	int debug;		 /* libfuse debug output */
+	unsigned max_threads;	 /* FUSE worker threads; 0 = default */
+	const char *fsname;	 /* shown in /proc/mounts: the endpoint */
+	const char
+	    *extra_opts; /* passed through to fuse_session_new (-o ...) */
 };
 
 /*

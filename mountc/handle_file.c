@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 static int hf_fail(char *why, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int hf_fail(char *why, size_t len, int rc, const char *fmt, ...)
 {
@@ -89,8 +89,8 @@ static int hf_alloc(struct handle_secret *h)
 		page = 4096;
 	map = (TOKEN_MAX_LEN + 1 + (size_t)page - 1) / (size_t)page *
 	      (size_t)page;
-	p = mmap(NULL, map, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	(void)mlock(p, map); /* best effort: RLIMIT_MEMLOCK may forbid it */
@@ -126,8 +126,8 @@ static void hf_scrub(const char *path, int fd, int writable,
 	while (writable && off < st->st_size) {
 		w = pwrite(fd, zeros,
 			   st->st_size - off < (off_t)sizeof(zeros)
-				   ? (size_t)(st->st_size - off)
-				   : sizeof(zeros),
+			       ? (size_t)(st->st_size - off)
+			       : sizeof(zeros),
 			   off);
 		if (w <= 0) {
 			log_warn("cannot overwrite handle file %s: %s", path,
@@ -145,15 +145,16 @@ static void hf_scrub(const char *path, int fd, int writable,
 	/* Remove only the file we read, not one swapped in since. */
 	if (lstat(path, &now) < 0 || now.st_dev != st->st_dev ||
 	    now.st_ino != st->st_ino)
-		log_warn("handle file %s changed while read: not removed", path);
+		log_warn("handle file %s changed while read: not removed",
+			 path);
 	else if (unlink(path) < 0)
 		log_warn("cannot remove handle file %s: %s", path,
 			 strerror(errno));
 }
 
 /* Read the whole file (at most TOKEN_MAX_LEN bytes) into h. */
-static int hf_load(const char *path, int fd, struct handle_secret *h,
-		   char *why, size_t whylen)
+static int hf_load(const char *path, int fd, struct handle_secret *h, char *why,
+		   size_t whylen)
 {
 	size_t n = 0;
 	ssize_t r;
@@ -178,8 +179,8 @@ static int hf_load(const char *path, int fd, struct handle_secret *h,
 	h->p[n] = '\0';
 	h->len = n;
 	if (n == 0)
-		return hf_fail(why, whylen, -EINVAL,
-			       "handle file %s is empty", path);
+		return hf_fail(why, whylen, -EINVAL, "handle file %s is empty",
+			       path);
 	for (size_t i = 0; i < n; i++)
 		if (h->p[i] < 0x21 || h->p[i] > 0x7e)
 			return hf_fail(why, whylen, -EINVAL,
@@ -200,19 +201,22 @@ int handle_file_read(const char *path, struct handle_secret *h, char *why,
 	if (rc)
 		goto out;
 	if (lstat(path, &before) < 0) {
-		rc = hf_fail(why, whylen, -errno, "cannot read handle file %s: %s",
-			     path, strerror(errno));
+		rc = hf_fail(why, whylen, -errno,
+			     "cannot read handle file %s: %s", path,
+			     strerror(errno));
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	fd =
+	    open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
 		writable = 0;
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-					O_CLOEXEC);
+				    O_CLOEXEC);
 	}
 	if (fd < 0) {
-		rc = hf_fail(why, whylen, -errno, "cannot open handle file %s: %s",
-			     path, strerror(errno));
+		rc = hf_fail(why, whylen, -errno,
+			     "cannot open handle file %s: %s", path,
+			     strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) < 0 || st.st_dev != before.st_dev ||
@@ -226,7 +230,8 @@ int handle_file_read(const char *path, struct handle_secret *h, char *why,
 		goto out;
 	rc = hf_alloc(h);
 	if (rc) {
-		hf_fail(why, whylen, rc, "cannot allocate memory for the handle");
+		hf_fail(why, whylen, rc,
+			"cannot allocate memory for the handle");
 		goto out;
 	}
 	rc = hf_load(path, fd, h, why, whylen);

@@ -55,7 +55,7 @@ static void usage(FILE *f)
 
 /* Print one line "prog: message" and give mount(8)'s exit code. */
 static int fail(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int fail(int code, const char *fmt, ...)
 {
@@ -74,10 +74,10 @@ static int mountc_session(const struct mount_opts *o,
 			  const struct transport_ep *ep, struct rpcc **rpc,
 			  struct proto_msg *hello)
 {
-	struct transport_tls_opts tls = { .ca_file = o->ca_path };
-	struct rpcc_opts ro = { 0 };
+	struct transport_tls_opts tls = {.ca_file = o->ca_path};
+	struct rpcc_opts ro = {0};
 	struct transport_conn *conn = NULL;
-	struct handle_secret h = { 0 };
+	struct handle_secret h = {0};
 	const char *cwhy = NULL;
 	char why[PROTO_MAX_REASON + 1];
 	int rc;
@@ -86,9 +86,10 @@ static int mountc_session(const struct mount_opts *o,
 	rc = transport_connect(ep, ep->kind == TRANSPORT_TLS ? &tls : NULL,
 			       MOUNTC_CONNECT_MS, &conn, &cwhy);
 	if (rc)
-		return fail(MOUNT_EX_FAIL, "cannot connect to the broker at "
-			    "%s: %s", o->spec, cwhy && *cwhy ? cwhy
-							     : strerror(-rc));
+		return fail(MOUNT_EX_FAIL,
+			    "cannot connect to the broker at "
+			    "%s: %s",
+			    o->spec, cwhy && *cwhy ? cwhy : strerror(-rc));
 	rc = handle_file_read(o->handle_path, &h, why, sizeof(why));
 	if (rc) {
 		transport_close(conn);
@@ -106,8 +107,10 @@ static int mountc_session(const struct mount_opts *o,
 	handle_secret_free(&h);
 	if (rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -EBADMSG ||
 	    rc == -EPIPE || rc == -ECONNRESET)
-		return fail(MOUNT_EX_FAIL, "no usable answer from the broker "
-			    "at %s: %s", o->spec, why);
+		return fail(MOUNT_EX_FAIL,
+			    "no usable answer from the broker "
+			    "at %s: %s",
+			    o->spec, why);
 	if (rc)
 		return fail(MOUNT_EX_FAIL, "broker refused the handle: %s",
 			    *why ? why : strerror(-rc));
@@ -144,7 +147,7 @@ static int mountc_precheck(const struct mount_opts *o, struct transport_ep *ep)
 			    o->spec, why ? why : "unknown form");
 	if (o->ca_path && ep->kind != TRANSPORT_TLS)
 		return fail(MOUNT_EX_USAGE, "option ca= is only for tls: "
-			    "endpoints");
+					    "endpoints");
 	if (stat(o->mountpoint, &st) < 0)
 		return fail(MOUNT_EX_FAIL, "mount point %s: %s", o->mountpoint,
 			    strerror(errno));
@@ -197,9 +200,10 @@ int main(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (o.verbose)
-		log_info("session for filesystem %s%s", hello.name ? hello.name
-								    : "?",
-			 hello.flags & PROTO_HELLO_RDONLY ? " (read-only)" : "");
+		log_info("session for filesystem %s%s",
+			 hello.name ? hello.name : "?",
+			 hello.flags & PROTO_HELLO_RDONLY ? " (read-only)"
+							  : "");
 	mountc_cfg(&o, &hello, &cfg);
 	rc = fuse_ops_serve(rpc, o.mountpoint, &cfg);
 	proto_msg_cleanup(&hello);

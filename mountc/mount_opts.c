@@ -31,37 +31,37 @@ static const struct {
 	const char *name;
 	int group;
 } mount_opts_flags[] = {
-	{ "suid", 0 },  { "nosuid", 0 }, { "dev", 1 },     { "nodev", 1 },
-	{ "exec", 2 },  { "noexec", 2 }, { "atime", 3 },   { "noatime", 3 },
-	{ "sync", 4 },  { "async", 4 },  { "dirsync", 5 }, { "auto_unmount", 6 },
+    {"suid", 0}, {"nosuid", 0}, {"dev", 1},	{"nodev", 1},
+    {"exec", 2}, {"noexec", 2}, {"atime", 3},	{"noatime", 3},
+    {"sync", 4}, {"async", 4},	{"dirsync", 5}, {"auto_unmount", 6},
 };
 
 /* SELinux label options, passed on with their value. */
-static const char *const mount_opts_ctx[] = { "context", "fscontext",
-					      "defcontext", "rootcontext" };
+static const char *const mount_opts_ctx[] = {"context", "fscontext",
+					     "defcontext", "rootcontext"};
 
 /* Kernel flags libfuse 3 refuses; dropping them changes nothing we need. */
 static const char *const mount_opts_dropped[] = {
-	"relatime", "norelatime", "strictatime", "nostrictatime", "diratime",
-	"nodiratime", "lazytime", "nolazytime", "symfollow", "iversion",
-	"noiversion", "silent", "loud", "mand", "nomand",
+    "relatime",	  "norelatime", "strictatime", "nostrictatime", "diratime",
+    "nodiratime", "lazytime",	"nolazytime",  "symfollow",	"iversion",
+    "noiversion", "silent",	"loud",	       "mand",		"nomand",
 };
 
 /* Meaningful to mount(8), systemd or fstab readers only. */
 static const char *const mount_opts_userspace[] = {
-	"_netdev", "nofail", "noauto", "auto", "user", "nouser", "users",
-	"owner", "group", "defaults",
+    "_netdev", "nofail", "noauto", "auto",  "user",
+    "nouser",  "users",	 "owner",  "group", "defaults",
 };
 
 /* Prefixes of userspace-only options with a value. */
 static const char *const mount_opts_userspace_pfx[] = {
-	"comment=", "x-", "user=", "helper=", "uhelper=",
+    "comment=", "x-", "user=", "helper=", "uhelper=",
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static int mount_opts_fail(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int mount_opts_fail(char *err, size_t len, const char *fmt, ...)
 {
@@ -98,8 +98,7 @@ void mount_opts_cleanup(struct mount_opts *o)
 }
 
 /* A decimal number of seconds in [lo, hi]: digits, optional fraction. */
-static int mount_opts_seconds(const char *v, double lo, double hi,
-			      double *out)
+static int mount_opts_seconds(const char *v, double lo, double hi, double *out)
 {
 	char *end;
 	double d;
@@ -151,11 +150,10 @@ static int mount_opts_valued(struct mount_opts *o, const char *key,
 		const char *name;
 		double *dst, lo, hi;
 	} secs[] = {
-		{ "attr_timeout", &o->attr_timeout, 0, MOUNT_OPTS_MAX_TTL },
-		{ "entry_timeout", &o->entry_timeout, 0, MOUNT_OPTS_MAX_TTL },
-		{ "negative_timeout", &o->negative_timeout, 0,
-		  MOUNT_OPTS_MAX_TTL },
-		{ "timeout", &o->timeout, 0.001, MOUNT_OPTS_MAX_TIMEOUT },
+	    {"attr_timeout", &o->attr_timeout, 0, MOUNT_OPTS_MAX_TTL},
+	    {"entry_timeout", &o->entry_timeout, 0, MOUNT_OPTS_MAX_TTL},
+	    {"negative_timeout", &o->negative_timeout, 0, MOUNT_OPTS_MAX_TTL},
+	    {"timeout", &o->timeout, 0.001, MOUNT_OPTS_MAX_TIMEOUT},
 	};
 	size_t i;
 
@@ -180,19 +178,17 @@ static int mount_opts_valued(struct mount_opts *o, const char *key,
 	}
 	if (strcmp(key, "handle") == 0 || strcmp(key, "ca") == 0) {
 		if (!*v)
-			return mount_opts_fail(err, len,
-					       "option '%s' needs a file name",
-					       key);
-		return mount_opts_set_str(key[0] == 'h' ? &o->handle_path
-							: &o->ca_path,
-					  v);
+			return mount_opts_fail(
+			    err, len, "option '%s' needs a file name", key);
+		return mount_opts_set_str(
+		    key[0] == 'h' ? &o->handle_path : &o->ca_path, v);
 	}
 	for (i = 0; i < N_ELEMS(mount_opts_ctx); i++) {
 		if (strcmp(key, mount_opts_ctx[i]))
 			continue;
 		if (!*v)
-			return mount_opts_fail(err, len,
-					       "option '%s' needs a value", key);
+			return mount_opts_fail(
+			    err, len, "option '%s' needs a value", key);
 		return mount_opts_set_str(&o->context[i], v);
 	}
 	return 1;
@@ -206,16 +202,16 @@ static int mount_opts_boolean(struct mount_opts *o, const char *opt)
 		size_t off;
 		int val;
 	} bools[] = {
-		{ "writeback", offsetof(struct mount_opts, writeback), 1 },
-		{ "nowriteback", offsetof(struct mount_opts, writeback), 0 },
-		{ "allow_other", offsetof(struct mount_opts, allow_other), 1 },
-		{ "default_permissions",
-		  offsetof(struct mount_opts, default_permissions), 1 },
-		{ "nodefault_permissions",
-		  offsetof(struct mount_opts, default_permissions), 0 },
-		{ "ro", offsetof(struct mount_opts, rdonly), 1 },
-		{ "rw", offsetof(struct mount_opts, rdonly), 0 },
-		{ "debug", offsetof(struct mount_opts, debug), 1 },
+	    {"writeback", offsetof(struct mount_opts, writeback), 1},
+	    {"nowriteback", offsetof(struct mount_opts, writeback), 0},
+	    {"allow_other", offsetof(struct mount_opts, allow_other), 1},
+	    {"default_permissions",
+	     offsetof(struct mount_opts, default_permissions), 1},
+	    {"nodefault_permissions",
+	     offsetof(struct mount_opts, default_permissions), 0},
+	    {"ro", offsetof(struct mount_opts, rdonly), 1},
+	    {"rw", offsetof(struct mount_opts, rdonly), 0},
+	    {"debug", offsetof(struct mount_opts, debug), 1},
 	};
 	size_t i;
 
@@ -236,7 +232,7 @@ static int mount_opts_foreign(struct mount_opts *o, const char *opt)
 	for (i = 0; i < N_ELEMS(mount_opts_flags); i++) {
 		if (strcmp(opt, mount_opts_flags[i].name) == 0) {
 			o->flag_choice[mount_opts_flags[i].group] =
-				mount_opts_flags[i].name;
+			    mount_opts_flags[i].name;
 			return 0;
 		}
 	}
@@ -317,8 +313,7 @@ int mount_opts_parse_o(struct mount_opts *o, const char *s, char *err,
 }
 
 /* Append ",s" (commas in s escaped for libfuse's option splitter). */
-static int mount_opts_add(struct mount_opts *o, const char *key,
-			  const char *s)
+static int mount_opts_add(struct mount_opts *o, const char *key, const char *s)
 {
 	size_t n = strlen(o->fuse_opts);
 	char *p = o->fuse_opts + n;
@@ -359,8 +354,8 @@ int mount_opts_finish(struct mount_opts *o, char *err, size_t errlen)
 }
 
 /* The -x letters; -f means fake under mount(8), foreground otherwise. */
-static int mount_opts_letter(struct mount_opts *o, int c, int helper,
-			     char *err, size_t len)
+static int mount_opts_letter(struct mount_opts *o, int c, int helper, char *err,
+			     size_t len)
 {
 	switch (c) {
 	case 'f':
@@ -394,7 +389,8 @@ static int mount_opts_letter(struct mount_opts *o, int c, int helper,
 		if (strcmp(optarg, "occfs") && strcmp(optarg, "fuse.occfs"))
 			return mount_opts_fail(err, len,
 					       "filesystem type '%s' is not "
-					       "occfs", optarg);
+					       "occfs",
+					       optarg);
 		return 0;
 	case 'N':
 		return mount_opts_fail(err, len,
@@ -408,7 +404,7 @@ static int mount_opts_letter(struct mount_opts *o, int c, int helper,
 int mount_opts_parse_argv(struct mount_opts *o, int argc, char **argv,
 			  int helper, char *err, size_t errlen)
 {
-	const char *pos[3] = { NULL, NULL, NULL };
+	const char *pos[3] = {NULL, NULL, NULL};
 	char **opts = calloc((size_t)argc + 1, sizeof(*opts));
 	int c, i, npos = 0, nopts = 0, rc = 0;
 
@@ -439,8 +435,8 @@ int mount_opts_parse_argv(struct mount_opts *o, int argc, char **argv,
 	if (npos < 2)
 		return mount_opts_fail(err, errlen, "expected SPEC and DIR");
 	if (npos > 2)
-		return mount_opts_fail(err, errlen,
-				       "unexpected argument '%s'", pos[2]);
+		return mount_opts_fail(err, errlen, "unexpected argument '%s'",
+				       pos[2]);
 	o->spec = pos[0];
 	o->mountpoint = pos[1];
 	if (!o->handle_path)

@@ -20,16 +20,16 @@
 #define MOUNT_OPTS_FUSE_MAX 1024 /* bytes of generic flags for libfuse */
 
 struct mount_opts {
-	const char *spec;       /* broker endpoint (points into argv) */
+	const char *spec;	/* broker endpoint (points into argv) */
 	const char *mountpoint; /* points into argv */
-	char *handle_path;      /* handle=, owned */
-	char *ca_path;          /* ca=, owned */
+	char *handle_path;	/* handle=, owned */
+	char *ca_path;		/* ca=, owned */
 	double attr_timeout, entry_timeout, negative_timeout; /* seconds */
-	double timeout;         /* per-call RPC timeout, seconds */
+	double timeout; /* per-call RPC timeout, seconds */
 	int writeback, allow_other, default_permissions, rdonly;
-	unsigned max_threads;   /* 0 = libfuse's default */
+	unsigned max_threads; /* 0 = libfuse's default */
 	int foreground, debug, verbose, sloppy, fake;
-	int help, version;      /* -h / -V: print and exit 0 */
+	int help, version; /* -h / -V: print and exit 0 */
 	/* Generic mount flags for libfuse, comma-separated, last one wins. */
 	char fuse_opts[MOUNT_OPTS_FUSE_MAX];
 	/* Internal: the chosen value per generic flag group (see .c). */

@@ -42,15 +42,15 @@ static const char *prog = "occfsctl";
 
 static void usage_main(FILE *f)
 {
-	fprintf(f,
-		"usage: occfsctl [--help] [--version] COMMAND ...\n"
-		"\n"
-		"commands:\n"
-		"  token keygen   make an Ed25519 key pair for signing handles\n"
-		"  token mint     sign a session handle for one filesystem_id\n"
-		"  token verify   check a handle as the broker would\n"
-		"\n"
-		"Run 'occfsctl COMMAND --help' for the options of a command.\n");
+	fprintf(
+	    f, "usage: occfsctl [--help] [--version] COMMAND ...\n"
+	       "\n"
+	       "commands:\n"
+	       "  token keygen   make an Ed25519 key pair for signing handles\n"
+	       "  token mint     sign a session handle for one filesystem_id\n"
+	       "  token verify   check a handle as the broker would\n"
+	       "\n"
+	       "Run 'occfsctl COMMAND --help' for the options of a command.\n");
 }
 
 static void usage_token(FILE *f)
@@ -66,7 +66,7 @@ static void usage_token(FILE *f)
 }
 
 static int usage_error(void (*usage)(FILE *), const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int usage_error(void (*usage)(FILE *), const char *fmt, ...)
 {
@@ -157,10 +157,10 @@ static int random_id(char *dst, size_t sz)
 static int cmd_token_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "private", required_argument, NULL, 'k' },
-		{ "public", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"private", required_argument, NULL, 'k'},
+	    {"public", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *priv = NULL, *pub = NULL;
 	int c, rc;
@@ -238,8 +238,7 @@ struct mint_args {
 };
 
 /* One option of "token mint": 0, EXIT_USAGE, or -1 after --help. */
-static int mint_option(int c, const char *arg, struct mint_args *a,
-		       char **argv)
+static int mint_option(int c, const char *arg, struct mint_args *a, char **argv)
 {
 	switch (c) {
 	case 'k':
@@ -247,41 +246,49 @@ static int mint_option(int c, const char *arg, struct mint_args *a,
 		return 0;
 	case 'f':
 		if (!token_fsid_valid(arg))
-			return usage_error(usage_token,
-				"--fsid '%s' is not a safe path segment "
-				"([A-Za-z0-9._-], alphanumeric first)", arg);
+			return usage_error(
+			    usage_token,
+			    "--fsid '%s' is not a safe path segment "
+			    "([A-Za-z0-9._-], alphanumeric first)",
+			    arg);
 		snprintf(a->c.filesystem_id, sizeof(a->c.filesystem_id), "%s",
 			 arg);
 		return 0;
 	case 'i':
 		if (token_intent_parse(arg, &a->c.intent) < 0)
-			return usage_error(usage_token,
-				"--intent '%s': use read, write or preview",
-				arg);
+			return usage_error(
+			    usage_token,
+			    "--intent '%s': use read, write or preview", arg);
 		return 0;
 	case 't':
 		if (parse_i64(arg, &a->ttl) < 0 || a->ttl <= 0 ||
 		    a->ttl > INT32_MAX)
-			return usage_error(usage_token,
-				"--ttl '%s' is not a positive number of "
-				"seconds", arg);
+			return usage_error(
+			    usage_token,
+			    "--ttl '%s' is not a positive number of "
+			    "seconds",
+			    arg);
 		return 0;
 	case 'e':
 		if (parse_i64(arg, &a->exp) < 0)
-			return usage_error(usage_token,
-				"--exp '%s' is not seconds since the epoch",
-				arg);
+			return usage_error(
+			    usage_token,
+			    "--exp '%s' is not seconds since the epoch", arg);
 		a->have_exp = 1;
 		return 0;
 	case 'T':
 		return set_field(a->c.tenant, sizeof(a->c.tenant), arg,
-				 "--tenant") ? EXIT_USAGE : 0;
+				 "--tenant")
+			   ? EXIT_USAGE
+			   : 0;
 	case 's':
-		return set_field(a->c.sid, sizeof(a->c.sid), arg, "--sid") ?
-			       EXIT_USAGE : 0;
+		return set_field(a->c.sid, sizeof(a->c.sid), arg, "--sid")
+			   ? EXIT_USAGE
+			   : 0;
 	case 'a':
-		return set_field(a->c.aud, sizeof(a->c.aud), arg, "--aud") ?
-			       EXIT_USAGE : 0;
+		return set_field(a->c.aud, sizeof(a->c.aud), arg, "--aud")
+			   ? EXIT_USAGE
+			   : 0;
 	case 'o':
 		a->out = arg;
 		return 0;
@@ -296,17 +303,17 @@ static int mint_option(int c, const char *arg, struct mint_args *a,
 static int mint_parse(int argc, char **argv, struct mint_args *a)
 {
 	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "fsid", required_argument, NULL, 'f' },
-		{ "intent", required_argument, NULL, 'i' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "exp", required_argument, NULL, 'e' },
-		{ "tenant", required_argument, NULL, 'T' },
-		{ "sid", required_argument, NULL, 's' },
-		{ "aud", required_argument, NULL, 'a' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"key", required_argument, NULL, 'k'},
+	    {"fsid", required_argument, NULL, 'f'},
+	    {"intent", required_argument, NULL, 'i'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"exp", required_argument, NULL, 'e'},
+	    {"tenant", required_argument, NULL, 'T'},
+	    {"sid", required_argument, NULL, 's'},
+	    {"aud", required_argument, NULL, 'a'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c, rc;
 
@@ -326,7 +333,7 @@ static int mint_parse(int argc, char **argv, struct mint_args *a)
 
 static int cmd_token_mint(int argc, char **argv)
 {
-	struct mint_args a = { .ttl = DEFAULT_TTL };
+	struct mint_args a = {.ttl = DEFAULT_TTL};
 	struct token_key *k = NULL;
 	const char *why = "";
 	char *jwt = NULL;
@@ -402,11 +409,11 @@ static int read_handle(const char *path, char *buf, size_t sz, size_t *len)
 static int cmd_token_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pubkey", required_argument, NULL, 'p' },
-		{ "aud", required_argument, NULL, 'a' },
-		{ "leeway", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"pubkey", required_argument, NULL, 'p'},
+	    {"aud", required_argument, NULL, 'a'},
+	    {"leeway", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static char buf[TOKEN_MAX_LEN + 2];
 	const char *pubkey = NULL, *aud = DEFAULT_AUD, *why = "";
@@ -427,9 +434,11 @@ static int cmd_token_verify(int argc, char **argv)
 		case 'l':
 			if (parse_i64(optarg, &leeway) < 0 || leeway < 0 ||
 			    leeway > 86400)
-				return usage_error(usage_token,
-					"--leeway '%s' is not 0 to 86400 "
-					"seconds", optarg);
+				return usage_error(
+				    usage_token,
+				    "--leeway '%s' is not 0 to 86400 "
+				    "seconds",
+				    optarg);
 			break;
 		case 'h':
 			usage_token(stdout);
@@ -470,10 +479,10 @@ out:
 /* ---- dispatch ------------------------------------------------------------ */
 
 static const struct occfsctl_cmd token_cmds[] = {
-	{ "keygen", cmd_token_keygen },
-	{ "mint", cmd_token_mint },
-	{ "verify", cmd_token_verify },
-	{ NULL, NULL },
+    {"keygen", cmd_token_keygen},
+    {"mint", cmd_token_mint},
+    {"verify", cmd_token_verify},
+    {NULL, NULL},
 };
 
 /* argv[0] is the command word; the subcommand sees itself as argv[0]. */
@@ -506,8 +515,8 @@ static int cmd_token(int argc, char **argv)
 }
 
 static const struct occfsctl_cmd main_cmds[] = {
-	{ "token", cmd_token },
-	{ NULL, NULL },
+    {"token", cmd_token},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv)

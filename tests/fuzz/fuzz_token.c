@@ -31,13 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Test-only keys: the same as tests/fuzz/keys/token-test.{key,pub}. */
 static const char fuzz_pub_pem[] =
-	"-----BEGIN PUBLIC KEY-----\n"
-	"MCowBQYDK2VwAyEAPnEz1VfAytTDRvQe+KdVXdt8ULxKU1anguTeqk0QFcQ=\n"
-	"-----END PUBLIC KEY-----\n";
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEAPnEz1VfAytTDRvQe+KdVXdt8ULxKU1anguTeqk0QFcQ=\n"
+    "-----END PUBLIC KEY-----\n";
 static const char fuzz_priv_pem[] =
-	"-----BEGIN PRIVATE KEY-----\n"
-	"MC4CAQAwBQYDK2VwBCIEIJY005rcCSNGWQUq471orPwDcsvInBdiQ7kJajZtivmr\n"
-	"-----END PRIVATE KEY-----\n";
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIJY005rcCSNGWQUq471orPwDcsvInBdiQ7kJajZtivmr\n"
+    "-----END PRIVATE KEY-----\n";
 
 static struct token_key *fuzz_pub;
 static EVP_PKEY *fuzz_priv;
@@ -51,7 +51,7 @@ static struct token_key *fuzz_load_pub(void)
 	int fd = mkstemp(path);
 
 	if (fd < 0 || write(fd, fuzz_pub_pem, strlen(fuzz_pub_pem)) !=
-			      (ssize_t)strlen(fuzz_pub_pem)) {
+			  (ssize_t)strlen(fuzz_pub_pem)) {
 		perror("fuzz_token: temporary key file");
 		abort();
 	}
@@ -98,7 +98,7 @@ static void fuzz_check(const char *jwt, size_t len)
 static void fuzz_resign(const uint8_t *data, size_t size)
 {
 	static const char a[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	unsigned char sig[64];
 	size_t siglen = sizeof(sig), tbs, i, o;
 	EVP_MD_CTX *ctx;

@@ -40,7 +40,7 @@
 #define MAX_WRITE (256 * 1024)
 #define MAX_FILE (2 * 1024 * 1024)
 
-static const char *names[] = { "a", "b", "c", "dd", "e", "long-name-f" };
+static const char *names[] = {"a", "b", "c", "dd", "e", "long-name-f"};
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 
 static struct rpcc *rpc;
@@ -73,7 +73,8 @@ static void fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nrefmodel: FAILED with seed %" PRIu64
+	fprintf(stderr,
+		"\nrefmodel: FAILED with seed %" PRIu64
 		" (rerun with -s %" PRIu64 ")\n0 passed, 1 failed\n",
 		seed, seed);
 	exit(1);
@@ -241,8 +242,8 @@ struct target {
 	char path[64];
 	const char *name;
 	uint64_t rparent; /* broker nodeid of the parent (ref held) */
-	int fparent;      /* reference dirfd of the parent */
-	int perr;         /* error resolving the parent (same on both sides) */
+	int fparent;	  /* reference dirfd of the parent */
+	int perr;	  /* error resolving the parent (same on both sides) */
 };
 
 static void target_open(struct target *t)
@@ -323,14 +324,16 @@ static void op_simple_remove(struct target *t, uint32_t op)
 	e1 = call(&req, &rep);
 	proto_msg_cleanup(&rep);
 	e2 = unlinkat(t->fparent, t->name,
-		      op == PROTO_OP_RMDIR ? AT_REMOVEDIR : 0) ? errno : 0;
+		      op == PROTO_OP_RMDIR ? AT_REMOVEDIR : 0)
+		 ? errno
+		 : 0;
 	compare_err(proto_op_name(op), t->path, e1, e2);
 }
 
 static void op_symlink(struct target *t)
 {
-	static const char *targets[] = { "a", "../b", "/etc/passwd", "dd/e",
-					 "../../../../../../etc" };
+	static const char *targets[] = {"a", "../b", "/etc/passwd", "dd/e",
+					"../../../../../../etc"};
 	const char *dst = targets[rnd_below(5)];
 	struct proto_msg req, rep;
 	int e1, e2;
@@ -367,7 +370,8 @@ static void op_readlink(struct target *t)
 	n = readlinkat(t->fparent, t->name, lnk, sizeof(lnk));
 	e2 = n < 0 ? errno : 0;
 	compare_err("readlink", t->path, e1, e2);
-	if (!e1 && (rep.data_len != (size_t)n || (n > 0 && memcmp(rep.data, lnk, n))))
+	if (!e1 &&
+	    (rep.data_len != (size_t)n || (n > 0 && memcmp(rep.data, lnk, n))))
 		fail("readlink %s: target differs", t->path);
 	proto_msg_cleanup(&rep);
 }
@@ -465,10 +469,18 @@ static void op_write(struct target *t, int create)
 	int fd, e1;
 
 	switch (rnd_below(4)) {
-	case 0: flags |= O_TRUNC; break;
-	case 1: flags |= O_APPEND; break;
-	case 2: if (create) flags |= O_EXCL; break;
-	default: break;
+	case 0:
+		flags |= O_TRUNC;
+		break;
+	case 1:
+		flags |= O_APPEND;
+		break;
+	case 2:
+		if (create)
+			flags |= O_EXCL;
+		break;
+	default:
+		break;
 	}
 	if (open_both(t, flags, 0644, &fh, &node, &fd))
 		return;
@@ -514,9 +526,11 @@ static void op_read(struct target *t)
 	e1 = call(&req, &rep);
 	n = pread(fd, data, len, (off_t)off);
 	compare_err("read", t->path, e1, n < 0 ? errno : 0);
-	if (!e1 && (rep.data_len != (size_t)n || (n > 0 && memcmp(rep.data, data, n))))
+	if (!e1 &&
+	    (rep.data_len != (size_t)n || (n > 0 && memcmp(rep.data, data, n))))
 		fail("read %s @%" PRIu64 "+%zu: %zu bytes, reference %zd, "
-		     "or content differs", t->path, off, len, rep.data_len, n);
+		     "or content differs",
+		     t->path, off, len, rep.data_len, n);
 	proto_msg_cleanup(&rep);
 	close_both(fh, node, fd);
 }
@@ -528,7 +542,8 @@ static void op_setattr(struct target *t)
 	struct stat st;
 	int e1, e2, what = (int)rnd_below(2);
 	uint64_t size = rnd_below(MAX_FILE);
-	mode_t mode = 0600 | (rnd_below(2) ? 044 : 0) | (rnd_below(2) ? 0111 : 0);
+	mode_t mode =
+	    0600 | (rnd_below(2) ? 044 : 0) | (rnd_below(2) ? 0111 : 0);
 
 	e1 = rpc_lookup(t->rparent, t->name, &a);
 	e2 = ref_stat(t->fparent, t->name, &st);
@@ -570,8 +585,8 @@ out:
 
 static void op_rename(void)
 {
-	static const uint32_t flags[] = { 0, 0, PROTO_RENAME_NOREPLACE,
-					  PROTO_RENAME_EXCHANGE };
+	static const uint32_t flags[] = {0, 0, PROTO_RENAME_NOREPLACE,
+					 PROTO_RENAME_EXCHANGE};
 	struct target from, to;
 	struct proto_msg req, rep;
 	uint32_t f = flags[rnd_below(4)];
@@ -591,8 +606,9 @@ static void op_rename(void)
 	proto_msg_cleanup(&rep);
 	e2 = renameat2(from.fparent, from.name, to.fparent, to.name,
 		       (f & PROTO_RENAME_NOREPLACE ? RENAME_NOREPLACE : 0) |
-		       (f & PROTO_RENAME_EXCHANGE ? RENAME_EXCHANGE : 0)) ?
-		     errno : 0;
+			   (f & PROTO_RENAME_EXCHANGE ? RENAME_EXCHANGE : 0))
+		 ? errno
+		 : 0;
 	compare_err("rename", from.path, e1, e2);
 out:
 	target_close(&to);
@@ -611,8 +627,9 @@ static void op_link(void)
 	if (from.perr || to.perr)
 		goto out;
 	e1 = rpc_lookup(from.rparent, from.name, &a);
-	e2 = faccessat(from.fparent, from.name, F_OK, AT_SYMLINK_NOFOLLOW) ?
-		     errno : 0;
+	e2 = faccessat(from.fparent, from.name, F_OK, AT_SYMLINK_NOFOLLOW)
+		 ? errno
+		 : 0;
 	compare_err("lookup", from.path, e1, e2);
 	if (e1)
 		goto out;
@@ -625,7 +642,8 @@ static void op_link(void)
 		lookups_outstanding++, rpc_forget(rep.attr.nodeid);
 	proto_msg_cleanup(&rep);
 	rpc_forget(a.nodeid);
-	e2 = linkat(from.fparent, from.name, to.fparent, to.name, 0) ? errno : 0;
+	e2 =
+	    linkat(from.fparent, from.name, to.fparent, to.name, 0) ? errno : 0;
 	compare_err("link", to.path, e1, e2);
 out:
 	target_close(&to);
@@ -634,7 +652,7 @@ out:
 
 static void op_xattr(struct target *t)
 {
-	static const char *xn[] = { "user.one", "user.two" };
+	static const char *xn[] = {"user.one", "user.two"};
 	const char *name = xn[rnd_below(2)];
 	struct proto_msg req, rep;
 	struct proto_attr a;
@@ -644,7 +662,8 @@ static void op_xattr(struct target *t)
 	int e1, e2, what = (int)rnd_below(3);
 
 	e1 = rpc_lookup(t->rparent, t->name, &a);
-	e2 = faccessat(t->fparent, t->name, F_OK, AT_SYMLINK_NOFOLLOW) ? errno : 0;
+	e2 = faccessat(t->fparent, t->name, F_OK, AT_SYMLINK_NOFOLLOW) ? errno
+								       : 0;
 	compare_err("lookup", t->path, e1, e2);
 	if (e1)
 		return;
@@ -665,7 +684,8 @@ static void op_xattr(struct target *t)
 			req.data = (const uint8_t *)val;
 			req.data_len = strlen(val);
 			e1 = call(&req, &rep);
-			e2 = fsetxattr(fd, name, val, strlen(val), 0) ? errno : 0;
+			e2 = fsetxattr(fd, name, val, strlen(val), 0) ? errno
+								      : 0;
 			compare_err("setxattr", t->path, e1, e2);
 		} else if (what == 1) {
 			req_init(&req, PROTO_OP_GETXATTR);
@@ -874,7 +894,8 @@ static void dump_rpc(uint64_t dir, const char *prefix, struct buf *out)
 		buf_init(&content, MAX_FILE + 1);
 		snprintf(path, sizeof(path), "%s/%s", prefix, ents[i].name);
 		if (!a->nodeid)
-			fail("dump: %s: readdirplus entry without a node", path);
+			fail("dump: %s: readdirplus entry without a node",
+			     path);
 		if (S_ISREG(a->mode)) {
 			rpc_read_all(a->nodeid, &content);
 		} else if (S_ISLNK(a->mode)) {
@@ -916,7 +937,8 @@ static void compare_trees(const char *backing)
 	if (backing) {
 		fd = open(backing, O_RDONLY | O_DIRECTORY);
 		if (fd < 0)
-			fail("open backing dir %s: %s", backing, strerror(errno));
+			fail("open backing dir %s: %s", backing,
+			     strerror(errno));
 		dump_ref(fd, "", &back);
 		close(fd);
 		buf_append(&back, "", 1);
@@ -996,7 +1018,7 @@ int main(int argc, char **argv)
 	const char *backing = NULL, *why = NULL;
 	struct transport_ep ep;
 	struct transport_conn *conn;
-	struct rpcc_opts o = { 0 };
+	struct rpcc_opts o = {0};
 	struct proto_msg hello;
 	static char handle[8192];
 	char reason[256];
@@ -1007,15 +1029,30 @@ int main(int argc, char **argv)
 	seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	while ((c = getopt(argc, argv, "S:H:R:B:n:s:v")) != -1) {
 		switch (c) {
-		case 'S': sock = optarg; break;
-		case 'H': handle_path = optarg; break;
-		case 'R': refdir = optarg; break;
-		case 'B': backing = optarg; break;
-		case 'n': nops = strtol(optarg, NULL, 10); break;
-		case 's': seed = strtoull(optarg, NULL, 10); break;
-		case 'v': verbose = 1; break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'H':
+			handle_path = optarg;
+			break;
+		case 'R':
+			refdir = optarg;
+			break;
+		case 'B':
+			backing = optarg;
+			break;
+		case 'n':
+			nops = strtol(optarg, NULL, 10);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'v':
+			verbose = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: refmodel -S EP -H HANDLE -R REFDIR "
+			fprintf(stderr,
+				"usage: refmodel -S EP -H HANDLE -R REFDIR "
 				"[-B BACKING] [-n OPS] [-s SEED]\n");
 			return 2;
 		}
@@ -1056,7 +1093,8 @@ int main(int argc, char **argv)
 	op_no = 0;
 	compare_trees(backing);
 	if (lookups_outstanding != 0)
-		fail("%ld lookup references not forgotten", lookups_outstanding);
+		fail("%ld lookup references not forgotten",
+		     lookups_outstanding);
 	rpcc_free(rpc);
 	close(ref_root);
 	printf("refmodel: %ld operations matched\n1 passed, 0 failed\n", nops);

@@ -33,7 +33,7 @@
 #include "s3_sts.h"
 
 static const char *env_endpoint, *env_region, *env_ak, *env_sk, *env_role,
-	*env_bucket;
+    *env_bucket;
 
 static struct s3_http *client(const char *endpoint, const char *bucket,
 			      const char *service, const char *ak,
@@ -41,11 +41,14 @@ static struct s3_http *client(const char *endpoint, const char *bucket,
 			      const char *proxy)
 {
 	struct s3_http_config cfg = {
-		.endpoint = endpoint, .region = env_region ? env_region
-							   : "us-east-1",
-		.bucket = bucket, .service = service, .proxy = proxy,
-		.retry_base_ms = 10, .retry_budget_ms = 5000,
-		.rgw_quirks = true,
+	    .endpoint = endpoint,
+	    .region = env_region ? env_region : "us-east-1",
+	    .bucket = bucket,
+	    .service = service,
+	    .proxy = proxy,
+	    .retry_base_ms = 10,
+	    .retry_budget_ms = 5000,
+	    .rgw_quirks = true,
 	};
 	struct s3_cred c = {ak, sk, token};
 	struct s3_http *h = s3_http_new(&cfg);
@@ -84,7 +87,8 @@ static const char *meta_of(const struct s3_obj_info *in, const char *name)
 static void test_objects(struct s3_http *h)
 {
 	const struct s3_kv meta[] = {{"mode", "100644"}, {"uid", "1000"}};
-	struct s3_put_opts po = {.meta = meta, .nmeta = 2,
+	struct s3_put_opts po = {.meta = meta,
+				 .nmeta = 2,
 				 .content_type = "text/plain",
 				 .checksum = S3_CHECKSUM_SHA256};
 	const char *text = "hello, object store";
@@ -124,8 +128,9 @@ static void test_objects(struct s3_http *h)
 	s.cap = sizeof(buf);
 
 	/* preconditions */
-	CHECK_EQ(s3_http_get_object(h, "t/obj", 0, 0, &s, "\"0123\"", &got,
-				    NULL), -ESTALE);
+	CHECK_EQ(
+	    s3_http_get_object(h, "t/obj", 0, 0, &s, "\"0123\"", &got, NULL),
+	    -ESTALE);
 	CHECK_EQ(s3_http_get_object(h, "t/obj", 0, 0, &s, etag, &got, NULL), 0);
 	po.checksum = S3_CHECKSUM_NONE;
 	po.if_match = "\"0123\"";
@@ -149,8 +154,8 @@ static void test_objects(struct s3_http *h)
 	CHECK_STR(buf, "56789abcde");
 	/* into a file sink */
 	struct s3_sink fs = {.fd = fileno(f), .fd_off = 100};
-	CHECK_EQ(s3_http_get_object(h, "t/from-fd", 2, 3, &fs, NULL, &got,
-				    NULL), 0);
+	CHECK_EQ(
+	    s3_http_get_object(h, "t/from-fd", 2, 3, &fs, NULL, &got, NULL), 0);
 	CHECK_EQ(got, 3);
 	CHECK_EQ(pread(fileno(f), buf, 3, 100), 3);
 	CHECK(!memcmp(buf, "789", 3));
@@ -162,8 +167,10 @@ static void test_objects(struct s3_http *h)
 	CHECK_EQ(s3_http_head_object(h, "t/copy1", in), 0);
 	CHECK_STR(meta_of(in, "mode"), "100644");
 	const struct s3_kv m2[] = {{"mode", "100600"}};
-	co = (struct s3_copy_opts){.directive = S3_META_REPLACE, .meta = m2,
-				   .nmeta = 1, .src_if_match = etag};
+	co = (struct s3_copy_opts){.directive = S3_META_REPLACE,
+				   .meta = m2,
+				   .nmeta = 1,
+				   .src_if_match = etag};
 	CHECK_EQ(s3_http_copy_object(h, "t/obj", "t/copy2", &co, NULL), 0);
 	CHECK_EQ(s3_http_head_object(h, "t/copy2", in), 0);
 	CHECK_STR(meta_of(in, "mode"), "100600");
@@ -193,8 +200,9 @@ static int has_key(const struct s3_list_page *p, const char *k)
 
 static void test_list(struct s3_http *h)
 {
-	const char *keys[] = {"l/a", "l/b b", "l/c+c", "l/d\xe1\x88\xb4",
-			      "l/sub/x", "l/sub/y", "l/e&<>\"'"};
+	const char *keys[] = {
+	    "l/a",     "l/b b",	  "l/c+c",    "l/d\xe1\x88\xb4",
+	    "l/sub/x", "l/sub/y", "l/e&<>\"'"};
 	struct s3_list_page p;
 	size_t total = 0, pages = 0;
 	char *tok = NULL;
@@ -251,13 +259,13 @@ static void test_multipart(struct s3_http *h)
 	struct s3_body b1 = {.buf = a, .len = n1};
 	CHECK_EQ(s3_http_mpu_put_part(h, "m/big", up, 1, &b1, e1), 0);
 	CHECK_EQ(s3_http_mpu_copy_part(h, "m/big", up, 2, "m/src", 100, n2,
-				       NULL, e2), 0);
+				       NULL, e2),
+		 0);
 	struct s3_part parts[] = {{1, e1}, {2, e2}};
 	CHECK_EQ(s3_http_mpu_complete(h, "m/big", up, parts, 2, etag), 0);
 	CHECK(strstr(etag, "-2\"") != NULL);
 	struct s3_sink s = {.buf = back, .cap = n1 + n2 + 1};
-	CHECK_EQ(s3_http_get_object(h, "m/big", 0, 0, &s, NULL, &got, NULL),
-		 0);
+	CHECK_EQ(s3_http_get_object(h, "m/big", 0, 0, &s, NULL, &got, NULL), 0);
 	CHECK_EQ(got, n1 + n2);
 	CHECK(!memcmp(back, a, n1));
 	CHECK(!memcmp(back + n1, small + 100, n2));
@@ -265,13 +273,11 @@ static void test_multipart(struct s3_http *h)
 	/* abort: the upload is gone */
 	CHECK_EQ(s3_http_mpu_create(h, "m/aborted", NULL, up), 0);
 	CHECK_EQ(s3_http_mpu_abort(h, "m/aborted", up), 0);
-	CHECK_EQ(s3_http_mpu_put_part(h, "m/aborted", up, 1, &sb, e1),
-		 -ENOENT);
+	CHECK_EQ(s3_http_mpu_put_part(h, "m/aborted", up, 1, &sb, e1), -ENOENT);
 	CHECK_STR(s3_http_last_error()->code, "NoSuchUpload");
 	/* argument checks before any request */
 	CHECK_EQ(s3_http_mpu_put_part(h, "m/big", up, 0, &sb, e1), -EINVAL);
-	CHECK_EQ(s3_http_mpu_put_part(h, "m/big", up, 10001, &sb, e1),
-		 -EINVAL);
+	CHECK_EQ(s3_http_mpu_put_part(h, "m/big", up, 10001, &sb, e1), -EINVAL);
 	CHECK_EQ(s3_http_mpu_complete(h, "m/big", up, parts, 0, e1), -EINVAL);
 	free(a);
 	free(back);
@@ -301,15 +307,17 @@ static void test_sts(struct s3_http *base)
 {
 	char policy[S3_STS_POLICY_MAX], buf[64];
 	struct s3_sts_cred *cred = calloc(1, sizeof(*cred));
-	struct s3_http *sts = client(env_endpoint, NULL, "sts", env_ak, env_sk,
-				     NULL, NULL);
+	struct s3_http *sts =
+	    client(env_endpoint, NULL, "sts", env_ak, env_sk, NULL, NULL);
 	struct s3_list_page p;
 
-	CHECK_EQ(s3_sts_policy(env_bucket, "data/fs", "A", policy,
-			       sizeof(policy)), 0);
+	CHECK_EQ(
+	    s3_sts_policy(env_bucket, "data/fs", "A", policy, sizeof(policy)),
+	    0);
 	struct s3_sts_assume as = {.role_arn = env_role,
 				   .session_name = "occfs-fs-A",
-				   .duration_s = 900, .policy = policy};
+				   .duration_s = 900,
+				   .policy = policy};
 	CHECK_EQ(s3_sts_assume_role(sts, &as, cred), 0);
 	CHECK(cred->session_token[0] != '\0');
 	CHECK(cred->expiration > time(NULL) + 600 &&
@@ -321,9 +329,9 @@ static void test_sts(struct s3_http *base)
 	free(c2);
 
 	CHECK_EQ(put_str(base, "data/fs/B/secret", "B's data"), 0);
-	struct s3_http *a = client(env_endpoint, env_bucket, NULL,
-				   cred->access_key, cred->secret_key,
-				   cred->session_token, NULL);
+	struct s3_http *a =
+	    client(env_endpoint, env_bucket, NULL, cred->access_key,
+		   cred->secret_key, cred->session_token, NULL);
 	CHECK(a != NULL);
 	if (a) {
 		CHECK_EQ(put_str(a, "data/fs/A/f", "A's data"), 0);
@@ -339,9 +347,11 @@ static void test_sts(struct s3_http *base)
 		CHECK_EQ(put_str(a, "data/fs/B/new", "x"), -EACCES);
 		CHECK_EQ(s3_http_list(a, "data/fs/B/", "/", NULL, 0, &p),
 			 -EACCES);
-		CHECK_EQ(s3_http_list(a, "data/fs/", "/", NULL, 0, &p), -EACCES);
+		CHECK_EQ(s3_http_list(a, "data/fs/", "/", NULL, 0, &p),
+			 -EACCES);
 		CHECK_EQ(s3_http_delete_object(a, "data/fs/B/secret"), -EACCES);
-		CHECK_EQ(get_str(base, "data/fs/B/secret", buf, sizeof(buf)), 0);
+		CHECK_EQ(get_str(base, "data/fs/B/secret", buf, sizeof(buf)),
+			 0);
 		CHECK_STR(buf, "B's data");
 		/* a tampered token is refused */
 		struct s3_cred bad = {cred->access_key, cred->secret_key,
@@ -358,7 +368,7 @@ static void test_sts(struct s3_http *base)
 /* ---- the fake server and the CONNECT proxy --------------------------- */
 
 struct canned {
-	int status;  /* 0 = close the connection without answering */
+	int status; /* 0 = close the connection without answering */
 	const char *body;
 };
 
@@ -366,8 +376,8 @@ struct fake {
 	int lfd, port;
 	const struct canned *script;
 	int n, served;
-	bool proxy;        /* act as a CONNECT proxy instead */
-	int connects;      /* CONNECT requests seen */
+	bool proxy;   /* act as a CONNECT proxy instead */
+	int connects; /* CONNECT requests seen */
 	char connect_to[128];
 	pthread_t th;
 };
@@ -472,10 +482,12 @@ static void *fake_main(void *arg)
 			if (f->proxy) {
 				serve_proxy(f, c, req);
 			} else if (f->served < f->n) {
-				const struct canned *k = &f->script[f->served++];
+				const struct canned *k =
+				    &f->script[f->served++];
 				const char *b = k->body ? k->body : "";
 				if (k->status)
-					dprintf(c, "HTTP/1.1 %d X\r\n"
+					dprintf(c,
+						"HTTP/1.1 %d X\r\n"
 						"Content-Length: %zu\r\n"
 						"Connection: close\r\n\r\n%s",
 						k->status, strlen(b), b);
@@ -528,12 +540,10 @@ static void test_fake_server(void)
 				       {500, ERR("InternalError")},
 				       {0, NULL}, /* reset */
 				       {200, "ok"}};
-	const struct canned down[] = {{503, ERR("ServiceUnavailable")},
-				      {503, ERR("ServiceUnavailable")},
-				      {503, ERR("ServiceUnavailable")},
-				      {503, ERR("ServiceUnavailable")},
-				      {503, ERR("ServiceUnavailable")},
-				      {200, "never"}};
+	const struct canned down[] = {
+	    {503, ERR("ServiceUnavailable")}, {503, ERR("ServiceUnavailable")},
+	    {503, ERR("ServiceUnavailable")}, {503, ERR("ServiceUnavailable")},
+	    {503, ERR("ServiceUnavailable")}, {200, "never"}};
 	const struct canned expired[] = {{400, ERR("ExpiredToken")},
 					 {200, "no"}};
 	const struct canned denied[] = {{403, ERR("AccessDenied")}};
@@ -573,8 +583,8 @@ static void test_proxy(void)
 
 	CHECK_EQ(fake_start(&f), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
-	struct s3_http *h = client(env_endpoint, env_bucket, NULL, env_ak,
-				   env_sk, NULL, url);
+	struct s3_http *h =
+	    client(env_endpoint, env_bucket, NULL, env_ak, env_sk, NULL, url);
 	CHECK_EQ(put_str(h, "p/via-proxy", "tunnelled"), 0);
 	CHECK_EQ(get_str(h, "p/via-proxy", buf, sizeof(buf)), 0);
 	CHECK_STR(buf, "tunnelled");

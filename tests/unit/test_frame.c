@@ -56,7 +56,7 @@ static void expect_parse(const uint8_t *in, size_t n, size_t max, int zstd_ok,
 	buf_cleanup(&scratch);
 }
 
-#define EXPECT_PARSE(in, n, max, zok, rc, want, wlen)                          \
+#define EXPECT_PARSE(in, n, max, zok, rc, want, wlen) \
 	expect_parse(in, n, max, zok, rc, want, wlen, __LINE__)
 
 static void test_plain(void)

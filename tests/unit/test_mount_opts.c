@@ -44,7 +44,7 @@ static int parse(struct mount_opts *o, int helper, ...)
 static int fuse_accepts(const char *opts)
 {
 	static const struct fuse_lowlevel_ops ops;
-	char *av[] = { "mountc", "-o", (char *)opts, NULL };
+	char *av[] = {"mountc", "-o", (char *)opts, NULL};
 	struct fuse_args a = FUSE_ARGS_INIT(3, av);
 	struct fuse_session *se;
 
@@ -182,13 +182,28 @@ static void test_userspace_only(void)
 static void test_refusals(void)
 {
 	static const char *const bad[] = {
-		"attr_timeout=abc", "attr_timeout=-1", "attr_timeout=",
-		"entry_timeout=1x", "negative_timeout=nan",
-		"attr_timeout=inf", "attr_timeout=1e3", "attr_timeout=0x10",
-		"timeout=0", "timeout=999999", "max_threads=0",
-		"max_threads=1025", "max_threads=12a", "max_threads=-3",
-		"handle=", "ca=", "context=", "bogus", "loop", "fsname=x",
-		"writeback=1", "ro=1",
+	    "attr_timeout=abc",
+	    "attr_timeout=-1",
+	    "attr_timeout=",
+	    "entry_timeout=1x",
+	    "negative_timeout=nan",
+	    "attr_timeout=inf",
+	    "attr_timeout=1e3",
+	    "attr_timeout=0x10",
+	    "timeout=0",
+	    "timeout=999999",
+	    "max_threads=0",
+	    "max_threads=1025",
+	    "max_threads=12a",
+	    "max_threads=-3",
+	    "handle=",
+	    "ca=",
+	    "context=",
+	    "bogus",
+	    "loop",
+	    "fsname=x",
+	    "writeback=1",
+	    "ro=1",
 	};
 	struct mount_opts o;
 	char opt[64];

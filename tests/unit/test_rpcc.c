@@ -164,11 +164,11 @@ static const char handle[] = "header.payload.signature";
 /* A connected client with HELLO done (the broker grants feats). */
 static struct rpcc *client(struct fake *f, uint32_t feats, int timeout_ms)
 {
-	struct rpcc_opts o = { .handle = handle,
-			       .handle_len = sizeof(handle) - 1,
-			       .features = PROTO_FEAT_ALL,
-			       .timeout_ms = timeout_ms,
-			       .on_push = on_push };
+	struct rpcc_opts o = {.handle = handle,
+			      .handle_len = sizeof(handle) - 1,
+			      .features = PROTO_FEAT_ALL,
+			      .timeout_ms = timeout_ms,
+			      .on_push = on_push};
 	struct proto_msg hello;
 	struct rpcc *c = NULL;
 	char why[128];
@@ -232,8 +232,8 @@ static void *caller_run(void *arg)
 
 static void test_hello_refused(void)
 {
-	struct rpcc_opts o = { .handle = handle, .handle_len = 5,
-			       .timeout_ms = 2000 };
+	struct rpcc_opts o = {
+	    .handle = handle, .handle_len = 5, .timeout_ms = 2000};
 	struct proto_msg req, rep, hello;
 	struct rpcc *c = (struct rpcc *)1;
 	struct fake f;
@@ -269,8 +269,8 @@ static void test_hello_refused(void)
 
 static void test_hello_bad_version_and_silence(void)
 {
-	struct rpcc_opts o = { .handle = handle, .handle_len = 5,
-			       .timeout_ms = 300 };
+	struct rpcc_opts o = {
+	    .handle = handle, .handle_len = 5, .timeout_ms = 300};
 	struct proto_msg hello;
 	struct timespec t0;
 	struct rpcc *c;
@@ -391,7 +391,7 @@ static void *read_run(void *arg)
 static void test_read_payloads(uint32_t feats)
 {
 	static uint8_t data[65536];
-	struct reader_arg a = { 0 };
+	struct reader_arg a = {0};
 	struct proto_msg req, rep, wr;
 	struct fake f;
 	struct rpcc *c = client(&f, feats, 5000);
@@ -439,7 +439,7 @@ static void test_read_payloads(uint32_t feats)
 
 static void test_timeout_then_late_reply(void)
 {
-	struct caller k = { 0 };
+	struct caller k = {0};
 	struct proto_msg req, req2, rep;
 	struct timespec t0;
 	struct fake f;
@@ -520,8 +520,8 @@ static void test_inflight_limit(void)
 /* A dead link fails pending calls at once and every later call too. */
 static void test_dead_link(int garbage)
 {
-	static const uint8_t junk[] = { 0, 0, 0, 3, 0xc1, 0xc1, 0xc1 };
-	struct caller k = { 0 };
+	static const uint8_t junk[] = {0, 0, 0, 3, 0xc1, 0xc1, 0xc1};
+	struct caller k = {0};
 	struct proto_msg req;
 	struct timespec t0;
 	struct fake f;

@@ -157,14 +157,20 @@ static void run_vector(const char *dir, const char *name, const char *mode)
 	s3_sign_sha256_hex(v.body ? v.body : "", v.body ? strlen(v.body) : 0,
 			   payload);
 	struct s3_sign_req r = {
-		.method = v.method, .path = v.path, .query = v.query,
-		.headers = v.h, .nheaders = v.nh,
-		.payload_sha256_hex = payload, .region = "us-east-1",
-		.service = "service", .access_key = SUITE_AK,
-		.secret_key = SUITE_SK, .session_token = v.token,
-		.now = v.now,
-		.flags = S3_SIGN_KEEP_TEXT |
-			 (normalize ? S3_SIGN_NORMALIZE_PATH : 0),
+	    .method = v.method,
+	    .path = v.path,
+	    .query = v.query,
+	    .headers = v.h,
+	    .nheaders = v.nh,
+	    .payload_sha256_hex = payload,
+	    .region = "us-east-1",
+	    .service = "service",
+	    .access_key = SUITE_AK,
+	    .secret_key = SUITE_SK,
+	    .session_token = v.token,
+	    .now = v.now,
+	    .flags =
+		S3_SIGN_KEEP_TEXT | (normalize ? S3_SIGN_NORMALIZE_PATH : 0),
 	};
 	int ret = s3_sign(&r, &res);
 	CHECK_EQ(ret, 0);
@@ -225,50 +231,59 @@ static const char *sig_of(const char *authz)
 /* 2013-05-24T00:00:00Z, the S3 API reference examples' time. */
 #define S3_EXAMPLE_TIME 1369353600
 
-static int s3_example(const char *method, const char *path,
-		      const char *query, const struct s3_sign_header *h,
-		      size_t nh, const char *payload, const char *secret,
+static int s3_example(const char *method, const char *path, const char *query,
+		      const struct s3_sign_header *h, size_t nh,
+		      const char *payload, const char *secret,
 		      struct s3_sign_result *res)
 {
 	struct s3_sign_req r = {
-		.method = method, .path = path, .query = query, .headers = h,
-		.nheaders = nh, .payload_sha256_hex = payload,
-		.region = "us-east-1", .service = "s3", .access_key = S3_AK,
-		.secret_key = secret, .now = S3_EXAMPLE_TIME,
-		.flags = S3_SIGN_KEEP_TEXT,
+	    .method = method,
+	    .path = path,
+	    .query = query,
+	    .headers = h,
+	    .nheaders = nh,
+	    .payload_sha256_hex = payload,
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .access_key = S3_AK,
+	    .secret_key = secret,
+	    .now = S3_EXAMPLE_TIME,
+	    .flags = S3_SIGN_KEEP_TEXT,
 	};
 	return s3_sign(&r, res);
 }
 
 static const struct s3_sign_header host_only[] = {
-	{"Host", "examplebucket.s3.amazonaws.com"},
+    {"Host", "examplebucket.s3.amazonaws.com"},
 };
 
 static void test_s3_get_object(void)
 {
 	const struct s3_sign_header h[] = {
-		{"Host", "examplebucket.s3.amazonaws.com"},
-		{"Range", "bytes=0-9"},
+	    {"Host", "examplebucket.s3.amazonaws.com"},
+	    {"Range", "bytes=0-9"},
 	};
 	struct s3_sign_result res;
 
-	CHECK_EQ(s3_example("GET", "/test.txt", NULL, h, 2, NULL, S3_SK,
-			    &res), 0);
+	CHECK_EQ(s3_example("GET", "/test.txt", NULL, h, 2, NULL, S3_SK, &res),
+		 0);
 	CHECK_STR(res.canonical_request,
 		  "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\n"
 		  "range:bytes=0-9\nx-amz-content-sha256:" S3_SIGN_EMPTY_SHA256
 		  "\nx-amz-date:20130524T000000Z\n\n"
-		  "host;range;x-amz-content-sha256;x-amz-date\n"
-		  S3_SIGN_EMPTY_SHA256);
-	CHECK_STR(res.string_to_sign,
-		  "AWS4-HMAC-SHA256\n20130524T000000Z\n"
-		  "20130524/us-east-1/s3/aws4_request\n"
-		  "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
-	CHECK_STR(res.authorization,
-		  "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/"
-		  "us-east-1/s3/aws4_request, SignedHeaders=host;range;"
-		  "x-amz-content-sha256;x-amz-date, Signature="
-		  "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+		  "host;range;x-amz-content-sha256;x-amz-"
+		  "date\n" S3_SIGN_EMPTY_SHA256);
+	CHECK_STR(
+	    res.string_to_sign,
+	    "AWS4-HMAC-SHA256\n20130524T000000Z\n"
+	    "20130524/us-east-1/s3/aws4_request\n"
+	    "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+	CHECK_STR(
+	    res.authorization,
+	    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/"
+	    "us-east-1/s3/aws4_request, SignedHeaders=host;range;"
+	    "x-amz-content-sha256;x-amz-date, Signature="
+	    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 	CHECK_STR(res.amz_date, "20130524T000000Z");
 	s3_sign_result_cleanup(&res);
 
@@ -277,17 +292,17 @@ static void test_s3_get_object(void)
 			    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ", &res),
 		 0);
 	CHECK(strcmp(sig_of(res.authorization),
-		     "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41") !=
-	      0);
+		     "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c60"
+		     "36bdb41") != 0);
 	s3_sign_result_cleanup(&res);
 }
 
 static void test_s3_put_object(void)
 {
 	const struct s3_sign_header h[] = {
-		{"Host", "examplebucket.s3.amazonaws.com"},
-		{"Date", "Fri, 24 May 2013 00:00:00 GMT"},
-		{"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+	    {"Host", "examplebucket.s3.amazonaws.com"},
+	    {"Date", "Fri, 24 May 2013 00:00:00 GMT"},
+	    {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
 	};
 	const char *body = "Welcome to Amazon S3.";
 	struct s3_sign_result res;
@@ -296,24 +311,29 @@ static void test_s3_put_object(void)
 	s3_sign_sha256_hex(body, strlen(body), payload);
 	CHECK_STR(payload, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42"
 			   "034a8b803f8b072");
-	CHECK_EQ(s3_sign_uri_encode("/test$file.text", 15, true, enc,
-				    sizeof(enc)), 17);
+	CHECK_EQ(
+	    s3_sign_uri_encode("/test$file.text", 15, true, enc, sizeof(enc)),
+	    17);
 	CHECK_STR(enc, "/test%24file.text");
 	CHECK_EQ(s3_example("PUT", "/test$file.text", NULL, h, 3, payload,
-			    S3_SK, &res), 0);
+			    S3_SK, &res),
+		 0);
 	CHECK(strstr(res.authorization,
 		     "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;"
 		     "x-amz-storage-class, ") != NULL);
-	CHECK_STR(sig_of(res.authorization),
-		  "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+	CHECK_STR(
+	    sig_of(res.authorization),
+	    "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
 	s3_sign_result_cleanup(&res);
 
 	/* negative: one byte more of body is another signature */
 	s3_sign_sha256_hex("Welcome to Amazon S3!", 21, payload);
 	CHECK_EQ(s3_example("PUT", "/test$file.text", NULL, h, 3, payload,
-			    S3_SK, &res), 0);
+			    S3_SK, &res),
+		 0);
 	CHECK(strcmp(sig_of(res.authorization),
-		     "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"));
+		     "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0e"
+		     "ce108bd"));
 	s3_sign_result_cleanup(&res);
 }
 
@@ -322,18 +342,22 @@ static void test_s3_bucket_examples(void)
 	struct s3_sign_result res;
 
 	CHECK_EQ(s3_example("GET", "/", "lifecycle", host_only, 1, NULL, S3_SK,
-			    &res), 0);
+			    &res),
+		 0);
 	CHECK(res.canonical_request &&
 	      strncmp(res.canonical_request, "GET\n/\nlifecycle=\n", 17) == 0);
-	CHECK_STR(sig_of(res.authorization),
-		  "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+	CHECK_STR(
+	    sig_of(res.authorization),
+	    "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
 	s3_sign_result_cleanup(&res);
 
 	/* unsorted on purpose: the canonical query sorts it */
 	CHECK_EQ(s3_example("GET", "/", "prefix=J&max-keys=2", host_only, 1,
-			    NULL, S3_SK, &res), 0);
-	CHECK_STR(sig_of(res.authorization),
-		  "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+			    NULL, S3_SK, &res),
+		 0);
+	CHECK_STR(
+	    sig_of(res.authorization),
+	    "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
 	s3_sign_result_cleanup(&res);
 }
 
@@ -377,10 +401,17 @@ static int sign_with(const struct s3_sign_header *h, size_t nh,
 		     const char *token, struct s3_sign_result *res)
 {
 	struct s3_sign_req r = {
-		.method = "GET", .path = "/b/k", .headers = h, .nheaders = nh,
-		.region = "us-east-1", .service = "s3", .access_key = S3_AK,
-		.secret_key = S3_SK, .session_token = token,
-		.now = S3_EXAMPLE_TIME, .flags = S3_SIGN_KEEP_TEXT,
+	    .method = "GET",
+	    .path = "/b/k",
+	    .headers = h,
+	    .nheaders = nh,
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .access_key = S3_AK,
+	    .secret_key = S3_SK,
+	    .session_token = token,
+	    .now = S3_EXAMPLE_TIME,
+	    .flags = S3_SIGN_KEEP_TEXT,
 	};
 	int ret = s3_sign(&r, res);
 	if (ret)
@@ -391,8 +422,8 @@ static int sign_with(const struct s3_sign_header *h, size_t nh,
 static void test_negative(void)
 {
 	struct s3_sign_result res;
-	const struct s3_sign_header folded[] = {
-		{"Host", "h"}, {"X-Amz-Meta-A", "v1\r\n v2"}};
+	const struct s3_sign_header folded[] = {{"Host", "h"},
+						{"X-Amz-Meta-A", "v1\r\n v2"}};
 	const struct s3_sign_header lf[] = {{"Host", "h"}, {"X-A", "a\nb"}};
 	const struct s3_sign_header ctl[] = {{"Host", "h"}, {"X-A", "a\x01"}};
 	const struct s3_sign_header badname[] = {{"Ho st", "h"}};
@@ -434,9 +465,13 @@ static void test_negative(void)
 
 	/* malformed requests */
 	struct s3_sign_req r = {
-		.method = "GET", .path = "/", .region = "us-east-1",
-		.service = "s3", .access_key = S3_AK, .secret_key = S3_SK,
-		.now = S3_EXAMPLE_TIME,
+	    .method = "GET",
+	    .path = "/",
+	    .region = "us-east-1",
+	    .service = "s3",
+	    .access_key = S3_AK,
+	    .secret_key = S3_SK,
+	    .now = S3_EXAMPLE_TIME,
 	};
 	r.path = "noslash";
 	CHECK_EQ(s3_sign(&r, &res), -EINVAL);

@@ -28,12 +28,14 @@ static char priv_path[128], pub_path[128], priv2_path[128], pub2_path[128];
 static struct token_key *priv, *pub, *pub2;
 static EVP_PKEY *raw_priv; /* the same private key, for hand-made handles */
 
-/* ---- hand-made handles ---------------------------------------------------- */
+/* ---- hand-made handles ----------------------------------------------------
+ */
 
 static char *b64url(const void *src, size_t n)
 {
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				"0123456789-_";
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-_";
 	const unsigned char *s = src;
 	char *out = malloc(n / 3 * 4 + 5), *o = out;
 	size_t i;
@@ -235,9 +237,8 @@ static void test_roundtrip(void)
 	CHECK_EQ(token_mint(&c, priv, &jwt2), 0);
 	CHECK_EQ(token_verify(jwt, strlen(jwt), pub, AUD, NOW, 0, &got, &why),
 		 0);
-	CHECK_EQ(token_verify(jwt2, strlen(jwt2), pub, AUD, NOW, 0, &got2,
-			      &why),
-		 0);
+	CHECK_EQ(
+	    token_verify(jwt2, strlen(jwt2), pub, AUD, NOW, 0, &got2, &why), 0);
 	CHECK(strlen(got.jti) >= 16);
 	CHECK(strcmp(got.jti, got2.jti) != 0);
 	CHECK(got.iat >= NOW && got.iat <= time(NULL) + 1);
@@ -281,7 +282,8 @@ static void test_mint_refuses(void)
 	c.intent = (enum token_intent)7;
 	CHECK_EQ(token_mint(&c, priv, &jwt), -EINVAL);
 	fill(&c);
-	CHECK_EQ(token_mint(&c, pub, &jwt), -EINVAL); /* public key cannot sign */
+	CHECK_EQ(token_mint(&c, pub, &jwt),
+		 -EINVAL); /* public key cannot sign */
 }
 
 /* Replace the character at offset i by another alphabet character. */
@@ -406,9 +408,9 @@ static void test_expiry(void)
 		 -EKEYEXPIRED);
 	CHECK_EQ(token_verify(jwt, strlen(jwt), pub, AUD, NOW, 11, NULL, &why),
 		 0);
-	CHECK_EQ(token_verify(jwt, strlen(jwt), pub, AUD, NOW, -100, NULL,
-			      &why),
-		 -EKEYEXPIRED);
+	CHECK_EQ(
+	    token_verify(jwt, strlen(jwt), pub, AUD, NOW, -100, NULL, &why),
+	    -EKEYEXPIRED);
 	free(jwt);
 
 	j = good_claims(); /* exp == now is already expired */
@@ -421,8 +423,8 @@ static void test_expiry(void)
 	json_object_set_new(j, "exp", json_integer(INT64_MIN));
 	jwt = jwt_from_json(good_header, j);
 	EXPECT(jwt, -EKEYEXPIRED, NULL);
-	CHECK_EQ(token_verify(jwt, strlen(jwt), pub, AUD, NOW, INT32_MAX,
-			      NULL, &why),
+	CHECK_EQ(token_verify(jwt, strlen(jwt), pub, AUD, NOW, INT32_MAX, NULL,
+			      &why),
 		 -EKEYEXPIRED);
 	free(jwt);
 	j = good_claims();
@@ -443,22 +445,22 @@ static void test_expiry(void)
 static void test_headers(void)
 {
 	static const char *bad[] = {
-		"{\"alg\":\"none\",\"typ\":\"JWT\"}",
-		"{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
-		"{\"alg\":\"RS256\"}",
-		"{\"alg\":\"eddsa\"}",
-		"{\"alg\":\"EdDSA \"}",
-		"{\"alg\":\"EdDSA\\u0000\"}",
-		"{\"typ\":\"JWT\"}",
-		"{\"alg\":[\"EdDSA\"]}",
-		"{\"alg\":\"EdDSA\",\"typ\":\"JWE\"}",
-		"{\"alg\":\"EdDSA\",\"crit\":[\"exp\"]}",
-		"{\"alg\":\"none\",\"alg\":\"EdDSA\"}",
-		"{\"alg\":\"EdDSA\",\"alg\":\"EdDSA\"}",
-		"[\"EdDSA\"]",
-		"\"EdDSA\"",
-		"{\"alg\":\"EdDSA\"} x",
-		"",
+	    "{\"alg\":\"none\",\"typ\":\"JWT\"}",
+	    "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+	    "{\"alg\":\"RS256\"}",
+	    "{\"alg\":\"eddsa\"}",
+	    "{\"alg\":\"EdDSA \"}",
+	    "{\"alg\":\"EdDSA\\u0000\"}",
+	    "{\"typ\":\"JWT\"}",
+	    "{\"alg\":[\"EdDSA\"]}",
+	    "{\"alg\":\"EdDSA\",\"typ\":\"JWE\"}",
+	    "{\"alg\":\"EdDSA\",\"crit\":[\"exp\"]}",
+	    "{\"alg\":\"none\",\"alg\":\"EdDSA\"}",
+	    "{\"alg\":\"EdDSA\",\"alg\":\"EdDSA\"}",
+	    "[\"EdDSA\"]",
+	    "\"EdDSA\"",
+	    "{\"alg\":\"EdDSA\"} x",
+	    "",
 	};
 	json_t *j = good_claims();
 	char *payload = json_dumps(j, JSON_COMPACT), *jwt, *h, *p;
@@ -513,8 +515,8 @@ static void test_headers(void)
 
 static void test_claims_missing(void)
 {
-	static const char *req[] = { "sid", "filesystem_id", "tenant", "intent",
-				     "exp", "jti", "aud" };
+	static const char *req[] = {"sid", "filesystem_id", "tenant", "intent",
+				    "exp", "jti",	    "aud"};
 	size_t i;
 	json_t *j;
 	char *jwt;
@@ -539,18 +541,28 @@ static void test_claims_types(void)
 		const char *name;
 		const char *json; /* value as JSON text */
 	} bad[] = {
-		{ "sid", "42" },           { "sid", "null" },
-		{ "sid", "\"\"" },         { "filesystem_id", "[\"fs\"]" },
-		{ "tenant", "true" },      { "intent", "\"admin\"" },
-		{ "intent", "\"READ\"" },  { "intent", "1" },
-		{ "exp", "\"1800000000\"" }, { "exp", "1.8e9" },
-		{ "exp", "1800000000.0" }, { "exp", "null" },
-		{ "iat", "\"0\"" },        { "iat", "0.5" },
-		{ "jti", "{}" },           { "aud", "7" },
-		{ "nbf", "\"x\"" },        { "sid", "\"a\\nb\"" },
-		{ "tenant", "\"a\\u001bb\"" }, { "jti", "\"\\u007f\"" },
-		{ "filesystem_id", "\"..\"" },
-		{ "exp", "99999999999999999999999" },
+	    {"sid", "42"},
+	    {"sid", "null"},
+	    {"sid", "\"\""},
+	    {"filesystem_id", "[\"fs\"]"},
+	    {"tenant", "true"},
+	    {"intent", "\"admin\""},
+	    {"intent", "\"READ\""},
+	    {"intent", "1"},
+	    {"exp", "\"1800000000\""},
+	    {"exp", "1.8e9"},
+	    {"exp", "1800000000.0"},
+	    {"exp", "null"},
+	    {"iat", "\"0\""},
+	    {"iat", "0.5"},
+	    {"jti", "{}"},
+	    {"aud", "7"},
+	    {"nbf", "\"x\""},
+	    {"sid", "\"a\\nb\""},
+	    {"tenant", "\"a\\u001bb\""},
+	    {"jti", "\"\\u007f\""},
+	    {"filesystem_id", "\"..\""},
+	    {"exp", "99999999999999999999999"},
 	};
 	json_error_t err;
 	size_t i;
@@ -579,7 +591,7 @@ static void test_claims_types(void)
 			json_object_set_new(j, bad[i].name, v);
 			jwt = jwt_from_json(good_header, j);
 		}
-		if (verify_str(jwt, &(const char *){ NULL }) != -EKEYREJECTED)
+		if (verify_str(jwt, &(const char *){NULL}) != -EKEYREJECTED)
 			fprintf(stderr, "claim %s=%s accepted\n", bad[i].name,
 				bad[i].json);
 		EXPECT(jwt, -EKEYREJECTED, NULL);
@@ -679,8 +691,8 @@ static void test_base64(void)
 	free(jwt);
 
 	/* standard-alphabet and junk characters */
-	static const char bad_chars[] = { '+', '/', '=', ' ', '\n', '*', '\0',
-					  (char)0xc3 };
+	static const char bad_chars[] = {'+',  '/', '=',  ' ',
+					 '\n', '*', '\0', (char)0xc3};
 	for (size_t i = 0; i < sizeof(bad_chars); i++) {
 		strcpy(p2, p);
 		p2[5] = bad_chars[i];
@@ -691,7 +703,7 @@ static void test_base64(void)
 
 			t[strlen(h) + 3] = '\0';
 			CHECK_EQ(token_verify(t, tl, pub, AUD, NOW, 0, NULL,
-					      &(const char *){ NULL }),
+					      &(const char *){NULL}),
 				 -EKEYREJECTED);
 			free(t);
 			continue;
@@ -725,8 +737,8 @@ static void test_base64(void)
 static void test_structure(void)
 {
 	static const char *bad[] = {
-		"",        ".",       "..",     "...",   "a.b",  "a.b.c.d",
-		"a..c",    ".b.c",    "a.b.",   "abc",   "a.b.c.", ".a.b.c",
+	    "",	    ".",    "..",   "...", "a.b",    "a.b.c.d",
+	    "a..c", ".b.c", "a.b.", "abc", "a.b.c.", ".a.b.c",
 	};
 	struct token_claims c;
 	char *jwt, *big;
@@ -773,7 +785,8 @@ static void test_structure(void)
 	{
 		json_t *j = good_claims();
 
-		json_object_set_new(j, "extra", json_pack("{s:[i,i]}", "n", 1, 2));
+		json_object_set_new(j, "extra",
+				    json_pack("{s:[i,i]}", "n", 1, 2));
 		jwt = jwt_from_json(good_header, j);
 		EXPECT(jwt, 0, NULL);
 		free(jwt);

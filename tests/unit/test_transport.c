@@ -103,10 +103,9 @@ static void test_parse(void)
 	CHECK_EQ(transport_parse(NULL, &ep, NULL), -EINVAL);
 }
 
-static int accept_wait(struct transport_listener *l,
-		       struct transport_conn **c)
+static int accept_wait(struct transport_listener *l, struct transport_conn **c)
 {
-	struct pollfd p = { .fd = transport_listener_fd(l), .events = POLLIN };
+	struct pollfd p = {.fd = transport_listener_fd(l), .events = POLLIN};
 	int rc;
 
 	for (;;) {
@@ -121,7 +120,7 @@ static int accept_wait(struct transport_listener *l,
 /* Read exactly n bytes from a non-blocking connection. */
 static int read_all_nb(struct transport_conn *c, char *p, size_t n)
 {
-	struct pollfd pf = { .fd = transport_fd(c), .events = POLLIN };
+	struct pollfd pf = {.fd = transport_fd(c), .events = POLLIN};
 	size_t got = 0;
 	ssize_t r;
 
@@ -143,7 +142,7 @@ static void test_unix(void)
 {
 	struct transport_listener *l = NULL, *l2 = NULL;
 	struct transport_conn *cl = NULL, *sv = NULL;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct transport_ep ep;
 	const char *why = NULL;
 	char path[128], ep_s[160], buf[16];
@@ -197,7 +196,8 @@ static void test_unix(void)
 	CHECK_EQ(transport_listen(&ep, NULL, &l2, &why), -EADDRINUSE);
 	CHECK(why && strstr(why, "listening"));
 	/* Writing to a vanished peer is an error, not a signal. */
-	CHECK(transport_write(sv, "x", 1) < 0 || transport_write(sv, "x", 1) < 0);
+	CHECK(transport_write(sv, "x", 1) < 0 ||
+	      transport_write(sv, "x", 1) < 0);
 out:
 	transport_close(cl);
 	transport_close(sv);
@@ -210,26 +210,28 @@ out:
 	CHECK_EQ(transport_connect(&ep, NULL, 500, &cl, &why), -EINVAL);
 }
 
-/* ---- TLS ------------------------------------------------------------------- */
+/* ---- TLS -------------------------------------------------------------------
+ */
 
 static int make_certs(void)
 {
 	char cmd[2048];
 
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && set -e; "
-		 "for ca in ca rogue; do "
-		 " openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256"
-		 " -nodes -keyout $ca.key -out $ca.pem -days 2"
-		 " -subj /CN=test-$ca; "
-		 " openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256"
-		 " -nodes -keyout srv-$ca.key -out srv-$ca.csr"
-		 " -subj /CN=localhost; "
-		 " printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' >ext; "
-		 " openssl x509 -req -in srv-$ca.csr -CA $ca.pem -CAkey $ca.key"
-		 " -CAcreateserial -out srv-$ca.pem -days 2 -extfile ext; "
-		 "done >/dev/null 2>&1",
-		 tmpdir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s && set -e; "
+	    "for ca in ca rogue; do "
+	    " openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256"
+	    " -nodes -keyout $ca.key -out $ca.pem -days 2"
+	    " -subj /CN=test-$ca; "
+	    " openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256"
+	    " -nodes -keyout srv-$ca.key -out srv-$ca.csr"
+	    " -subj /CN=localhost; "
+	    " printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' >ext; "
+	    " openssl x509 -req -in srv-$ca.csr -CA $ca.pem -CAkey $ca.key"
+	    " -CAcreateserial -out srv-$ca.pem -days 2 -extfile ext; "
+	    "done >/dev/null 2>&1",
+	    tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -274,7 +276,7 @@ static void *server_main(void *arg)
 static int start_server(struct server *s, pthread_t *th, const char *which,
 			struct transport_ep *ep)
 {
-	struct transport_tls_opts o = { 0 };
+	struct transport_tls_opts o = {0};
 	const char *why = NULL;
 	char cert[160], key[160];
 	int rc;
@@ -310,7 +312,7 @@ static void stop_server(struct server *s, pthread_t th)
 
 static void test_tls_ok(void)
 {
-	struct transport_tls_opts o = { 0 };
+	struct transport_tls_opts o = {0};
 	struct transport_conn *c = NULL;
 	struct transport_ep ep;
 	struct server s;
@@ -360,7 +362,7 @@ static void test_tls_ok(void)
 static void test_tls_refused(const char *which, const char *name,
 			     const char *expect)
 {
-	struct transport_tls_opts o = { 0 };
+	struct transport_tls_opts o = {0};
 	struct transport_conn *c = NULL;
 	struct transport_ep ep;
 	struct server s;
@@ -404,8 +406,8 @@ static void test_tls12_refused(void)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	{
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sin = { .sin_family = AF_INET,
-					   .sin_port = htons(ep.port) };
+		struct sockaddr_in sin = {.sin_family = AF_INET,
+					  .sin_port = htons(ep.port)};
 
 		sin.sin_addr.s_addr = htonl(0x7f000001);
 		CHECK_EQ(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
@@ -425,7 +427,7 @@ static void test_tls12_refused(void)
 
 static void test_tls_listen_errors(void)
 {
-	struct transport_tls_opts o = { 0 };
+	struct transport_tls_opts o = {0};
 	struct transport_listener *l = NULL;
 	struct transport_ep ep;
 	const char *why = NULL;

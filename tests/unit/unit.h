@@ -13,40 +13,40 @@
 
 static int unit_passed, unit_failed;
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (cond) {                                                 \
-			unit_passed++;                                      \
-		} else {                                                    \
-			unit_failed++;                                      \
-			fprintf(stderr, "%s:%d: check failed: %s\n",        \
-				__FILE__, __LINE__, #cond);                 \
-		}                                                           \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (cond) {                                                    \
+			unit_passed++;                                         \
+		} else {                                                       \
+			unit_failed++;                                         \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                      \
-	do {                                                                \
-		long long ua_ = (long long)(a), ub_ = (long long)(b);       \
-		if (ua_ == ub_) {                                           \
-			unit_passed++;                                      \
-		} else {                                                    \
-			unit_failed++;                                      \
-			fprintf(stderr, "%s:%d: %s == %s: %lld != %lld\n",  \
-				__FILE__, __LINE__, #a, #b, ua_, ub_);      \
-		}                                                           \
+#define CHECK_EQ(a, b)                                                     \
+	do {                                                               \
+		long long ua_ = (long long)(a), ub_ = (long long)(b);      \
+		if (ua_ == ub_) {                                          \
+			unit_passed++;                                     \
+		} else {                                                   \
+			unit_failed++;                                     \
+			fprintf(stderr, "%s:%d: %s == %s: %lld != %lld\n", \
+				__FILE__, __LINE__, #a, #b, ua_, ub_);     \
+		}                                                          \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                     \
-	do {                                                                \
-		const char *ua_ = (a), *ub_ = (b);                          \
-		if (ua_ && ub_ && strcmp(ua_, ub_) == 0) {                  \
-			unit_passed++;                                      \
-		} else {                                                    \
-			unit_failed++;                                      \
-			fprintf(stderr, "%s:%d: %s: \"%s\" != \"%s\"\n",    \
+#define CHECK_STR(a, b)                                                       \
+	do {                                                                  \
+		const char *ua_ = (a), *ub_ = (b);                            \
+		if (ua_ && ub_ && strcmp(ua_, ub_) == 0) {                    \
+			unit_passed++;                                        \
+		} else {                                                      \
+			unit_failed++;                                        \
+			fprintf(stderr, "%s:%d: %s: \"%s\" != \"%s\"\n",      \
 				__FILE__, __LINE__, #a, ua_ ? ua_ : "(null)", \
-				ub_ ? ub_ : "(null)");                      \
-		}                                                           \
+				ub_ ? ub_ : "(null)");                        \
+		}                                                             \
 	} while (0)
 
 static inline int unit_done(const char *name)

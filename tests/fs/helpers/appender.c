@@ -29,7 +29,8 @@ int main(int argc, char **argv)
 	}
 	fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (fd < 0) {
-		fprintf(stderr, "appender: open %s: %s\n", argv[1], strerror(errno));
+		fprintf(stderr, "appender: open %s: %s\n", argv[1],
+			strerror(errno));
 		return 1;
 	}
 	for (i = 0; i < count; i++) {
@@ -38,7 +39,8 @@ int main(int argc, char **argv)
 		memset(rec + n, '.', (size_t)(len - 1 - n));
 		rec[len - 1] = '\n';
 		if (write(fd, rec, (size_t)len) != len) {
-			fprintf(stderr, "appender: write: %s\n", strerror(errno));
+			fprintf(stderr, "appender: write: %s\n",
+				strerror(errno));
 			return 1;
 		}
 	}
