@@ -1,0 +1,51 @@
+/*
+ * fuse_int.h - state shared by fuse_ops.c (the operations) and
+ * fuse_serve.c (the session that mounts, serves and takes pushes).
+ * Private to those two files; everyone else uses fuse_ops.h.
+ */
+#ifndef OCCFS_FUSE_INT_H
+#define OCCFS_FUSE_INT_H
+
+#ifndef FUSE_USE_VERSION
+#error "define FUSE_USE_VERSION before including fuse_int.h"
+#endif
+
+#include "fuse_ops.h"
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define FO_QUEUE 256u /* pending kernel notifications */
+
+/* A queued kernel cache notification. */
+struct fo_note {
+	uint32_t op; /* PROTO_OP_INVAL_ENTRY or _INODE */
+	uint64_t ino, off, len;
+	char *name;
+};
+
+struct fo_state {
+	struct rpcc *rpc;
+	struct fuse_session *se;
+	struct fuse_ops_cfg cfg;
+	int revoked; /* atomic: every request now fails with EACCES */
+	int lost;    /* atomic: the loss of the broker was logged */
+
+	pthread_mutex_t qlock; /* protects the queue below */
+	pthread_cond_t qcv;
+	struct fo_note q[FO_QUEUE];
+	unsigned qhead, qlen, qdropped;
+	int qstop;
+};
+
+/* The one mount this process serves (fuse_serve.c). */
+extern struct fo_state fo;
+
+/* The operations handed to fuse_session_new (fuse_ops.c). */
+extern const struct fuse_lowlevel_ops fuse_ops_ll;
+
+/* The INIT callback: negotiates the connection (fuse_serve.c). */
+void fuse_serve_init(void *userdata, struct fuse_conn_info *conn);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * fuse_serve.c - the FUSE session side of fuse_ops.h: connection set-up,
+ * mounting, daemonizing, the worker loop and the broker's pushes.
+ *
+ * Pushes arrive on the RPC reader thread.  Kernel notifications can block
+ * on inode locks held by a request that waits for a reply only that thread
+ * can deliver, so they are queued to a notifier thread of their own.
+ */
+#define FUSE_USE_VERSION 312
+
+#include "fuse_int.h"
+
+#include "log.h"
+#include "proto.h"
+#include "rpcc.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FO_DEFAULT_THREADS 16u /* FUSE workers; rpcc allows 64 calls */
+#define FO_MAX_BACKGROUND 64u
+
+struct fo_state fo = {.qlock = PTHREAD_MUTEX_INITIALIZER,
+		      .qcv = PTHREAD_COND_INITIALIZER};
+
+/* ---- session ------------------------------------------------------------ */
+
+void fuse_serve_init(void *userdata, struct fuse_conn_info *conn)
+{
+	unsigned max = rpcc_max_payload(fo.rpc);
+
+	(void)userdata;
+	if (max > PROTO_MAX_PAYLOAD)
+		max = PROTO_MAX_PAYLOAD;
+	conn->max_write = max;
+	if (conn->max_readahead > PROTO_MAX_PAYLOAD)
+		conn->max_readahead = PROTO_MAX_PAYLOAD;
+	conn->max_background = FO_MAX_BACKGROUND;
+	conn->congestion_threshold = FO_MAX_BACKGROUND * 3 / 4;
+	conn->time_gran = 1;
+	conn->want |=
+	    conn->capable & (FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS |
+			     FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS);
+	/* Always READDIRPLUS: one round trip fills the dentry cache too. */
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	if (fo.cfg.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Splice only moves the copy into libfuse's pipe: no gain here. */
+	conn->want &=
+	    ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE | FUSE_CAP_EXPORT_SUPPORT);
+}
+
+/* ---- pushes ------------------------------------------------------------- */
+
+void fuse_ops_push(void *arg, const struct proto_msg *m)
+{
+	struct fo_note *n;
+
+	(void)arg;
+	if (m->op == PROTO_OP_SESSION_REVOKED) {
+		__atomic_store_n(&fo.revoked, 1, __ATOMIC_RELEASE);
+		log_err("the broker revoked this session (%s): every operation "
+			"now fails with EACCES",
+			m->name ? m->name : "no reason given");
+		return;
+	}
+	if (m->op != PROTO_OP_INVAL_ENTRY && m->op != PROTO_OP_INVAL_INODE)
+		return;
+	pthread_mutex_lock(&fo.qlock);
+	if (fo.qlen == FO_QUEUE) {
+		/* Attribute timeouts still bound how stale the cache gets. */
+		fo.qdropped++;
+		pthread_mutex_unlock(&fo.qlock);
+		return;
+	}
+	n = &fo.q[(fo.qhead + fo.qlen) % FO_QUEUE];
+	n->op = m->op;
+	n->ino = m->ino;
+	n->off = m->off;
+	n->len = m->len;
+	n->name = m->name ? strdup(m->name) : NULL;
+	if (m->op == PROTO_OP_INVAL_ENTRY && !n->name) {
+		fo.qdropped++;
+	} else {
+		fo.qlen++;
+		pthread_cond_signal(&fo.qcv);
+	}
+	pthread_mutex_unlock(&fo.qlock);
+}
+
+static void *fo_notifier(void *arg)
+{
+	struct fo_note n;
+	unsigned dropped;
+
+	(void)arg;
+	pthread_mutex_lock(&fo.qlock);
+	for (;;) {
+		while (!fo.qstop && !fo.qlen)
+			pthread_cond_wait(&fo.qcv, &fo.qlock);
+		if (fo.qstop)
+			break;
+		n = fo.q[fo.qhead];
+		fo.qhead = (fo.qhead + 1) % FO_QUEUE;
+		fo.qlen--;
+		dropped = fo.qdropped;
+		fo.qdropped = 0;
+		pthread_mutex_unlock(&fo.qlock);
+		if (dropped)
+			log_warn("dropped %u cache invalidations", dropped);
+		/* -ENOENT (nothing cached) is the common, harmless answer.
+		 * An INVAL_INODE offset of 2^64-1 becomes -1: attributes
+		 * only, as libfuse defines it. */
+		if (n.op == PROTO_OP_INVAL_ENTRY)
+			fuse_lowlevel_notify_inval_entry(fo.se, n.ino, n.name,
+							 strlen(n.name));
+		else
+			fuse_lowlevel_notify_inval_inode(
+			    fo.se, n.ino, (off_t)n.off, (off_t)n.len);
+		free(n.name);
+		pthread_mutex_lock(&fo.qlock);
+	}
+	while (fo.qlen) {
+		free(fo.q[fo.qhead].name);
+		fo.qhead = (fo.qhead + 1) % FO_QUEUE;
+		fo.qlen--;
+	}
+	pthread_mutex_unlock(&fo.qlock);
+	return NULL;
+}
+
+/* ---- serving ------------------------------------------------------------ */
+
+/* "-o" options for fuse_session_new; never anything secret. */
+static int fo_args(const struct fuse_ops_cfg *cfg, struct fuse_args *args)
+{
+	char *opts = NULL, fsname[300];
+	int rc = 0;
+
+	snprintf(fsname, sizeof(fsname), "fsname=%s",
+		 cfg->fsname ? cfg->fsname : "occfs");
+	rc |= fuse_opt_add_arg(args, "mountc");
+	rc |= fuse_opt_add_opt_escaped(&opts, fsname);
+	rc |= fuse_opt_add_opt(&opts, "subtype=occfs");
+	if (cfg->default_permissions)
+		rc |= fuse_opt_add_opt(&opts, "default_permissions");
+	if (cfg->allow_other)
+		rc |= fuse_opt_add_opt(&opts, "allow_other");
+	if (cfg->rdonly)
+		rc |= fuse_opt_add_opt(&opts, "ro");
+	if (cfg->extra_opts && *cfg->extra_opts)
+		rc |= fuse_opt_add_opt(&opts, cfg->extra_opts);
+	rc |= fuse_opt_add_arg(args, "-o");
+	rc |= opts ? fuse_opt_add_arg(args, opts) : -1;
+	if (cfg->debug)
+		rc |= fuse_opt_add_arg(args, "-d");
+	free(opts);
+	return rc ? -ENOMEM : 0;
+}
+
+/* The worker loop, with the RPC reader and notifier running. */
+static int fo_loop(const struct fuse_ops_cfg *cfg)
+{
+	struct fuse_loop_config *lc;
+	pthread_t notifier;
+	int rc, e;
+
+	e = pthread_create(&notifier, NULL, fo_notifier, NULL);
+	if (e)
+		return -e;
+	rc = rpcc_run(fo.rpc);
+	lc = fuse_loop_cfg_create();
+	if (!rc && !lc)
+		rc = -ENOMEM;
+	if (!rc) {
+		fuse_loop_cfg_set_clone_fd(lc, 1);
+		fuse_loop_cfg_set_max_threads(lc, cfg->max_threads
+						      ? cfg->max_threads
+						      : FO_DEFAULT_THREADS);
+		rc = fuse_session_loop_mt(fo.se, lc);
+		rc = rc > 0 ? 0 : rc; /* > 0: ended by a signal */
+	}
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	pthread_mutex_lock(&fo.qlock);
+	fo.qstop = 1;
+	pthread_cond_signal(&fo.qcv);
+	pthread_mutex_unlock(&fo.qlock);
+	pthread_join(notifier, NULL);
+	return rc;
+}
+
+int fuse_ops_serve(struct rpcc *c, const char *mountpoint,
+		   const struct fuse_ops_cfg *cfg)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	int rc, mounted = 0, handlers = 0;
+
+	fo.rpc = c;
+	fo.cfg = *cfg;
+	rc = fo_args(cfg, &args);
+	if (rc)
+		goto out;
+	fo.se =
+	    fuse_session_new(&args, &fuse_ops_ll, sizeof(fuse_ops_ll), NULL);
+	if (!fo.se) {
+		rc = -EINVAL; /* libfuse printed why */
+		goto out;
+	}
+	rc = fuse_set_signal_handlers(fo.se) ? -EIO : 0;
+	if (rc)
+		goto out;
+	handlers = 1;
+	rc = fuse_session_mount(fo.se, mountpoint) ? -EIO : 0;
+	if (rc)
+		goto out;
+	mounted = 1;
+	/* Threads start only after this fork. */
+	rc = fuse_daemonize(cfg->foreground) ? -EIO : 0;
+	if (rc)
+		goto out;
+	if (!cfg->foreground)
+		log_open_syslog();
+	log_info("serving %s on %s", cfg->fsname ? cfg->fsname : "occfs",
+		 mountpoint);
+	rc = fo_loop(cfg);
+out:
+	if (mounted)
+		fuse_session_unmount(fo.se);
+	if (handlers)
+		fuse_remove_signal_handlers(fo.se);
+	if (fo.se)
+		fuse_session_destroy(fo.se);
+	fo.se = NULL;
+	fuse_opt_free_args(&args);
+	return rc;
+}
