@@ -1,0 +1,70 @@
+/*
+ * s3_int.h - what s3_http.c, s3_xml.c and s3_ops.c share: the client and
+ * request structures, the request plumbing and the reply parsers.  Not
+ * public API: users of the client include s3_http.h only.
+ */
+#ifndef OCCFS_S3_INT_H
+#define OCCFS_S3_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "s3_http.h"
+
+#define POOL_MAX 64
+#define MAX_HDRS 40
+#define ERR_BODY_MAX (64 * 1024)
+
+struct s3_http {
+	char *scheme_host; /* "http://127.0.0.1:7480" (bucket host if vhost) */
+	char *host;	   /* Host header value */
+	char *bucket, *region, *service, *proxy, *ca_file;
+	struct s3_http_config cfg;
+	pthread_mutex_t lock; /* protects idle, nidle, ak, sk, token */
+	CURL *idle[POOL_MAX];
+	int nidle;
+	char *ak, *sk, *token;
+};
+
+struct req {
+	const char *method;
+	char path[3 * S3_KEY_MAX + 512]; /* raw, for signing */
+	const char *query;		 /* raw, canonicalised here */
+	struct s3_kv hdr[MAX_HDRS];
+	size_t nhdr;
+	const struct s3_body *body;
+	const void *mem; /* small in-memory body (XML, form) */
+	size_t memlen;
+	const char *payload_hash;   /* of mem or body */
+	const struct s3_sink *sink; /* GET data on 2xx */
+	struct buf *resp;	    /* other replies */
+	struct s3_obj_info *info;   /* headers of the reply */
+	bool error_in_200;	    /* CopyObject, CompleteMultipartUpload */
+	/* per attempt */
+	long status;
+	uint64_t sent, got;
+	bool overflow;
+	char hdrbuf[8192]; /* strings for hdr[] built by the operations */
+	size_t hdrused;
+};
+
+/* s3_http.c: request plumbing and execution */
+const char *req_str(struct req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int req_hdr(struct req *r, const char *name, const char *value);
+int valid_key(const char *key);
+/* path = "/bucket/key" (path style) or "/key" (virtual host). */
+int req_init(struct s3_http *h, struct req *r, const char *method,
+	     const char *key);
+int perform(struct s3_http *h, struct req *r, enum s3_checksum ck);
+
+/* s3_xml.c: reply parsers */
+int xml_etag(struct buf *b, char *etag);
+int parse_list(const char *x, size_t n, struct s3_list_page *pg);
+
+#endif
