@@ -1,7 +1,7 @@
 /*
  * s3_http.c - the S3 client: transport, signing, retries, error mapping.
  *
- * One function, perform(), runs every request: it takes a curl handle from
+ * One function, s3_perform(), runs every request: it takes a curl handle from
  * the pool, signs with s3_sign (we never use CURLOPT_AWS_SIGV4, so the
  * bytes signed are the bytes sent), sends, classifies the answer and
  * retries what is worth retrying.  The operations (PutObject, ListObjectsV2,
@@ -302,7 +302,7 @@ static void pool_give(struct s3_http *h, CURL *c, bool keep)
 
 /* ---- request plumbing --------------------------------------------------- */
 
-const char *req_str(struct req *r, const char *fmt, ...)
+const char *s3_req_str(struct req *r, const char *fmt, ...)
 {
 	va_list ap;
 	char *p = r->hdrbuf + r->hdrused;
@@ -318,7 +318,7 @@ const char *req_str(struct req *r, const char *fmt, ...)
 	return p;
 }
 
-int req_hdr(struct req *r, const char *name, const char *value)
+int s3_req_hdr(struct req *r, const char *name, const char *value)
 {
 	if (!value || r->nhdr == MAX_HDRS)
 		return -ENOSPC;
@@ -327,7 +327,7 @@ int req_hdr(struct req *r, const char *name, const char *value)
 	return 0;
 }
 
-int valid_key(const char *key)
+int s3_valid_key(const char *key)
 {
 	size_t n = key ? strlen(key) : 0;
 
@@ -335,14 +335,14 @@ int valid_key(const char *key)
 }
 
 /* path = "/bucket/key" (path style) or "/key" (virtual host). */
-int req_init(struct s3_http *h, struct req *r, const char *method,
-	     const char *key)
+int s3_req_init(struct s3_http *h, struct req *r, const char *method,
+		const char *key)
 {
 	int n;
 
 	memset(r, 0, sizeof(*r));
 	r->method = method;
-	if (key && !valid_key(key))
+	if (key && !s3_valid_key(key))
 		return -ENAMETOOLONG;
 	if (!h->bucket)
 		return -EINVAL;
@@ -599,9 +599,9 @@ static int payload_hash(struct s3_http *h, struct req *r, char out[65],
 		raw[2] = (unsigned char)(crc >> 8);
 		raw[3] = (unsigned char)crc;
 		EVP_EncodeBlock(b64, s ? sha : raw, s ? 32 : 4);
-		return req_hdr(
+		return s3_req_hdr(
 		    r, s ? "x-amz-checksum-sha256" : "x-amz-checksum-crc32c",
-		    req_str(r, "%s", (char *)b64));
+		    s3_req_str(r, "%s", (char *)b64));
 	}
 	return 0;
 }
@@ -817,7 +817,7 @@ out:
 	return ret;
 }
 
-int perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
+int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 {
 	struct timespec t0;
 	struct buf errbody;

@@ -54,17 +54,17 @@ struct req {
 };
 
 /* s3_http.c: request plumbing and execution */
-const char *req_str(struct req *r, const char *fmt, ...)
+const char *s3_req_str(struct req *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int req_hdr(struct req *r, const char *name, const char *value);
-int valid_key(const char *key);
+int s3_req_hdr(struct req *r, const char *name, const char *value);
+int s3_valid_key(const char *key);
 /* path = "/bucket/key" (path style) or "/key" (virtual host). */
-int req_init(struct s3_http *h, struct req *r, const char *method,
-	     const char *key);
-int perform(struct s3_http *h, struct req *r, enum s3_checksum ck);
+int s3_req_init(struct s3_http *h, struct req *r, const char *method,
+		const char *key);
+int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck);
 
 /* s3_xml.c: reply parsers */
-int xml_etag(struct buf *b, char *etag);
-int parse_list(const char *x, size_t n, struct s3_list_page *pg);
+int s3_xml_etag(struct buf *b, char *etag);
+int s3_xml_parse_list(const char *x, size_t n, struct s3_list_page *pg);
 
 #endif

@@ -3,7 +3,7 @@
  * multipart uploads, and raw requests.
  *
  * Each operation only fills in a struct req (method, path, query, headers,
- * body or sink) and reads the answer; perform() in s3_http.c signs, sends
+ * body or sink) and reads the answer; s3_perform() in s3_http.c signs, sends
  * and retries, and s3_xml.c parses the XML replies.
  */
 #include <errno.h>
@@ -29,7 +29,7 @@ static const char *enc(struct req *r, const char *s, bool keep_slash)
 	if (strlen(s) > S3_KEY_MAX ||
 	    s3_sign_uri_encode(s, strlen(s), keep_slash, tmp, sizeof(tmp)) < 0)
 		return NULL;
-	return req_str(r, "%s", tmp);
+	return s3_req_str(r, "%s", tmp);
 }
 
 static int add_meta(struct req *r, const struct s3_kv *meta, size_t n,
@@ -38,10 +38,11 @@ static int add_meta(struct req *r, const struct s3_kv *meta, size_t n,
 	int ret = 0;
 
 	for (size_t i = 0; i < n && !ret; i++)
-		ret = req_hdr(r, req_str(r, "x-amz-meta-%s", meta[i].name),
-			      meta[i].value);
+		ret =
+		    s3_req_hdr(r, s3_req_str(r, "x-amz-meta-%s", meta[i].name),
+			       meta[i].value);
 	if (!ret && content_type)
-		ret = req_hdr(r, "content-type", content_type);
+		ret = s3_req_hdr(r, "content-type", content_type);
 	return ret;
 }
 
@@ -56,7 +57,7 @@ static const char *unquote(struct req *r, const char *etag)
 	size_t n = strlen(etag);
 
 	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"')
-		return req_str(r, "%.*s", (int)n - 2, etag + 1);
+		return s3_req_str(r, "%.*s", (int)n - 2, etag + 1);
 	return etag;
 }
 
@@ -72,20 +73,20 @@ int s3_http_put_object(struct s3_http *h, const char *key,
 	if (!in || !r)
 		goto out;
 	o = o ? o : &none;
-	ret = req_init(h, r, "PUT", key);
+	ret = s3_req_init(h, r, "PUT", key);
 	if (!ret)
 		ret = add_meta(r, o->meta, o->nmeta, o->content_type);
 	if (!ret && o->if_match)
-		ret = req_hdr(r, "if-match",
-			      h->cfg.rgw_quirks ? unquote(r, o->if_match)
-						: o->if_match);
+		ret = s3_req_hdr(r, "if-match",
+				 h->cfg.rgw_quirks ? unquote(r, o->if_match)
+						   : o->if_match);
 	if (!ret && o->if_none_match)
-		ret = req_hdr(r, "if-none-match", "*");
+		ret = s3_req_hdr(r, "if-none-match", "*");
 	if (ret)
 		goto out;
 	r->body = body;
 	r->info = in;
-	ret = perform(h, r, o->checksum);
+	ret = s3_perform(h, r, o->checksum);
 	if (!ret)
 		copy_etag(etag, in);
 out:
@@ -106,21 +107,21 @@ int s3_http_get_object(struct s3_http *h, const char *key, uint64_t off,
 	*got = 0;
 	if (!in || !r)
 		goto out;
-	ret = req_init(h, r, "GET", key);
+	ret = s3_req_init(h, r, "GET", key);
 	if (!ret && len)
-		ret = req_hdr(r, "range",
-			      req_str(r, "bytes=%" PRIu64 "-%" PRIu64, off,
-				      off + len - 1));
+		ret = s3_req_hdr(r, "range",
+				 s3_req_str(r, "bytes=%" PRIu64 "-%" PRIu64,
+					    off, off + len - 1));
 	else if (!ret && off)
-		ret =
-		    req_hdr(r, "range", req_str(r, "bytes=%" PRIu64 "-", off));
+		ret = s3_req_hdr(r, "range",
+				 s3_req_str(r, "bytes=%" PRIu64 "-", off));
 	if (!ret && if_match)
-		ret = req_hdr(r, "if-match", if_match);
+		ret = s3_req_hdr(r, "if-match", if_match);
 	if (ret)
 		goto out;
 	r->sink = sink;
 	r->info = in;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (ret == -ERANGE && r->status == 416)
 		ret = 0; /* at or past the end: nothing to read */
 	else if (!ret)
@@ -140,11 +141,11 @@ int s3_http_head_object(struct s3_http *h, const char *key,
 
 	if (!r)
 		goto out;
-	ret = req_init(h, r, "HEAD", key);
+	ret = s3_req_init(h, r, "HEAD", key);
 	if (ret)
 		goto out;
 	r->info = info;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 out:
 	free(r);
 	return ret;
@@ -160,7 +161,7 @@ static int simple(struct s3_http *h, const char *method, const char *key,
 
 	if (!r)
 		goto out;
-	ret = req_init(h, r, method, key);
+	ret = s3_req_init(h, r, method, key);
 	if (ret)
 		goto out;
 	r->query = query;
@@ -168,7 +169,7 @@ static int simple(struct s3_http *h, const char *method, const char *key,
 	r->memlen = memlen;
 	r->resp = resp;
 	r->error_in_200 = !strcmp(method, "POST");
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 out:
 	free(r);
 	return ret;
@@ -185,18 +186,19 @@ int s3_http_delete_object(struct s3_http *h, const char *key)
 static int copy_source(struct s3_http *h, struct req *r, const char *src_key,
 		       const char *src_if_match)
 {
-	const char *e = valid_key(src_key) ? enc(r, src_key, true) : NULL;
+	const char *e = s3_valid_key(src_key) ? enc(r, src_key, true) : NULL;
 	int ret;
 
 	if (!e)
 		return -ENAMETOOLONG;
-	ret =
-	    req_hdr(r, "x-amz-copy-source", req_str(r, "/%s/%s", h->bucket, e));
+	ret = s3_req_hdr(r, "x-amz-copy-source",
+			 s3_req_str(r, "/%s/%s", h->bucket, e));
 	if (!ret && src_if_match)
-		ret = req_hdr(r,
-			      h->cfg.rgw_quirks ? "x-amz-copy-if-match"
-						: "x-amz-copy-source-if-match",
-			      src_if_match);
+		ret =
+		    s3_req_hdr(r,
+			       h->cfg.rgw_quirks ? "x-amz-copy-if-match"
+						 : "x-amz-copy-source-if-match",
+			       src_if_match);
 	return ret;
 }
 
@@ -213,22 +215,22 @@ int s3_http_copy_object(struct s3_http *h, const char *src_key,
 	if (!r)
 		goto out;
 	o = o ? o : &none;
-	ret = req_init(h, r, "PUT", dst_key);
+	ret = s3_req_init(h, r, "PUT", dst_key);
 	if (!ret)
 		ret = copy_source(h, r, src_key, o->src_if_match);
 	if (!ret)
-		ret = req_hdr(r, "x-amz-metadata-directive",
-			      o->directive == S3_META_REPLACE ? "REPLACE"
-							      : "COPY");
+		ret = s3_req_hdr(r, "x-amz-metadata-directive",
+				 o->directive == S3_META_REPLACE ? "REPLACE"
+								 : "COPY");
 	if (!ret && o->directive == S3_META_REPLACE)
 		ret = add_meta(r, o->meta, o->nmeta, o->content_type);
 	if (ret)
 		goto out;
 	r->resp = &b;
 	r->error_in_200 = true;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (!ret)
-		ret = xml_etag(&b, etag);
+		ret = s3_xml_etag(&b, etag);
 out:
 	buf_cleanup(&b);
 	free(r);
@@ -251,7 +253,7 @@ int s3_http_list(struct s3_http *h, const char *prefix, const char *delimiter,
 	buf_init(&b, LIST_BODY_MAX);
 	if (!r)
 		goto out;
-	ret = req_init(h, r, "GET", NULL);
+	ret = s3_req_init(h, r, "GET", NULL);
 	if (ret)
 		goto out;
 	if ((prefix && !(ep = enc(r, prefix, false))) ||
@@ -273,9 +275,9 @@ int s3_http_list(struct s3_http *h, const char *prefix, const char *delimiter,
 	}
 	r->query = q;
 	r->resp = &b;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (!ret)
-		ret = parse_list((const char *)b.p, b.len, pg);
+		ret = s3_xml_parse_list((const char *)b.p, b.len, pg);
 	if (ret)
 		s3_http_list_free(pg);
 out:
@@ -326,14 +328,14 @@ int s3_http_mpu_create(struct s3_http *h, const char *key,
 	buf_init(&b, ERR_BODY_MAX);
 	if (!r)
 		goto out;
-	ret = req_init(h, r, "POST", key);
+	ret = s3_req_init(h, r, "POST", key);
 	if (!ret && o)
 		ret = add_meta(r, o->meta, o->nmeta, o->content_type);
 	if (ret)
 		goto out;
 	r->query = "uploads";
 	r->resp = &b;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (!ret && s3_http_xml_text((const char *)b.p, b.len, "UploadId",
 				     upload_id, S3_UPLOAD_ID_MAX))
 		ret = -EIO;
@@ -354,13 +356,13 @@ int s3_http_mpu_put_part(struct s3_http *h, const char *key,
 
 	if (!in || !r || !q)
 		goto out;
-	ret = req_init(h, r, "PUT", key);
+	ret = s3_req_init(h, r, "PUT", key);
 	if (ret)
 		goto out;
 	r->query = q;
 	r->body = body;
 	r->info = in;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (!ret)
 		copy_etag(etag, in);
 out:
@@ -383,21 +385,21 @@ int s3_http_mpu_copy_part(struct s3_http *h, const char *key,
 	buf_init(&b, ERR_BODY_MAX);
 	if (!r || !q)
 		goto out;
-	ret = req_init(h, r, "PUT", key);
+	ret = s3_req_init(h, r, "PUT", key);
 	if (!ret)
 		ret = copy_source(h, r, src_key, src_if_match);
 	if (!ret && len)
-		ret = req_hdr(r, "x-amz-copy-source-range",
-			      req_str(r, "bytes=%" PRIu64 "-%" PRIu64, off,
-				      off + len - 1));
+		ret = s3_req_hdr(r, "x-amz-copy-source-range",
+				 s3_req_str(r, "bytes=%" PRIu64 "-%" PRIu64,
+					    off, off + len - 1));
 	if (ret)
 		goto out;
 	r->query = q;
 	r->resp = &b;
 	r->error_in_200 = true;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (!ret)
-		ret = xml_etag(&b, etag);
+		ret = s3_xml_etag(&b, etag);
 out:
 	buf_cleanup(&b);
 	free(q);
@@ -453,7 +455,7 @@ int s3_http_mpu_complete(struct s3_http *h, const char *key,
 	if (!ret)
 		ret = simple(h, "POST", key, q, x.p, x.len, &b);
 	if (!ret)
-		ret = xml_etag(&b, etag);
+		ret = s3_xml_etag(&b, etag);
 	if (!ret && etag && !etag[0]) {
 		/* radosgw 16 answers <ETag></ETag>: ask for it */
 		struct s3_obj_info *in = malloc(sizeof(*in));
@@ -503,7 +505,7 @@ int s3_http_request_raw(struct s3_http *h, const struct s3_http_raw *rq,
 	if (resp)
 		resp->limit = rq->resp_limit ? rq->resp_limit : 1024 * 1024;
 	r->resp = resp;
-	ret = perform(h, r, S3_CHECKSUM_NONE);
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	*status = r->status;
 out:
 	free(r);

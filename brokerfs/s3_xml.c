@@ -116,7 +116,7 @@ int s3_http_xml_text(const char *xml, size_t len, const char *tag, char *out,
 
 /* ---- replies ------------------------------------------------------------ */
 
-int xml_etag(struct buf *b, char *etag)
+int s3_xml_etag(struct buf *b, char *etag)
 {
 	char tmp[S3_ETAG_MAX];
 
@@ -194,7 +194,7 @@ static int parse_entry(const char *x, size_t n, bool url,
 	return 0;
 }
 
-int parse_list(const char *x, size_t n, struct s3_list_page *pg)
+int s3_xml_parse_list(const char *x, size_t n, struct s3_list_page *pg)
 {
 	char tmp[16];
 	const char *in;
