@@ -103,6 +103,8 @@ int local_node_lookup(struct backend_session *s, int dirfd, const char *name,
 void local_attr_fill(struct proto_attr *a, const struct stat *st,
 		     uint64_t nodeid);
 int local_node_stat(struct local_node *n, struct stat *st);
+/* Stat n and fill attr for a reply. */
+int local_node_attr(struct local_node *n, struct proto_attr *attr);
 int local_proc_path(char *buf, size_t size, int fd);
 int local_reopen(struct local_node *n, int flags);
 int local_name_check(const char *name);

@@ -252,14 +252,11 @@ int local_meta_getattr(struct backend_session *s, const struct proto_msg *req,
 		       struct proto_msg *rep)
 {
 	struct local_node *n = local_node_get(s, req->ino);
-	struct stat st;
 	int rc;
 
 	if (!n)
 		return -ESTALE;
-	rc = local_node_stat(n, &st);
-	if (!rc)
-		local_attr_fill(&rep->attr, &st, n->nodeid);
+	rc = local_node_attr(n, &rep->attr);
 	local_node_put(s, n);
 	return rc;
 }
@@ -365,16 +362,13 @@ int local_meta_setattr(struct backend_session *s, const struct proto_msg *req,
 		       struct proto_msg *rep)
 {
 	struct local_node *n = local_node_get(s, req->ino);
-	struct stat st;
 	int rc;
 
 	if (!n)
 		return -ESTALE;
 	rc = setattr_apply(s, n, req);
 	if (!rc)
-		rc = local_node_stat(n, &st);
-	if (!rc)
-		local_attr_fill(&rep->attr, &st, n->nodeid);
+		rc = local_node_attr(n, &rep->attr);
 	local_node_put(s, n);
 	return rc;
 }

@@ -369,19 +369,27 @@ int local_node_adopt(struct backend_session *s, int fd, const struct stat *st,
 	return 0;
 }
 
+int local_node_attr(struct local_node *n, struct proto_attr *attr)
+{
+	struct stat st;
+	int rc = local_node_stat(n, &st);
+
+	if (!rc)
+		local_attr_fill(attr, &st, n->nodeid);
+	return rc;
+}
+
 /* One more guest lookup of a node already held (LINK replies). */
 int local_node_ref_again(struct backend_session *s, struct local_node *n,
 			 struct proto_attr *attr)
 {
-	struct stat st;
-	int rc = local_node_stat(n, &st);
+	int rc = local_node_attr(n, attr);
 
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->nodes_lock);
 	n->nlookup++;
 	pthread_mutex_unlock(&s->nodes_lock);
-	local_attr_fill(attr, &st, n->nodeid);
 	return 0;
 }
 
