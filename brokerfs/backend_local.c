@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "broker.h"
 #include "local.h"
+#include "log.h"
 #include "proto.h"
 
 /* clang-format off */
@@ -51,9 +53,47 @@ static int local_check_proc(int fd)
 	return 0;
 }
 
-static int local_session_open(const char *root, const char *fsid,
+static int local_check(const struct broker_config *cfg)
+{
+	struct stat st;
+
+	if (stat(cfg->root, &st) < 0) {
+		log_err("root %s: %s", cfg->root, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("root %s: not a directory", cfg->root);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int local_start(const struct broker_config *cfg, struct backend **out)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+
+	if (!b || !(b->root = strdup(cfg->root))) {
+		free(b);
+		return -ENOMEM;
+	}
+	*out = b;
+	return 0;
+}
+
+/* Every write went to the host filesystem as it came: nothing to flush. */
+static int local_stop(struct backend *b, unsigned flush_ms)
+{
+	(void)flush_ms;
+	if (b)
+		free(b->root);
+	free(b);
+	return 0;
+}
+
+static int local_session_open(struct backend *b, const char *fsid,
 			      unsigned flags, struct backend_session **out)
 {
+	const char *root = b->root;
 	struct backend_session *s = NULL;
 	int rootfd = -1, fd = -1, rc;
 	bool created = false;
@@ -164,6 +204,9 @@ static int local_dispatch(struct backend_session *s,
 
 const struct backend_ops backend_local = {
     .name = "local",
+    .check = local_check,
+    .start = local_start,
+    .stop = local_stop,
     .session_open = local_session_open,
     .session_close = local_session_close,
     .dispatch = local_dispatch,

@@ -25,6 +25,7 @@
 #include "token.h"
 #include "transport.h"
 
+struct backend;
 struct backend_ops;
 struct backend_session;
 struct conn;
@@ -40,12 +41,40 @@ struct session;
 #define BROKER_DEFAULT_CONNS 1024u
 #define BROKER_DEFAULT_SOCKMODE 0660
 #define BROKER_MAX_LISTEN 16
+#define BROKER_DEFAULT_BACKEND "local"
+#define BROKER_DEFAULT_STAGING "/var/lib/occfs-staging"
+#define BROKER_DEFAULT_FLUSH_MS 2000u
+
+/*
+ * Settings of the s3 backend (brokerfs/backend_s3.c checks them at start).
+ * Objects live at <bucket>/<prefix>/<filesystem_id>/<path>.
+ */
+struct broker_s3_config {
+	char *endpoint;	    /* http(s)://host[:port] */
+	char *region;	    /* default us-east-1 */
+	char *bucket, *prefix;
+	char *addressing;   /* "path" (default) or "virtual" */
+	char *ca_file;	    /* extra CA bundle; TLS is always verified */
+	char *credentials;  /* root-only file: access_key, secret_key */
+	char *sts_endpoint; /* AssumeRole per session when set */
+	char *role_arn;	    /* the role STS grants, with sts_endpoint */
+	char *proxy;	    /* HTTP CONNECT proxy (the egress edge) */
+	unsigned memory_mib;	   /* parts and read-ahead in flight */
+	unsigned part_mib;	   /* smallest multipart part */
+	unsigned upload_threads;   /* parallel part uploads */
+	unsigned retry_budget_ms;  /* one request, all retries: then EIO */
+	int rgw_quirks;		   /* Ceph radosgw precondition dialect */
+};
 
 struct broker_config {
 	const char *config_file;
 	char *listen[BROKER_MAX_LISTEN];
 	size_t nlisten;
 	char *root, *token_pubkey, *audience, *tls_cert, *tls_key, *pidfile;
+	char *backend;	   /* "local" or "s3" */
+	char *staging_dir; /* s3: files being written, kept until uploaded */
+	unsigned flush_timeout_ms; /* at shutdown, for pending uploads */
+	struct broker_s3_config s3;
 	unsigned workers, max_inflight, max_conns;
 	unsigned socket_mode;
 	int foreground, verbose, check_only;
@@ -126,9 +155,10 @@ struct session {
 	uint64_t requests; /* loop: requests dispatched, for the close log */
 };
 
-struct session *session_new(const struct token_claims *c, const char *peer);
-int session_open(struct session *s, const char *root); /* blocking */
-void session_close(struct session *s);		       /* blocking */
+struct session *session_new(const struct backend_ops *ops,
+			    const struct token_claims *c, const char *peer);
+int session_open(struct session *s, struct backend *b); /* blocking */
+void session_close(struct session *s);			/* blocking */
 void session_free(struct session *s);
 /* Would req change a read-only session?  0 or -EROFS. */
 int session_check(const struct session *s, const struct proto_msg *req);
@@ -155,6 +185,8 @@ struct broker_listener {
 struct broker {
 	const struct broker_config *cfg;
 	struct token_key *pubkey; /* NULL when only the internal mount runs */
+	const struct backend_ops *bops; /* the backend sessions are served by */
+	struct backend *backend;	/* started before the loop runs */
 	int epfd;
 	struct loop_src sig_src, timer_src, done_src;
 	int sigfd, timerfd;

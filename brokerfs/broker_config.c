@@ -22,6 +22,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "backend.h"
+
 enum opt_type {
 	T_STR,
 	T_LIST,
@@ -62,6 +64,24 @@ static const struct opt config_opts[] = {
     {"fsid", 0, T_STR, CFG(fuse_fsid), 0, 0},
     {"fuse-opts", 0, T_STR, CFG(fuse_opts), 0, 0},
     {"intent", 0, T_INTENT, CFG(fuse_intent), 0, 0},
+    {"backend", 0, T_STR, CFG(backend), 0, 0},
+    {"staging-dir", 0, T_STR, CFG(staging_dir), 0, 0},
+    {"flush-timeout", 0, T_UINT, CFG(flush_timeout_ms), 0, 3600000},
+    {"s3-endpoint", 0, T_STR, CFG(s3.endpoint), 0, 0},
+    {"s3-region", 0, T_STR, CFG(s3.region), 0, 0},
+    {"s3-bucket", 0, T_STR, CFG(s3.bucket), 0, 0},
+    {"s3-prefix", 0, T_STR, CFG(s3.prefix), 0, 0},
+    {"s3-addressing", 0, T_STR, CFG(s3.addressing), 0, 0},
+    {"s3-ca-file", 0, T_STR, CFG(s3.ca_file), 0, 0},
+    {"s3-credentials", 0, T_STR, CFG(s3.credentials), 0, 0},
+    {"s3-sts-endpoint", 0, T_STR, CFG(s3.sts_endpoint), 0, 0},
+    {"s3-role-arn", 0, T_STR, CFG(s3.role_arn), 0, 0},
+    {"s3-proxy", 0, T_STR, CFG(s3.proxy), 0, 0},
+    {"s3-memory", 0, T_UINT, CFG(s3.memory_mib), 16, 65536},
+    {"s3-part-size", 0, T_UINT, CFG(s3.part_mib), 5, 5120},
+    {"s3-upload-threads", 0, T_UINT, CFG(s3.upload_threads), 1, 64},
+    {"s3-retry-budget", 0, T_UINT, CFG(s3.retry_budget_ms), 100, 3600000},
+    {"s3-rgw-quirks", 0, T_FLAG, CFG(s3.rgw_quirks), 0, 0},
     {"config", 'c', T_CONFIG, 0, 0, 0},
     {"help", 'h', T_HELP, 0, 0, 0},
 };
@@ -93,6 +113,10 @@ static void config_usage(FILE *f)
 	    "  --socket-mode OCTAL mode of unix sockets (default %04o)\n"
 	    "  --pidfile FILE      write the daemon's pid there\n"
 	    "  --fuse MOUNTPOINT   also mount filesystem --fsid on this host\n"
+	    "  --backend NAME      local (default) or s3; s3 takes the --s3-*\n"
+	    "                      settings, see brokerfs(8)\n"
+	    "  --staging-dir DIR   s3: files being written (default %s)\n"
+	    "  --flush-timeout MS  at shutdown, time to upload (default %u)\n"
 	    "  -c, --config FILE   read name = value settings from FILE\n"
 	    "  -f, --foreground    do not daemonize; log to stderr\n"
 	    "  -n, --check         check the configuration and exit\n"
@@ -100,7 +124,8 @@ static void config_usage(FILE *f)
 	    "  -h, --help          this text\n",
 	    BROKER_DEFAULT_LISTEN, BROKER_DEFAULT_ROOT, BROKER_DEFAULT_AUDIENCE,
 	    BROKER_DEFAULT_INFLIGHT, BROKER_DEFAULT_CONNS,
-	    BROKER_DEFAULT_SOCKMODE);
+	    BROKER_DEFAULT_SOCKMODE, BROKER_DEFAULT_STAGING,
+	    BROKER_DEFAULT_FLUSH_MS);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out,
@@ -324,6 +349,15 @@ static int config_validate(struct broker_config *cfg)
 			cfg->fuse_fsid);
 		return -1;
 	}
+	if (!cfg->backend)
+		cfg->backend = strdup(BROKER_DEFAULT_BACKEND);
+	if (!backend_find(cfg->backend)) {
+		fprintf(stderr, "brokerfs: --backend %s: unknown (local, s3)\n",
+			cfg->backend);
+		return -1;
+	}
+	if (!cfg->staging_dir)
+		cfg->staging_dir = strdup(BROKER_DEFAULT_STAGING);
 	if (!cfg->root)
 		cfg->root = strdup(BROKER_DEFAULT_ROOT);
 	if (!cfg->audience)
@@ -333,7 +367,8 @@ static int config_validate(struct broker_config *cfg)
 	if (absolutize(&cfg->root) || absolutize(&cfg->pidfile) ||
 	    absolutize(&cfg->fuse_mountpoint) ||
 	    absolutize(&cfg->token_pubkey) || absolutize(&cfg->tls_cert) ||
-	    absolutize(&cfg->tls_key)) {
+	    absolutize(&cfg->tls_key) || absolutize(&cfg->staging_dir) ||
+	    absolutize(&cfg->s3.ca_file) || absolutize(&cfg->s3.credentials)) {
 		fprintf(stderr, "brokerfs: cannot resolve relative paths\n");
 		return -1;
 	}
@@ -374,6 +409,7 @@ int broker_config_load(struct broker_config *cfg, int argc, char **argv)
 	cfg->max_conns = BROKER_DEFAULT_CONNS;
 	cfg->socket_mode = BROKER_DEFAULT_SOCKMODE;
 	cfg->fuse_intent = TOKEN_INTENT_WRITE;
+	cfg->flush_timeout_ms = BROKER_DEFAULT_FLUSH_MS;
 	config_longopts(lo, shorts);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
@@ -446,16 +482,8 @@ int broker_config_check(const struct broker_config *cfg)
 	const char *why = NULL;
 	struct stat st;
 
-	if (stat(cfg->root, &st) < 0) {
-		fprintf(stderr, "brokerfs: root %s: %s\n", cfg->root,
-			strerror(errno));
+	if (backend_find(cfg->backend)->check(cfg))
 		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "brokerfs: root %s: not a directory\n",
-			cfg->root);
-		return -1;
-	}
 	if (cfg->token_pubkey) {
 		k = token_key_load_public(cfg->token_pubkey, &why);
 		if (!k) {
@@ -491,5 +519,17 @@ void broker_config_cleanup(struct broker_config *cfg)
 	free(cfg->fuse_mountpoint);
 	free(cfg->fuse_fsid);
 	free(cfg->fuse_opts);
+	free(cfg->backend);
+	free(cfg->staging_dir);
+	free(cfg->s3.endpoint);
+	free(cfg->s3.region);
+	free(cfg->s3.bucket);
+	free(cfg->s3.prefix);
+	free(cfg->s3.addressing);
+	free(cfg->s3.ca_file);
+	free(cfg->s3.credentials);
+	free(cfg->s3.sts_endpoint);
+	free(cfg->s3.role_arn);
+	free(cfg->s3.proxy);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -311,7 +311,7 @@ static void conn_run_request(struct job *j)
 
 static void conn_run_open(struct job *j)
 {
-	j->rc = session_open(j->sess, j->conn->b->cfg->root);
+	j->rc = session_open(j->sess, j->conn->b->backend);
 }
 
 static void conn_run_close(struct job *j)
@@ -466,7 +466,7 @@ static void conn_hello(struct conn *c, struct job *j)
 		: PROTO_MAX_PAYLOAD;
 	if (c->max_payload < 4096)
 		c->max_payload = 4096;
-	j->sess = session_new(&claims, c->peer);
+	j->sess = session_new(c->b->bops, &claims, c->peer);
 	if (!j->sess) {
 		conn_refuse(c, req, ENOMEM, "out of memory");
 		goto drop;

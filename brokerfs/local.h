@@ -29,6 +29,11 @@ struct proto_attr;
 #define LOCAL_ROOT_ID 1u       /* FUSE_ROOT_ID */
 #define LOCAL_MAX_FILES 65536u /* open files and directories per session */
 
+/* The started backend: what every session shares. */
+struct backend {
+	char *root; /* holds one directory per filesystem_id */
+};
+
 /* One inode the guest knows by nodeid. */
 struct local_node {
 	uint64_t nodeid;  /* immutable */

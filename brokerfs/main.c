@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "log.h"
 
 static int main_ready_fd = -1;	 /* child -> parent start-up status */
@@ -128,6 +129,27 @@ static int main_fuse(struct broker *b, const struct broker_config *cfg)
 	return rc;
 }
 
+/*
+ * After the loop ended every session is closed, unless a worker never came
+ * back from the backend; then the backend is left as it is (exit frees it)
+ * and its pending data stays staged for the next start.
+ */
+static void main_stop_backend(struct broker *b, const struct broker_config *cfg)
+{
+	int left;
+
+	if (!b->backend || b->abandoned)
+		return;
+	left = b->bops->stop(b->backend, cfg->flush_timeout_ms);
+	b->backend = NULL;
+	if (left > 0)
+		log_warn("%d objects not flushed within %u ms; kept for the "
+			 "next start",
+			 left, cfg->flush_timeout_ms);
+	else if (left < 0)
+		log_warn("backend stop: %s", strerror(-left));
+}
+
 int main(int argc, char **argv)
 {
 	struct broker_config cfg;
@@ -164,7 +186,10 @@ int main(int argc, char **argv)
 		broker_cleanup(&b);
 		return 1;
 	}
+	b.bops = backend_find(cfg.backend);
 	rc = broker_init(&b, key);
+	if (!rc)
+		rc = b.bops->start(&cfg, &b.backend);
 	if (!rc && cfg.fuse_mountpoint)
 		rc = main_fuse(&b, &cfg);
 	if (rc) {
@@ -180,6 +205,7 @@ int main(int argc, char **argv)
 		main_ready(1, NULL);
 	broker_run(&b);
 	rc = main_failed ? 1 : 0;
+	main_stop_backend(&b, &cfg);
 out:
 	broker_cleanup(&b);
 	fuse_local_join();

@@ -18,24 +18,25 @@
 #include "backend.h"
 #include "log.h"
 
-struct session *session_new(const struct token_claims *c, const char *peer)
+struct session *session_new(const struct backend_ops *ops,
+			    const struct token_claims *c, const char *peer)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->ops = &backend_local;
+	s->ops = ops;
 	s->claims = *c;
 	s->rdonly = c->intent != TOKEN_INTENT_WRITE;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	return s;
 }
 
-int session_open(struct session *s, const char *root)
+int session_open(struct session *s, struct backend *b)
 {
 	int rc;
 
-	rc = s->ops->session_open(root, s->claims.filesystem_id,
+	rc = s->ops->session_open(b, s->claims.filesystem_id,
 				  s->rdonly ? BACKEND_SESSION_RDONLY : 0,
 				  &s->bs);
 	if (rc) {

@@ -21,12 +21,14 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "broker.h"
 #include "proto.h"
 #include "unit.h"
 
 #define ROOT 1u
 
 static char tmproot[] = "/tmp/occfs-bl-XXXXXX";
+static struct backend *B; /* the started backend, root tmproot */
 static char fsdir[64];
 static struct backend_session *S;
 static uint32_t req_gid = 5678; /* caller's gid in requests */
@@ -781,7 +783,7 @@ static void test_rdonly(void)
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
 	forget(a.nodeid, 1);
 
-	CHECK_EQ(backend_local.session_open(tmproot, "fs1",
+	CHECK_EQ(backend_local.session_open(B, "fs1",
 					    BACKEND_SESSION_RDONLY, &ro),
 		 0);
 	if (!ro)
@@ -992,17 +994,24 @@ static void test_fsid_confinement(void)
 	CHECK_EQ(symlink("/etc", path), 0);
 	snprintf(path, sizeof(path), "%s/evil2", tmproot);
 	CHECK_EQ(symlink("fs1", path), 0); /* even pointing inside */
-	CHECK(backend_local.session_open(tmproot, "evil", 0, &s2) < 0);
+	CHECK(backend_local.session_open(B, "evil", 0, &s2) < 0);
 	CHECK(s2 == NULL);
-	CHECK(backend_local.session_open(tmproot, "evil2", 0, &s2) < 0);
-	CHECK(backend_local.session_open(tmproot, "..", 0, &s2) == -EINVAL);
-	CHECK(backend_local.session_open(tmproot, "", 0, &s2) == -EINVAL);
-	CHECK(backend_local.session_open(tmproot, "a/b", 0, &s2) == -EINVAL);
-	CHECK(backend_local.session_open("/nonexistent-occfs", "x", 0, &s2) ==
-	      -ENOENT);
+	CHECK(backend_local.session_open(B, "evil2", 0, &s2) < 0);
+	CHECK(backend_local.session_open(B, "..", 0, &s2) == -EINVAL);
+	CHECK(backend_local.session_open(B, "", 0, &s2) == -EINVAL);
+	CHECK(backend_local.session_open(B, "a/b", 0, &s2) == -EINVAL);
+	{
+		struct broker_config nocfg = {.root = "/nonexistent-occfs"};
+		struct backend *nb = NULL;
+
+		CHECK(backend_local.check(&nocfg) == -ENOENT);
+		CHECK_EQ(backend_local.start(&nocfg, &nb), 0);
+		CHECK(backend_local.session_open(nb, "x", 0, &s2) == -ENOENT);
+		CHECK_EQ(backend_local.stop(nb, 0), 0);
+	}
 	CHECK(s2 == NULL);
 	/* A fresh fsid is created, mode 0755. */
-	CHECK_EQ(backend_local.session_open(tmproot, "fresh", 0, &s2), 0);
+	CHECK_EQ(backend_local.session_open(B, "fresh", 0, &s2), 0);
 	backend_local.session_close(s2);
 	snprintf(path, sizeof(path), "%s/fresh", tmproot);
 	{
@@ -1278,8 +1287,14 @@ int main(void)
 		return 1;
 	}
 	snprintf(fsdir, sizeof(fsdir), "%s/fs1", tmproot);
+	{
+		struct broker_config cfg = {.root = tmproot};
+
+		CHECK_EQ(backend_local.check(&cfg), 0);
+		CHECK_EQ(backend_local.start(&cfg, &B), 0);
+	}
 	fds_before = count_fds();
-	rc = backend_local.session_open(tmproot, "fs1", 0, &S);
+	rc = backend_local.session_open(B, "fs1", 0, &S);
 	CHECK_EQ(rc, 0);
 	if (rc)
 		return unit_done("test_backend_local");
@@ -1310,6 +1325,7 @@ int main(void)
 	}
 	backend_local.session_close(S);
 	CHECK_EQ(count_fds(), fds_before);
+	CHECK_EQ(backend_local.stop(B, 0), 0);
 
 	{
 		char cmd[128];

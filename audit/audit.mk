@@ -1,0 +1,1 @@
+# Audit: the OCSF emitter library, occfs-auditd and occfs-audit.

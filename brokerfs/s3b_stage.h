@@ -1,0 +1,134 @@
+/*
+ * s3b_stage.h - the S3 backend's write path: staged objects.
+ *
+ * A stage is the broker's on-disk working copy of one object that a guest
+ * is writing.  Random writes, appends and truncation happen on the local
+ * file; the object in S3 changes only when the stage is flushed (the guest's
+ * fsync or close, a size threshold, shutdown).  A stage starts from the
+ * object's current version (the "base": key, ETag, size) and fetches base
+ * bytes lazily, one block at a time, only where a read or a partial write
+ * needs them.  At flush the stage uploads: one PUT for small objects,
+ * otherwise multipart with parallel parts whose size grows with the object
+ * (so 10,000 parts always suffice), copying parts that were not touched
+ * from the base server-side (UploadPartCopy), so a small change to a large
+ * file moves only the changed parts through the broker.  Every upload
+ * carries a SHA-256 payload hash that S3 verifies, and is conditional on
+ * the base ETag, so a second writer is detected (-ESTALE), never
+ * overwritten.
+ *
+ * Durability: a stage's data and a small manifest (key, base ETag, size,
+ * which blocks are present and dirty, the metadata to upload) live in the
+ * store's directory until an upload succeeds; nothing dirty is ever
+ * evicted.  After a crash or a stop that ran out of time,
+ * s3b_store_recover() uploads what it finds there.
+ *
+ * Locking: every function is safe to call from several threads; a stage
+ * has its own lock, and writes to a stage wait while that stage uploads.
+ * Functions return 0 or -errno.  Upload failures are returned by
+ * s3b_stage_flush and the data stays staged, so the next flush retries.
+ */
+#ifndef OCCFS_S3B_STAGE_H
+#define OCCFS_S3B_STAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s3_http.h"
+
+struct s3b_store;
+struct s3b_stage;
+
+struct s3b_store_config {
+	const char *dir;	  /* created 0700 if missing; must be ours */
+	unsigned upload_threads;  /* parallel parts per broker; 0 = 4 */
+	uint64_t mem_budget;	  /* bytes of part buffers at once; 0 = 256 MiB */
+	uint64_t min_part;	  /* smallest part, >= 5 MiB; 0 = 8 MiB */
+	uint64_t multipart_above; /* single PUT up to this; 0 = 2 * min_part */
+	bool rgw_quirks;	  /* as in struct s3_http_config */
+};
+
+int s3b_store_open(const struct s3b_store_config *cfg, struct s3b_store **out);
+/* All stages must be released (s3b_stage_put) first.  Dirty files stay. */
+void s3b_store_close(struct s3b_store *st);
+
+/*
+ * The memory budget shared by part uploads and the backend's read-ahead:
+ * take n bytes (waits while the budget is spent, so many writers slow down
+ * instead of growing the broker), give them back.  A request larger than
+ * the whole budget is granted once nothing else holds any.
+ */
+void s3b_budget_take(struct s3b_store *st, uint64_t n);
+void s3b_budget_give(struct s3b_store *st, uint64_t n);
+
+/* The object a stage starts from; etag NULL (or "") when it is new. */
+struct s3b_base {
+	const char *key; /* full object key, <prefix>/<fsid>/<path> */
+	const char *etag;
+	uint64_t size;
+};
+
+/*
+ * Get the stage of base->key in session fsid, creating it (empty, nothing
+ * fetched yet) when there is none; an existing stage of that key is
+ * returned with one more reference and base is ignored.  http is the
+ * session's client and is used for every fetch and upload of this stage
+ * (s3b_stage_set_http replaces it, e.g. after a credential refresh made a
+ * new client).
+ */
+int s3b_stage_get(struct s3b_store *st, struct s3_http *http, const char *fsid,
+		  const struct s3b_base *base, struct s3b_stage **out);
+/* Drop a reference.  A clean stage with no references is removed. */
+void s3b_stage_put(struct s3b_stage *sg);
+void s3b_stage_set_http(struct s3b_stage *sg, struct s3_http *http);
+
+/* Reads see staged writes; bytes never written come from the base. */
+int s3b_stage_read(struct s3b_stage *sg, void *buf, size_t len, uint64_t off,
+		   size_t *got);
+int s3b_stage_write(struct s3b_stage *sg, const void *buf, size_t len,
+		    uint64_t off);
+int s3b_stage_truncate(struct s3b_stage *sg, uint64_t size);
+uint64_t s3b_stage_size(struct s3b_stage *sg);
+/* Something not yet in S3: data, size or metadata. */
+bool s3b_stage_dirty(struct s3b_stage *sg);
+
+/*
+ * The x-amz-meta-* headers (names without the prefix) the next upload
+ * sends; kept in the manifest so a recovery upload sends them too.  Marks
+ * the stage dirty.
+ */
+int s3b_stage_set_meta(struct s3b_stage *sg, const struct s3_kv *meta,
+		       size_t nmeta);
+/* The object was renamed (server-side) while staged: upload to key now. */
+int s3b_stage_set_key(struct s3b_stage *sg, const char *key,
+		      const char *etag);
+
+/*
+ * Upload if dirty and wait until the object in S3 has these bytes.  On
+ * success the stage is clean, its base is the new version and etag (may be
+ * NULL) receives the new ETag.  -ESTALE: the object changed under us (a
+ * second writer); the data stays staged.  Other errors as s3_http gives
+ * them, data kept.
+ */
+int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX]);
+/* The file was deleted: drop staged data, upload nothing. */
+void s3b_stage_discard(struct s3b_stage *sg);
+
+/*
+ * Shutdown: flush every dirty stage, giving up at deadline_ms
+ * (CLOCK_MONOTONIC milliseconds).  Returns how many stayed dirty (each is
+ * logged with its key and why).
+ */
+int s3b_store_flush_all(struct s3b_store *st, uint64_t deadline_ms);
+
+/*
+ * Start-up: upload what a previous run left in the store's directory.
+ * client(arg, fsid) gives the client for a filesystem (NULL: skip it,
+ * kept for later).  Returns how many objects could not be uploaded (kept
+ * and logged), or -errno when the directory cannot be read.
+ */
+int s3b_store_recover(struct s3b_store *st,
+		      struct s3_http *(*client)(void *arg, const char *fsid),
+		      void *arg);
+
+#endif

@@ -1,0 +1,1 @@
+# DLP: the streaming content scanner run on plaintext before upload.

@@ -1,0 +1,1 @@
+# Policy files: the library every daemon reads them with, occfs-policy.
