@@ -1,1 +1,4 @@
 # DLP: the streaming content scanner run on plaintext before upload.
+noinst_LIBRARIES += libdlp.a
+libdlp_a_SOURCES = dlp/dlp.h dlp/dlp_int.h dlp/dlp_pattern.c
+libdlp_a_CFLAGS = $(AM_CFLAGS) $(HS_CFLAGS)
