@@ -50,20 +50,20 @@ struct session;
  * Objects live at <bucket>/<prefix>/<filesystem_id>/<path>.
  */
 struct broker_s3_config {
-	char *endpoint;	    /* http(s)://host[:port] */
-	char *region;	    /* default us-east-1 */
+	char *endpoint; /* http(s)://host[:port] */
+	char *region;	/* default us-east-1 */
 	char *bucket, *prefix;
-	char *addressing;   /* "path" (default) or "virtual" */
-	char *ca_file;	    /* extra CA bundle; TLS is always verified */
-	char *credentials;  /* root-only file: access_key, secret_key */
-	char *sts_endpoint; /* AssumeRole per session when set */
-	char *role_arn;	    /* the role STS grants, with sts_endpoint */
-	char *proxy;	    /* HTTP CONNECT proxy (the egress edge) */
-	unsigned memory_mib;	   /* parts and read-ahead in flight */
-	unsigned part_mib;	   /* smallest multipart part */
-	unsigned upload_threads;   /* parallel part uploads */
-	unsigned retry_budget_ms;  /* one request, all retries: then EIO */
-	int rgw_quirks;		   /* Ceph radosgw precondition dialect */
+	char *addressing;	  /* "path" (default) or "virtual" */
+	char *ca_file;		  /* extra CA bundle; TLS is always verified */
+	char *credentials;	  /* root-only file: access_key, secret_key */
+	char *sts_endpoint;	  /* AssumeRole per session when set */
+	char *role_arn;		  /* the role STS grants, with sts_endpoint */
+	char *proxy;		  /* HTTP CONNECT proxy (the egress edge) */
+	unsigned memory_mib;	  /* parts and read-ahead in flight */
+	unsigned part_mib;	  /* smallest multipart part */
+	unsigned upload_threads;  /* parallel part uploads */
+	unsigned retry_budget_ms; /* one request, all retries: then EIO */
+	int rgw_quirks;		  /* Ceph radosgw precondition dialect */
 };
 
 struct broker_config {
