@@ -40,10 +40,10 @@ struct s3b_store;
 struct s3b_stage;
 
 struct s3b_store_config {
-	const char *dir;	  /* created 0700 if missing; must be ours */
-	unsigned upload_threads;  /* parallel parts per broker; 0 = 4 */
-	uint64_t mem_budget;	  /* bytes of part buffers at once; 0 = 256 MiB */
-	uint64_t min_part;	  /* smallest part, >= 5 MiB; 0 = 8 MiB */
+	const char *dir;	 /* created 0700 if missing; must be ours */
+	unsigned upload_threads; /* parallel parts per broker; 0 = 4 */
+	uint64_t mem_budget; /* bytes of part buffers at once; 0 = 256 MiB */
+	uint64_t min_part;   /* smallest part, >= 5 MiB; 0 = 8 MiB */
 	uint64_t multipart_above; /* single PUT up to this; 0 = 2 * min_part */
 	bool rgw_quirks;	  /* as in struct s3_http_config */
 };
@@ -100,8 +100,7 @@ bool s3b_stage_dirty(struct s3b_stage *sg);
 int s3b_stage_set_meta(struct s3b_stage *sg, const struct s3_kv *meta,
 		       size_t nmeta);
 /* The object was renamed (server-side) while staged: upload to key now. */
-int s3b_stage_set_key(struct s3b_stage *sg, const char *key,
-		      const char *etag);
+int s3b_stage_set_key(struct s3b_stage *sg, const char *key, const char *etag);
 
 /*
  * Upload if dirty and wait until the object in S3 has these bytes.  On

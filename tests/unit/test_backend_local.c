@@ -783,9 +783,9 @@ static void test_rdonly(void)
 	CHECK_EQ(simple(PROTO_OP_RELEASE, a.nodeid, fh), 0);
 	forget(a.nodeid, 1);
 
-	CHECK_EQ(backend_local.session_open(B, "fs1",
-					    BACKEND_SESSION_RDONLY, &ro),
-		 0);
+	CHECK_EQ(
+	    backend_local.session_open(B, "fs1", BACKEND_SESSION_RDONLY, &ro),
+	    0);
 	if (!ro)
 		return;
 	req_init(&q, PROTO_OP_LOOKUP);
