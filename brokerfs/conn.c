@@ -573,10 +573,9 @@ static void conn_bad(struct conn *c, const struct proto_msg *m, int rc,
 	log_warn("%s: malformed message: %s", c->peer, why);
 	if (m->kind == PROTO_REQ && m->id) {
 		if (rc == -EPROTO)
-			/* No reply can name an op we do not know; PING's
-			 * empty schema carries the error to the caller. */
-			conn_reply_err(c, PROTO_OP_PING, m->id, ENOSYS,
-				       "unknown op");
+			/* An op this broker does not know: ENOSYS under
+			 * the caller's own op number (see proto_encode). */
+			conn_reply_err(c, m->op, m->id, ENOSYS, "unknown op");
 		else if (oi && !(oi->flags & (OPF_NOREPLY | OPF_PUSH)))
 			conn_reply_err(c, m->op, m->id, EBADMSG, why);
 	}

@@ -422,6 +422,15 @@ static const char *enc_header(struct codec_enc *e, const struct proto_msg *m,
 	}
 }
 
+/*
+ * An op this build does not know can still be answered with an error (an
+ * error reply has no schema), so a peer speaking a newer protocol learns
+ * ENOSYS for the very op it sent.  Nothing else is encoded or decoded for
+ * an unknown op.
+ */
+static const struct proto_opinfo codec_unknown_op = {
+    .name = "UNKNOWN", .req = "", .rep = ""};
+
 int proto_encode(const struct proto_msg *m, struct buf *out)
 {
 	const struct proto_opinfo *oi = proto_opinfo(m->op);
@@ -430,6 +439,8 @@ int proto_encode(const struct proto_msg *m, struct buf *out)
 	const char *schema;
 	int rc = -EINVAL;
 
+	if (!oi && m->kind == PROTO_REP && m->err > 0)
+		oi = &codec_unknown_op;
 	if (!oi)
 		goto out;
 	msgpack_packer_init(&e.pk, &e, codec_write);
@@ -825,6 +836,8 @@ static int dec_body(struct codec_rd *r, struct proto_msg *m)
 	m->kind = (uint8_t)kind;
 	m->op = op > UINT32_MAX ? UINT32_MAX : (uint32_t)op;
 	oi = proto_opinfo(m->op);
+	if (!oi && kind == PROTO_REP)
+		oi = &codec_unknown_op; /* an error reply, or refused below */
 	if (!oi) {
 		r->why = "unknown op";
 		return -EPROTO;
@@ -844,7 +857,12 @@ static int dec_body(struct codec_rd *r, struct proto_msg *m)
 	case PROTO_REP:
 		if (n < 4)
 			return rd_fail(r, "wrong element count for reply");
-		return dec_reply(r, m, n, oi);
+		rc = dec_reply(r, m, n, oi);
+		if (!rc && oi == &codec_unknown_op && !m->err) {
+			r->why = "unknown op";
+			return -EPROTO;
+		}
+		return rc;
 	default:
 		if (m->id != 0)
 			return rd_fail(r, "push id is not 0");

@@ -489,6 +489,43 @@ static void test_bad_structure(void)
 	mp_uint(&w, 1ull << 40);
 	EXPECT_BAD(&w, -EPROTO, "unknown op");
 
+	/* An error reply to an unknown op round-trips; a success reply or a
+	 * request with that op still does not encode. */
+	{
+		struct proto_msg e, back;
+		struct buf out;
+
+		buf_init(&out, 4096);
+		proto_msg_init(&e);
+		e.kind = PROTO_REP;
+		e.id = 7;
+		e.op = 99;
+		e.err = ENOSYS;
+		e.reason = "unknown op";
+		CHECK_EQ(proto_encode(&e, &out), 0);
+		CHECK_EQ(proto_decode(out.p, out.len, &back, &why), 0);
+		CHECK_EQ(back.op, 99);
+		CHECK_EQ(back.id, 7);
+		CHECK_EQ(back.err, ENOSYS);
+		CHECK_STR(back.reason, "unknown op");
+		proto_msg_cleanup(&back);
+		out.len = 0;
+		e.err = 0;
+		e.reason = NULL;
+		CHECK_EQ(proto_encode(&e, &out), -EINVAL);
+		CHECK_EQ(out.len, 0);
+		e.kind = PROTO_REQ;
+		CHECK_EQ(proto_encode(&e, &out), -EINVAL);
+		buf_cleanup(&out);
+	}
+	w.n = 0;
+	mp_array(&w, 4); /* a success reply for an unknown op */
+	mp_uint(&w, PROTO_REP);
+	mp_uint(&w, 1);
+	mp_uint(&w, 99);
+	mp_uint(&w, 0);
+	EXPECT_BAD(&w, -EPROTO, "unknown op");
+
 	/* Wrong kinds. */
 	mp_req(&w, 7, PROTO_OP_INVAL_ENTRY);
 	mp_uint(&w, 1);
