@@ -130,4 +130,32 @@ int s3b_store_recover(struct s3b_store *st,
 		      struct s3_http *(*client)(void *arg, const char *fsid),
 		      void *arg);
 
+/*
+ * Counters of one stage since it was opened (for tests and logs): what was
+ * fetched from the base and how the uploads went up.
+ */
+struct s3b_stage_stats {
+	uint64_t fetches;      /* ranged GETs of the base */
+	uint64_t fetch_bytes;  /* bytes they brought */
+	uint64_t uploads;      /* successful flushes that sent something */
+	uint64_t puts;	       /* single PutObject uploads */
+	uint64_t multiparts;   /* multipart uploads completed */
+	uint64_t part_puts;    /* UploadPart requests that succeeded */
+	uint64_t part_copies;  /* UploadPartCopy requests that succeeded */
+	uint64_t upload_bytes; /* bytes sent by PUT and UploadPart */
+};
+void s3b_stage_get_stats(struct s3b_stage *sg, struct s3b_stage_stats *out);
+
+/* The most budget bytes ever held at once, and those held now. */
+void s3b_budget_stats(struct s3b_store *st, uint64_t *peak, uint64_t *used);
+
+/*
+ * A client is about to be freed: every stage using it forgets it (dirty
+ * ones stay staged; they flush again once s3b_stage_get or
+ * s3b_stage_set_http gives them a client).  A stage keeps its client
+ * pointer even with no references while it is dirty, so the owner of a
+ * client calls this before s3_http_free.
+ */
+void s3b_store_forget_http(struct s3b_store *st, struct s3_http *http);
+
 #endif
