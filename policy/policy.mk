@@ -1,1 +1,15 @@
 # Policy files: the library every daemon reads them with, occfs-policy.
+noinst_LIBRARIES += libpolicy.a
+libpolicy_a_SOURCES = policy/policy.h policy/policy_int.h \
+	policy/policy_yaml.c policy/policy_value.c policy/policy_load.c \
+	policy/policy_fs.c policy/policy_dlp.c policy/policy_sections.c \
+	policy/policy_lookup.c policy/policy_json.c
+libpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy -I$(srcdir)/dlp
+libpolicy_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS)
+# What a program linking libpolicy.a adds to its LDADD.
+POLICY_LIBS = libpolicy.a libdlp.a $(YAML_LIBS) $(JANSSON_LIBS) $(HS_LIBS)
+
+bin_PROGRAMS += policy/occfs-policy
+policy_occfs_policy_SOURCES = policy/occfs-policy.c
+policy_occfs_policy_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
+policy_occfs_policy_LDADD = $(POLICY_LIBS)
