@@ -3,3 +3,13 @@ noinst_LIBRARIES += libdlp.a
 libdlp_a_SOURCES = dlp/dlp.h dlp/dlp_int.h dlp/dlp_pattern.c \
 	dlp/dlp_builtin.c dlp/dlp_engine.c dlp/dlp_stream.c dlp/dlp_hook.c
 libdlp_a_CFLAGS = $(AM_CFLAGS) $(HS_CFLAGS)
+
+DLP_TESTS = tests/dlp/test_dlp tests/dlp/test_dlp_rules
+check_PROGRAMS += $(DLP_TESTS)
+TESTS += $(DLP_TESTS)
+tests_dlp_test_dlp_SOURCES = tests/dlp/test_dlp.c tests/dlp/dlp_test.h
+tests_dlp_test_dlp_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/dlp
+tests_dlp_test_dlp_LDADD = libdlp.a $(HS_LIBS) -lpthread
+tests_dlp_test_dlp_rules_SOURCES = tests/dlp/test_dlp_rules.c tests/dlp/dlp_test.h
+tests_dlp_test_dlp_rules_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/dlp
+tests_dlp_test_dlp_rules_LDADD = libdlp.a $(HS_LIBS) -lpthread
