@@ -181,4 +181,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except (OSError, http.client.HTTPException) as e:
+        print("s3cli: %s" % e, file=sys.stderr)
+        sys.exit(1)
