@@ -263,7 +263,7 @@ const struct policy_fs *policy_fs_find(const struct policy *pol,
 				       const char *fsid);
 /* Does fs allow a token intent ("read", "write", "preview")?  1 or 0. */
 int policy_fs_allows_intent(const struct policy_fs *fs, const char *intent);
-/* 1 when the egress allow-list admits host:port, else 0. */
+/* 1 when egress.allow admits host:port (IPv6 without brackets), else 0. */
 int policy_egress_allowed(const struct policy *pol, const char *host,
 			  unsigned port);
 const struct policy_custody *policy_custody_find(const struct policy *pol,

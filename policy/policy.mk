@@ -13,3 +13,13 @@ bin_PROGRAMS += policy/occfs-policy
 policy_occfs_policy_SOURCES = policy/occfs-policy.c
 policy_occfs_policy_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
 policy_occfs_policy_LDADD = $(POLICY_LIBS)
+
+# Tests: the library's unit test, and golden `occfs-policy check` output
+# over tests/policy/cases/ plus the shipped examples.
+check_PROGRAMS += tests/policy/test_policy
+tests_policy_test_policy_SOURCES = tests/policy/test_policy.c tests/unit/unit.h
+tests_policy_test_policy_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy \
+	-I$(srcdir)/tests/unit
+tests_policy_test_policy_LDADD = $(POLICY_LIBS) -lpthread
+TESTS += tests/policy/test_policy tests/policy/check.sh
+EXTRA_DIST += tests/policy/check.sh tests/policy/cases

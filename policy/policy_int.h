@@ -48,10 +48,12 @@ struct pnode {
  * Parse one YAML document into a tree allocated in a.  NULL (with the
  * problem reported) when the text is not acceptable: syntax errors,
  * aliases, more than one document, past the bounds above.  An empty
- * document gives an empty map.
+ * document gives an empty map.  Repeated or non-scalar keys are reported,
+ * counted in *nerr and left out of the tree.
  */
 struct pnode *pyaml_parse(struct parena *a, const char *file, const char *buf,
-			  size_t len, struct policy_problems *probs);
+			  size_t len, struct policy_problems *probs,
+			  unsigned *nerr);
 
 /* ---- loading context (policy_load.c) ---------------------------------------
  */
@@ -74,6 +76,7 @@ struct pctx {
 	const struct policy_opts *opts;
 	struct policy_problems *probs;
 	int nerr;
+	int sys_err; /* the directory could not be read: its errno */
 	struct policy *pol;
 	struct plist fs, rules, egress, custody, sampling, uids, gids;
 	struct plist sets; /* struct pset */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "policy_int.h"
 
@@ -158,11 +159,15 @@ static json_t *policy_json_obj(const struct policy *p)
 	for (i = 0; i < p->negress; i++) {
 		char buf[300];
 
+		const char *h = p->egress[i].host;
+		int v6 = strchr(h, ':') != NULL;
+
 		if (p->egress[i].port)
-			snprintf(buf, sizeof(buf), "%s:%u", p->egress[i].host,
-				 p->egress[i].port);
+			snprintf(buf, sizeof(buf), "%s%s%s:%u", v6 ? "[" : "",
+				 h, v6 ? "]" : "", p->egress[i].port);
 		else
-			snprintf(buf, sizeof(buf), "%s:*", p->egress[i].host);
+			snprintf(buf, sizeof(buf), "%s%s%s:*", v6 ? "[" : "", h,
+				 v6 ? "]" : "");
 		json_array_append_new(a, json_string(buf));
 	}
 	put(o, "egress", p->egress_set ? json_pack("{s:o}", "allow", a) : NULL);

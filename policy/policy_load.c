@@ -173,8 +173,10 @@ static void load_text(struct pctx *c, const char *file, const char *buf,
 {
 	struct pnode *root;
 	size_t before = c->probs ? c->probs->n : 0;
+	unsigned nerr = 0;
 
-	root = pyaml_parse(c->tree, file, buf, len, c->probs);
+	root = pyaml_parse(c->tree, file, buf, len, c->probs, &nerr);
+	c->nerr += (int)nerr;
 	if (!root) {
 		c->nerr++;
 		if (c->probs && c->probs->n == before)
@@ -183,6 +185,35 @@ static void load_text(struct pctx *c, const char *file, const char *buf,
 	}
 	c->pol->nfiles++;
 	read_file(c, root);
+}
+
+/* Problems in file, line, column order; equal places keep their order. */
+static int problem_cmp(const struct policy_problem *x,
+		       const struct policy_problem *y)
+{
+	int c = strcmp(x->file, y->file);
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return 0;
+}
+
+static void sort_problems(struct policy_problems *probs)
+{
+	struct policy_problem t;
+	size_t i, j;
+
+	/* An insertion sort: stable, and the list is capped at 200. */
+	for (i = 1; probs && i < probs->n; i++) {
+		t = probs->v[i];
+		for (j = i; j > 0 && problem_cmp(&probs->v[j - 1], &t) > 0; j--)
+			probs->v[j] = probs->v[j - 1];
+		probs->v[j] = t;
+	}
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -206,8 +237,9 @@ static int list_dir(struct pctx *c, const char *dir, struct plist *names)
 
 	d = opendir(dir);
 	if (!d) {
-		file_err(c, dir, "%s", strerror(errno));
-		return -errno;
+		c->sys_err = errno;
+		file_err(c, dir, "%s", strerror(c->sys_err));
+		return -c->sys_err;
 	}
 	while ((de = readdir(d))) {
 		if (!is_policy_name(de->d_name))
@@ -379,8 +411,10 @@ static struct policy *load(const char *dir, const char *name, const char *buf,
 out:
 	ctx_cleanup(&c);
 	parena_free(a);
-	if (!p)
-		errno = err;
+	if (!p) {
+		sort_problems(probs);
+		errno = c.sys_err && err == EINVAL ? c.sys_err : err;
+	}
 	return p;
 }
 

@@ -371,9 +371,17 @@ int pv_uint(struct pctx *c, const struct pnode *n, const char *what,
 	if (want(c, n, PN_SCALAR, what))
 		return -EINVAL;
 	if (!all_digits(n->str) || digits(n->str, &end, &v)) {
-		pctx_err(c, n, "%s: '%.64s' is not a number from %llu to %llu",
-			 what, n->str, (unsigned long long)min,
-			 (unsigned long long)max);
+		if (max == UINT64_MAX)
+			pctx_err(c, n,
+				 "%s: '%.64s' is not a whole number of at "
+				 "least %llu",
+				 what, n->str, (unsigned long long)min);
+		else
+			pctx_err(c, n,
+				 "%s: '%.64s' is not a number from %llu "
+				 "to %llu",
+				 what, n->str, (unsigned long long)min,
+				 (unsigned long long)max);
 		return -EINVAL;
 	}
 	if (v < min || v > max) {

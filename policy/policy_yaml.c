@@ -18,6 +18,7 @@ struct frame {
 	struct pnode *node;
 	struct pnode **kids; /* heap while open; copied to the arena at end */
 	size_t n, cap;
+	int skip; /* map: drop the next value (its key was refused) */
 };
 
 struct builder {
@@ -31,6 +32,7 @@ struct builder {
 	size_t nodes;
 	struct pnode *root;
 	int ndocs;
+	unsigned nerr; /* problems that did not stop the parse */
 };
 
 static void yerr(struct builder *b, const yaml_mark_t *m, const char *fmt, ...)
@@ -86,7 +88,11 @@ static int scalar_offset(const struct builder *b, const yaml_event_t *ev,
 	return -1;
 }
 
-/* Hand a finished node to the open collection (or make it the root). */
+/*
+ * Hand a finished node to the open collection (or make it the root).  A
+ * key that is not a scalar or repeats is reported and dropped with its
+ * value, so the rest of the file is still checked.
+ */
 static int attach(struct builder *b, struct pnode *n)
 {
 	struct frame *f;
@@ -98,13 +104,18 @@ static int attach(struct builder *b, struct pnode *n)
 		return 0;
 	}
 	f = &b->stack[b->depth - 1];
+	if (f->skip) {
+		f->skip = 0;
+		return 0;
+	}
 	if (f->node->type == PN_MAP && f->n % 2 == 0) {
 		if (n->type != PN_SCALAR) {
 			pproblem_add_at(b->probs, n,
-					"a key must be a scalar, "
-					"not %s",
+					"a key must be a scalar, not %s",
 					pnode_kind(n));
-			return -EINVAL;
+			b->nerr++;
+			f->skip = 1;
+			return 0;
 		}
 		for (i = 0; i < f->n; i += 2) {
 			if (strcmp(f->kids[i]->str, n->str) == 0) {
@@ -113,7 +124,9 @@ static int attach(struct builder *b, struct pnode *n)
 						"line %u, column %u)",
 						n->str, f->kids[i]->line,
 						f->kids[i]->col);
-				return -EINVAL;
+				b->nerr++;
+				f->skip = 1;
+				return 0;
 			}
 		}
 	}
@@ -239,7 +252,8 @@ static void parser_error(struct builder *b, const yaml_parser_t *p)
 }
 
 struct pnode *pyaml_parse(struct parena *a, const char *file, const char *buf,
-			  size_t len, struct policy_problems *probs)
+			  size_t len, struct policy_problems *probs,
+			  unsigned *nerr)
 {
 	struct builder b = {
 	    .a = a, .file = file, .buf = buf, .len = len, .probs = probs};
@@ -270,6 +284,7 @@ struct pnode *pyaml_parse(struct parena *a, const char *file, const char *buf,
 	while (b.depth > 0)
 		free(b.stack[--b.depth].kids);
 	yaml_parser_delete(&p);
+	*nerr = b.nerr;
 	if (rc < 0)
 		return NULL;
 	if (!b.root) {
