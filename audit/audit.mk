@@ -1,1 +1,22 @@
 # Audit: the OCSF emitter library, occfs-auditd and occfs-audit.
+noinst_LIBRARIES += libaudit.a
+libaudit_a_SOURCES = audit/audit.h audit/audit_int.h audit/audit_wire.h \
+	audit/audit.c audit/audit_ocsf.c audit/audit_spool.c \
+	audit/audit_agg.c audit/audit_send.c \
+	audit/audit_log.h audit/audit_log.c audit/audit_verify.c
+libaudit_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
+libaudit_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SSL_CFLAGS) $(ZSTD_CFLAGS)
+# What a program linking the emitter adds to its LDADD.
+AUDIT_LIBS = libaudit.a $(COMMON_LIBS)
+
+# The daemon runs as root like brokerfs and is installed beside it.
+bin_PROGRAMS += audit/occfs-auditd audit/occfs-audit
+audit_occfs_auditd_SOURCES = audit/auditd.h audit/auditd.c \
+	audit/auditd_store.c audit/auditd_sink.c
+audit_occfs_auditd_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
+audit_occfs_auditd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+audit_occfs_auditd_LDADD = $(AUDIT_LIBS)
+audit_occfs_audit_SOURCES = audit/audit_cli.c
+audit_occfs_audit_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
+audit_occfs_audit_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+audit_occfs_audit_LDADD = $(AUDIT_LIBS)
