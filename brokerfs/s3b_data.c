@@ -1,0 +1,547 @@
+/*
+ * s3b_data.c - open files of the s3 backend: OPEN, CREATE, READ, WRITE,
+ * FLUSH, FSYNC, RELEASE, FALLOCATE, LSEEK, COPY_FILE_RANGE.
+ *
+ * A file opened for writing gets the node's stage (s3b_stage.h), shared by
+ * every writer of that node; all writes, truncation and reads of that node
+ * go through it until the last writer closes.  A file nobody writes is
+ * read with ranged GETs, nothing cached in the broker (the guest kernel
+ * has its page cache).  CREATE makes a stage for an object that does not
+ * exist yet, so create, write and close is one PUT.
+ *
+ * FLUSH (every close) and FSYNC return only once s3b_stage_flush has the
+ * object in S3, and return its error: -ESTALE when another writer changed
+ * the object since this stage's base, the data staying staged.  RELEASE
+ * uploads what is still dirty and drops the stage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "s3b.h"
+
+#define OPEN_KEEP (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC)
+
+int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
+			 struct s3b_stage *sg)
+{
+	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX] = "";
+	struct s3b_info i;
+	bool wrote, gone;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	gone = !n->path;
+	wrote = n->wrote;
+	pthread_mutex_unlock(&s->lock);
+	if (gone) {
+		s3b_stage_discard(sg); /* unlinked while open */
+		return 0;
+	}
+	if (!s3b_stage_dirty(sg))
+		return 0;
+	rc = s3b_node_key(s, n, key);
+	if (rc)
+		return rc;
+	if (s3b_cache_get(s->b, key, NULL, &i) == 1) {
+		struct s3_kv kv[8];
+		char buf[192];
+
+		if (wrote)
+			i.m.mtime = i.m.ctime = (int64_t)time(NULL);
+		rc = s3b_stage_set_meta(sg, kv,
+					s3b_meta_to_kv(&i.m, i.xattr, kv, buf));
+		if (!rc)
+			rc = s3b_cache_set_meta(s->b, key, &i.m, i.xattr, s->fs,
+						false);
+		s3b_info_clear(&i);
+		if (rc)
+			return rc;
+	}
+	rc = s3b_stage_flush(sg, etag);
+	if (rc == -EKEYEXPIRED && !s3b_fs_cred(s->b, s->fs, true))
+		rc = s3b_stage_flush(sg, etag);
+	if (rc) {
+		log_warn("s3: fsid %s: upload of %s failed: %s", s->fs->fsid,
+			 key, strerror(-rc));
+		return rc;
+	}
+	s3b_cache_uploaded(s->b, key, etag, s3b_stage_size(sg));
+	pthread_mutex_lock(&s->lock);
+	n->wrote = false;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Give n a stage (or share the one it has); base from what S3 holds. */
+static int attach_stage(struct backend_session *s, struct s3b_node *n,
+			const char *key, const char *etag, uint64_t size)
+{
+	struct s3b_base base = {
+	    .key = key, .etag = etag && *etag ? etag : NULL, .size = size};
+	struct s3b_stage *sg;
+	int rc;
+
+	if (s3b_node_stage_pin(s, n))
+		return 0;
+	rc = s3b_stage_get(s->b->store, s->fs->http, s->fs->fsid, &base, &sg);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if (n->stage) {
+		n->stage_users++;
+	} else {
+		n->stage = sg;
+		n->stage_users = 1;
+		sg = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (sg)
+		s3b_stage_put(sg);
+	return 0;
+}
+
+/* Register an open file on n (its reference passes to the file). */
+static int file_open(struct backend_session *s, struct s3b_node *n, int fl,
+		     uint64_t *fh)
+{
+	struct s3b_file *f = calloc(1, sizeof(*f));
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	f->kind = S3B_FILE;
+	f->node = n;
+	f->oflags = fl;
+	f->writable = (fl & O_ACCMODE) != O_RDONLY;
+	rc = s3b_file_insert(s, f, fh);
+	if (rc) {
+		f->node = NULL;
+		free(f);
+	}
+	return rc;
+}
+
+/* Open existing node n with flags fl; consumes the node reference. */
+static int open_node(struct backend_session *s, struct s3b_node *n, int fl,
+		     uint64_t *fh)
+{
+	char key[S3_KEY_MAX + 1];
+	bool attached = false;
+	struct s3b_info i;
+	int rc;
+
+	if (n->type == S_IFDIR)
+		rc = -EISDIR;
+	else if (n->type == S_IFLNK)
+		rc = -ELOOP;
+	else
+		rc = (fl & O_ACCMODE) == O_RDONLY ? 0 : s3b_node_key(s, n, key);
+	if (rc || (fl & O_ACCMODE) == O_RDONLY)
+		goto reg;
+	memset(&i, 0, sizeof(i));
+	rc = s3b_cache_get(s->b, key, NULL, &i);
+	if (rc == 0) {
+		struct s3_obj_info *o = malloc(sizeof(*o));
+
+		rc = o ? s3_http_head_object(s->fs->http, key, o) : -ENOMEM;
+		if (!rc) {
+			s3b_meta_from_obj(o, &i);
+			s3b_cache_put(s->b, key, &i);
+		}
+		free(o);
+	} else {
+		rc = rc == 1 ? 0 : rc;
+	}
+	if (!rc)
+		rc = attach_stage(s, n, key, i.etag, i.size);
+	attached = !rc;
+	s3b_info_clear(&i);
+	if (!rc && (fl & O_TRUNC)) {
+		struct s3b_stage *sg = s3b_node_stage_pin(s, n);
+
+		if (sg && s3b_stage_size(sg)) {
+			rc = s3b_stage_truncate(sg, 0);
+			pthread_mutex_lock(&s->lock);
+			n->wrote = true;
+			pthread_mutex_unlock(&s->lock);
+		}
+		if (sg)
+			s3b_node_stage_unpin(s, n);
+	}
+reg:
+	if (!rc)
+		rc = file_open(s, n, fl, fh);
+	if (rc && attached)
+		s3b_node_stage_unpin(s, n);
+	if (rc)
+		s3b_node_put(s, n);
+	return rc;
+}
+
+int s3b_data_open(struct backend_session *s, const struct proto_msg *req,
+		  struct proto_msg *rep)
+{
+	int fl = (int)(req->flags & OPEN_KEEP);
+	struct s3b_node *n;
+	int rc;
+
+	if ((fl & O_ACCMODE) == O_ACCMODE)
+		return -EINVAL;
+	if ((fl & O_ACCMODE) == O_RDONLY)
+		fl &= ~O_TRUNC;
+	n = s3b_node_get(s, req->ino);
+	if (!n)
+		return -ESTALE;
+	pthread_rwlock_rdlock(&s->fs->ns);
+	rc = open_node(s, n, fl, &rep->fh);
+	pthread_rwlock_unlock(&s->fs->ns);
+	rep->flags = 0;
+	return rc;
+}
+
+/* A new file: cached as staged-only, its stage carries its headers. */
+static int create_new(struct backend_session *s, const struct proto_msg *req,
+		      const char *key, char *path, int fl,
+		      struct proto_msg *rep)
+{
+	struct s3b_info i;
+	struct s3b_node *n;
+	struct s3b_stage *sg;
+	struct s3_kv kv[8];
+	char buf[192];
+	uint64_t id;
+	int rc;
+
+	memset(&i, 0, sizeof(i));
+	s3b_meta_new(&i.m, S_IFREG | (req->mode & 07777), req->uid, req->gid);
+	i.lastmod = i.m.mtime;
+	s3b_cache_put(s->b, key, &i); /* etag "": only staged */
+	rc = s3b_node_ref(s, path, S_IFREG, &id);
+	if (rc)
+		return rc;
+	n = s3b_node_get(s, id);
+	if (!n)
+		return -ESTALE;
+	rc = attach_stage(s, n, key, NULL, 0);
+	if (!rc) {
+		sg = s3b_node_stage_pin(s, n);
+		rc = sg ? s3b_stage_set_meta(
+			      sg, kv, s3b_meta_to_kv(&i.m, NULL, kv, buf))
+			: -ESTALE;
+		if (sg)
+			s3b_node_stage_unpin(s, n);
+		if (rc)
+			s3b_node_stage_unpin(s, n);
+	}
+	if (!rc) {
+		s3b_node_get(s, id); /* the file's own reference */
+		rc = file_open(s, n, fl, &rep->fh);
+		if (rc) {
+			s3b_node_stage_unpin(s, n);
+			s3b_node_put(s, n);
+		}
+	}
+	if (rc) {
+		s3b_cache_neg(s->b, key);
+		s3b_node_forget(s, id, 1);
+	} else {
+		s3b_meta_attr(&rep->attr, id, S_IFREG, &i, req->uid, req->gid);
+	}
+	s3b_node_put(s, n);
+	return rc;
+}
+
+int s3b_data_create(struct backend_session *s, const struct proto_msg *req,
+		    struct proto_msg *rep)
+{
+	int fl = (int)(req->flags & OPEN_KEEP);
+	char key[S3_KEY_MAX + 1], *path = NULL;
+	struct s3b_node *p, *n;
+	struct s3b_info i;
+	mode_t type;
+	uint64_t id;
+	int rc;
+
+	if ((fl & O_ACCMODE) == O_ACCMODE)
+		return -EINVAL;
+	rc = s3b_node_get_dir(s, req->ino, &p);
+	if (rc)
+		return rc;
+	pthread_rwlock_rdlock(&s->fs->ns);
+	rc = s3b_child_key(s, p, req->name, false, key, &path);
+	if (rc)
+		goto out;
+	rc = s3b_ns_stat(s, key, &type, &i);
+	if (rc == -ENOENT) {
+		rc = create_new(s, req, key, path, fl, rep);
+		path = NULL;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	s3b_info_clear(&i);
+	if (req->flags & O_EXCL) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (type == S_IFDIR) {
+		rc = -EISDIR;
+		goto out;
+	}
+	rc = s3b_node_ref(s, path, type, &id);
+	path = NULL;
+	if (rc)
+		goto out;
+	n = s3b_node_get(s, id);
+	rc = n ? open_node(s, n, fl, &rep->fh) : -ESTALE;
+	if (!rc && (n = s3b_node_get(s, id))) {
+		rc = s3b_ns_attr(s, n, req, &rep->attr);
+		s3b_node_put(s, n);
+	}
+	if (rc)
+		s3b_node_forget(s, id, 1);
+out:
+	pthread_rwlock_unlock(&s->fs->ns);
+	rep->flags = 0;
+	free(path);
+	s3b_node_put(s, p);
+	return rc;
+}
+
+int s3b_data_read(struct backend_session *s, const struct proto_msg *req,
+		  struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
+	size_t len =
+	    req->len > PROTO_MAX_PAYLOAD ? PROTO_MAX_PAYLOAD : (size_t)req->len;
+	char key[S3_KEY_MAX + 1];
+	struct s3b_stage *sg;
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	int rc = 0;
+
+	if (!f)
+		return -EBADF;
+	if (req->off > (uint64_t)INT64_MAX - len) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (!len)
+		goto reply;
+	buf = malloc(len);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	sg = s3b_node_stage_pin(s, f->node);
+	if (sg) {
+		rc = s3b_stage_read(sg, buf, len, req->off, &got);
+		s3b_node_stage_unpin(s, f->node);
+	} else {
+		struct s3_sink sink = {.buf = buf, .cap = len};
+
+		rc = s3b_node_key(s, f->node, key);
+		if (!rc)
+			rc = s3_http_get_object(s->fs->http, key, req->off, len,
+						&sink, NULL, &got, NULL);
+	}
+	if (rc)
+		goto out;
+reply:
+	rep->data = buf;
+	rep->data_len = got;
+	rep->data_owned = buf;
+	buf = NULL;
+out:
+	free(buf);
+	s3b_file_put(s, f);
+	return rc;
+}
+
+int s3b_data_write(struct backend_session *s, const struct proto_msg *req,
+		   struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
+	struct s3b_stage *sg = NULL;
+	uint64_t off = req->off;
+	int rc;
+
+	if (!f)
+		return -EBADF;
+	if (!f->writable) {
+		rc = -EBADF;
+		goto out;
+	}
+	if (req->data_len > PROTO_MAX_PAYLOAD ||
+	    (req->data_len && !req->data) ||
+	    req->off > (uint64_t)INT64_MAX - req->data_len) {
+		rc = -EINVAL;
+		goto out;
+	}
+	sg = s3b_node_stage_pin(s, f->node);
+	if (!sg) {
+		rc = -EIO;
+		goto out;
+	}
+	if (f->oflags & O_APPEND)
+		off = s3b_stage_size(sg);
+	rc = s3b_stage_write(sg, req->data, req->data_len, off);
+	if (!rc) {
+		rep->len = req->data_len;
+		pthread_mutex_lock(&s->lock);
+		f->node->wrote = true;
+		pthread_mutex_unlock(&s->lock);
+	}
+	s3b_node_stage_unpin(s, f->node);
+out:
+	s3b_file_put(s, f);
+	return rc;
+}
+
+/* Upload f's stage if dirty; 0 for read-only files. */
+static int file_sync(struct backend_session *s, struct s3b_file *f)
+{
+	struct s3b_stage *sg;
+	int rc = 0;
+
+	if (!f->writable)
+		return 0;
+	sg = s3b_node_stage_pin(s, f->node);
+	if (sg) {
+		rc = s3b_data_flush_stage(s, f->node, sg);
+		s3b_node_stage_unpin(s, f->node);
+	}
+	return rc;
+}
+
+int s3b_data_flush(struct backend_session *s, const struct proto_msg *req,
+		   struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
+	int rc;
+
+	if (!f)
+		return -EBADF;
+	rc = file_sync(s, f);
+	s3b_file_put(s, f);
+	return rc;
+}
+
+int s3b_data_fsync(struct backend_session *s, const struct proto_msg *req,
+		   struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
+	int rc;
+
+	if (!f)
+		return -EBADF;
+	rc = file_sync(s, f);
+	if (!rc)
+		rc = s3b_attr_apply(s, f->node);
+	s3b_file_put(s, f);
+	return rc;
+}
+
+int s3b_data_release(struct backend_session *s, const struct proto_msg *req,
+		     struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_take(s, req->fh, S3B_FILE);
+	int rc;
+
+	if (!f)
+		return -EBADF;
+	/* A failed upload stays staged (and is retried at the next open,
+	 * flush or shutdown); release itself cannot report it. */
+	rc = file_sync(s, f);
+	if (!rc)
+		s3b_attr_apply(s, f->node);
+	s3b_file_put(s, f);
+	return 0;
+}
+
+/* Only plain allocation (mode 0): it extends the file like a write. */
+int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
+		       struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
+	struct s3b_stage *sg;
+	int rc = 0;
+
+	if (!f)
+		return -EBADF;
+	if (req->mode) {
+		rc = -EOPNOTSUPP;
+		goto out;
+	}
+	if (!f->writable) {
+		rc = -EBADF;
+		goto out;
+	}
+	if (req->off > (uint64_t)INT64_MAX - req->len) {
+		rc = -EFBIG;
+		goto out;
+	}
+	sg = s3b_node_stage_pin(s, f->node);
+	if (!sg) {
+		rc = -EIO;
+		goto out;
+	}
+	if (s3b_stage_size(sg) < req->off + req->len)
+		rc = s3b_stage_truncate(sg, req->off + req->len);
+	s3b_node_stage_unpin(s, f->node);
+out:
+	s3b_file_put(s, f);
+	return rc;
+}
+
+/* No holes in an object: all of it is data. */
+int s3b_data_lseek(struct backend_session *s, const struct proto_msg *req,
+		   struct proto_msg *rep)
+{
+	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
+	struct proto_attr a;
+	uint64_t size;
+	int rc;
+
+	if (!f)
+		return -EBADF;
+	rc = s3b_ns_attr(s, f->node, req, &a);
+	if (rc)
+		goto out;
+	size = a.size;
+	switch (req->whence) {
+	case SEEK_SET:
+	case SEEK_CUR:
+		rep->off = req->off;
+		break;
+	case SEEK_END:
+		rep->off = size + req->off;
+		break;
+	case SEEK_DATA:
+	case SEEK_HOLE:
+		if (req->off >= size) {
+			rc = -ENXIO;
+			break;
+		}
+		rep->off = req->whence == SEEK_DATA ? req->off : size;
+		break;
+	default:
+		rc = -EINVAL;
+	}
+out:
+	s3b_file_put(s, f);
+	return rc;
+}
+
+/* The client kernel falls back to READ and WRITE. */
+int s3b_data_copy_file_range(struct backend_session *s,
+			     const struct proto_msg *req, struct proto_msg *rep)
+{
+	return -EOPNOTSUPP;
+}
