@@ -43,7 +43,7 @@ static const s3b_handler s3b_table[PROTO_OP_MAX] = {
 
 #define CRED_LINE_MAX 1024
 
-uint64_t s3b_now_ms(void)
+uint64_t s3b_clock_ms(void)
 {
 	struct timespec ts;
 
@@ -532,7 +532,7 @@ fail:
 
 static int s3b_stop(struct backend *b, unsigned flush_ms)
 {
-	uint64_t deadline = s3b_now_ms() + flush_ms;
+	uint64_t deadline = s3b_clock_ms() + flush_ms;
 	int left, meta;
 
 	if (!b)

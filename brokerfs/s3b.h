@@ -172,7 +172,7 @@ struct backend_session {
 int s3b_fs_cred(struct backend *b, struct s3b_fs *fs, bool force);
 /* The fs of fsid, created (with its client and credential) if needed. */
 int s3b_fs_get(struct backend *b, const char *fsid, struct s3b_fs **out);
-uint64_t s3b_now_ms(void);
+uint64_t s3b_clock_ms(void);
 
 /* ---- s3b_cache.c: the metadata cache ------------------------------------ */
 int s3b_cache_init(struct backend *b);

@@ -188,7 +188,7 @@ int s3b_cache_get(struct backend *b, const char *key, const char *etag,
 	if (!e)
 		goto out;
 	if (e->negative) {
-		if (s3b_now_ms() - e->stamp_ms < S3B_NEG_TTL_MS)
+		if (s3b_clock_ms() - e->stamp_ms < S3B_NEG_TTL_MS)
 			rc = -ENOENT;
 		else
 			remove_ent(b, e);
@@ -244,7 +244,7 @@ void s3b_cache_neg(struct backend *b, const char *key)
 	if (e) {
 		e->negative = true;
 		e->dirty = e->local = false;
-		e->stamp_ms = s3b_now_ms();
+		e->stamp_ms = s3b_clock_ms();
 		free(e->info.xattr);
 		memset(&e->info, 0, sizeof(e->info));
 	}
@@ -285,7 +285,7 @@ int s3b_cache_set_meta(struct backend *b, const char *key,
 	e->gen++;
 	if (dirty && !e->local) {
 		if (!e->dirty)
-			e->stamp_ms = s3b_now_ms();
+			e->stamp_ms = s3b_clock_ms();
 		e->dirty = true;
 		e->fs = fs;
 		pthread_cond_signal(&b->flusher_cv);
@@ -432,7 +432,7 @@ int s3b_cache_apply_all(struct backend *b, struct s3b_fs *fs, uint64_t age_ms)
 {
 	struct pending *p = NULL;
 	size_t n = 0, cap = 0;
-	uint64_t now = s3b_now_ms();
+	uint64_t now = s3b_clock_ms();
 	struct s3b_cent *e;
 	int failed = 0;
 
