@@ -215,6 +215,7 @@ static void test_problems(void)
 static void test_hostile(void)
 {
 	struct policy_problems pr = {0};
+	struct policy *p;
 	char *s, *q;
 	size_t i, n = 200000;
 
@@ -270,8 +271,9 @@ static void test_hostile(void)
 	CHECK(policy_load_buf("t", "tokens: {audience: a\0b}\n", 24, &nofiles,
 			      &pr) == NULL);
 	policy_problems_free(&pr);
-	CHECK(load_text("!!binary tokens: !custom {audience: !!int x}\n",
-			&pr) != NULL);
+	p = load_text("!!binary tokens: !custom {audience: !!int x}\n", &pr);
+	CHECK(p != NULL);
+	policy_unref(p);
 	policy_problems_free(&pr);
 }
 
