@@ -181,8 +181,10 @@ static pid_t spawn(char **argv, int in, int out)
 	 * inherit that */
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-					  POSIX_SPAWN_SETSIGDEF);
+					  POSIX_SPAWN_SETSIGDEF |
+					  POSIX_SPAWN_SETPGROUP);
 	ret = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
@@ -193,26 +195,34 @@ static pid_t spawn(char **argv, int in, int out)
 	return pid;
 }
 
-/* Reap pid before deadline, else kill it.  Its wait status, or -1. */
+/*
+ * Reap pid before deadline, else kill it.  Its wait status, or -1.  The hook
+ * leads its own process group, and the group is killed before the leader
+ * is reaped (so the group id cannot have been reused): a script's
+ * background children or a "sleep" it was waiting on die with it.
+ */
 static int reap(pid_t pid, int64_t deadline)
 {
-	int st;
+	siginfo_t si;
+	int st = -1;
 
 	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-
-		if (w == pid)
-			return st;
-		if (w < 0 && errno != EINTR)
-			return -1;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si,
+			   WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == pid) {
+			st = si.si_code == CLD_EXITED ? si.si_status << 8
+						      : si.si_status & 0x7f;
+			break;
+		}
 		if (now_ms() >= deadline)
 			break;
 		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	return -1;
+	return st;
 }
 
 static int run_program(const struct dlp_rule *r, struct xfer *x,
