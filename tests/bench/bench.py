@@ -9,7 +9,11 @@ and a table of ratios.  This is a benchmark, not a test: it never fails on a
 figure, it reports them.  Needs root (drops caches, mounts), fio, sshfs,
 socat, and an installed occfs (`make install`).
 
+With --s3 it compares instead occfs's s3 backend with s3fs and rclone on one
+throw-away radosgw (s3bench.py).
+
   sudo tests/bench/run [--quick] [--only WORKLOAD,...] [--targets native,occfs,sshfs]
+  sudo tests/bench/run --s3 [--quick] [--only ...] [--targets occfs,s3fs,rclone-off,rclone-writes]
 """
 import argparse
 import json
@@ -157,7 +161,7 @@ class Targets:
 
 # ---- workloads: each returns (value, unit, higher_is_better) ---------------
 
-def fio(d, rw, bs, jobs, size, runtime):
+def fio(d, rw, bs, jobs, size, runtime, time_based=True):
     job = os.path.join(d, "fio-%s-%s-%d" % (rw, bs, jobs))
     os.makedirs(job, exist_ok=True)
     args = ["fio", "--name=bench", "--directory=" + job, "--rw=" + rw,
@@ -166,9 +170,10 @@ def fio(d, rw, bs, jobs, size, runtime):
     if rw in ("read", "randread"):
         # Lay the files out first, then read them cold.
         sh(args[:-1] + ["--rw=write", "--bs=1M", "--end_fsync=1",
-                        "--output=/dev/null"])
+                        "--output=/dev/null"], capture_output=True)
         drop_caches()
-        args += ["--runtime=%d" % runtime, "--time_based"]
+        if time_based:
+            args += ["--runtime=%d" % runtime, "--time_based"]
     else:
         args += ["--end_fsync=1"]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -251,14 +256,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
     ap.add_argument("--only", help="comma-separated workload name prefixes")
-    ap.add_argument("--targets", default="native,occfs,sshfs")
+    ap.add_argument("--targets", help="default native,occfs,sshfs; with --s3 "
+                    "occfs,s3fs,rclone-off,rclone-writes")
+    ap.add_argument("--s3", action="store_true",
+                    help="occfs's s3 backend against s3fs and rclone on radosgw")
     ap.add_argument("--workdir", default="/var/tmp")
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (mounts, drop_caches)")
-    wanted = args.targets.split(",")
     work = tempfile.mkdtemp(prefix="occfs-bench.", dir=args.workdir)
+    if args.s3:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import s3bench
+        try:
+            s3bench.run(sys.modules[__name__], args, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
+    wanted = (args.targets or "native,occfs,sshfs").split(",")
     t = Targets(work, wanted)
     results = []
     try:
