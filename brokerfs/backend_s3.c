@@ -463,6 +463,7 @@ static int copy_settings(struct backend *b, const struct broker_config *cfg)
 	b->virtual_host = c->addressing && !strcmp(c->addressing, "virtual");
 	b->rgw_quirks = c->rgw_quirks;
 	b->retry_budget_ms = c->retry_budget_ms;
+	b->started = (int64_t)time(NULL);
 	return read_creds(c->credentials, &b->access_key, &b->secret_key);
 }
 

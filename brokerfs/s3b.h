@@ -90,6 +90,7 @@ struct backend {
 	char *access_key, *secret_key; /* the base credential: never logged */
 	bool virtual_host, rgw_quirks;
 	unsigned retry_budget_ms;
+	int64_t started;     /* start time: the times of each filesystem root */
 	struct s3_http *sts; /* STS client with the base credential, or NULL */
 	struct s3b_store *store;
 

@@ -35,6 +35,7 @@ static int node_info(struct backend_session *s, struct s3b_node *n,
 		return 0;
 	memset(i, 0, sizeof(*i));
 	i->m.uid = i->m.gid = S3B_ID_NONE;
+	i->lastmod = s->b->started;
 	if (n->type == S_IFDIR && (rc == -ENOENT || n == s->root)) {
 		strcpy(i->etag, "-");
 		return 0;

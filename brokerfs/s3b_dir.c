@@ -232,6 +232,7 @@ static void head_one(struct backend_session *s, const char *key)
 	} else if (rc == -ENOENT && l && key[l - 1] == '/') {
 		memset(&i, 0, sizeof(i));
 		i.m.uid = i.m.gid = S3B_ID_NONE;
+		i.lastmod = s->b->started;
 		strcpy(i.etag, "-"); /* implied directory */
 		s3b_cache_put(s->b, key, &i);
 	} else if (rc == -ENOENT) {
@@ -341,6 +342,7 @@ static int ent_fill(struct backend_session *s, struct s3b_file *f,
 	rc = s3b_cache_get(s->b, key, NULL, &i);
 	if (rc == -ENOENT && type == S_IFDIR) {
 		i.m.uid = i.m.gid = S3B_ID_NONE; /* implied directory */
+		i.lastmod = s->b->started;
 	} else if (rc != 1) {
 		return -ENOENT;
 	}

@@ -61,12 +61,14 @@ static int dir_info(struct backend_session *s, const char *dkey,
 		return 0;
 	memset(i, 0, sizeof(*i));
 	i->m.uid = i->m.gid = S3B_ID_NONE;
+	i->lastmod = s->b->started;
 	if (rc == -ENOENT)
 		return 0;
 	rc = head_into(s, dkey, i);
 	if (rc == -ENOENT) {
 		memset(i, 0, sizeof(*i));
 		i->m.uid = i->m.gid = S3B_ID_NONE;
+		i->lastmod = s->b->started;
 		snprintf(i->etag, sizeof(i->etag), IMPLIED_ETAG);
 		s3b_cache_put(s->b, dkey, i);
 		rc = 0;
@@ -151,7 +153,7 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 		rc = n == s->root ? 0 : dir_info(s, key, &i);
 		if (n == s->root) {
 			i.m.uid = i.m.gid = S3B_ID_NONE;
-			i.lastmod = 0;
+			i.lastmod = s->b->started;
 		}
 	} else {
 		rc = s3b_cache_get(s->b, key, NULL, &i);

@@ -310,8 +310,6 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		rc = move_all(s, v, n);
 	if (rc)
 		goto out;
-	if (stype == S_IFDIR)
-		s3b_cache_move(s->b, skey, dkey, NULL);
 	rc = s3b_node_move(s, spath, dpath);
 	rekey_below(s, dpath);
 out:
