@@ -23,3 +23,10 @@ tests_policy_test_policy_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy \
 tests_policy_test_policy_LDADD = $(POLICY_LIBS) -lpthread
 TESTS += tests/policy/test_policy tests/policy/check.sh
 EXTRA_DIST += tests/policy/check.sh tests/policy/cases
+
+dist_man_MANS += man/occfs-policy.1 man/occfs-policy.5
+dist_doc_DATA += doc/policy.md
+policyexampledir = $(docdir)/examples/policy.d
+dist_policyexample_DATA = examples/policy.d/10-filesystems.yaml \
+	examples/policy.d/20-tokens.yaml examples/policy.d/30-dlp.yaml \
+	examples/policy.d/40-egress.yaml examples/policy.d/50-audit.yaml
