@@ -20,3 +20,18 @@ audit_occfs_audit_SOURCES = audit/audit_cli.c
 audit_occfs_audit_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
 audit_occfs_audit_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 audit_occfs_audit_LDADD = $(AUDIT_LIBS)
+
+# Tests: golden OCSF output per event type, and scripts that each run a real
+# occfs-auditd on a unix socket in a temp dir (tests/audit/lib.sh).
+check_PROGRAMS += tests/audit/test_audit_ocsf tests/audit/audit-emit
+tests_audit_test_audit_ocsf_SOURCES = tests/audit/test_audit_ocsf.c tests/unit/unit.h
+tests_audit_test_audit_ocsf_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit \
+	-I$(srcdir)/tests/unit -DGOLDEN_DIR='"$(abs_top_srcdir)/tests/audit/golden"'
+tests_audit_test_audit_ocsf_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_audit_test_audit_ocsf_LDADD = $(AUDIT_LIBS)
+tests_audit_audit_emit_SOURCES = tests/audit/audit-emit.c
+tests_audit_audit_emit_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
+tests_audit_audit_emit_LDADD = $(AUDIT_LIBS)
+AUDIT_SHELL_TESTS = tests/audit/ingest.sh
+TESTS += tests/audit/test_audit_ocsf $(AUDIT_SHELL_TESTS)
+EXTRA_DIST += $(AUDIT_SHELL_TESTS) tests/audit/lib.sh tests/audit/golden

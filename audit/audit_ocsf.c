@@ -279,7 +279,7 @@ char *audit_ocsf_auth(const struct audit_meta *m,
 		      const struct audit_auth_event *ev)
 {
 	int act = ev->activity == AUDIT_AUTH_LOGOFF ? 2 : 1;
-	json_t *o, *u, *s, *svc, *ep, *un;
+	json_t *o, *u, *s, *svc, *ep, *un, *ac;
 
 	o = base(m, 3002, "Authentication", 3, "Identity & Access Management",
 		 act, act == 2 ? "Logoff" : "Logon",
@@ -307,7 +307,11 @@ char *audit_ocsf_auth(const struct audit_meta *m,
 	ep = json_object();
 	set_str(ep, "name", ev->peer.peer ? ev->peer.peer : "local");
 	json_object_set_new(o, "src_endpoint", ep);
-	json_object_set_new(o, "actor", actor_obj(&ev->peer, NULL));
+	ac = actor_obj(&ev->peer, NULL);
+	if (json_object_size(ac))
+		json_object_set_new(o, "actor", ac);
+	else
+		json_decref(ac);
 	json_object_set_new(o, "device", device_obj(m));
 	un = json_object();
 	set_str(un, "filesystem_id", ev->fsid);
