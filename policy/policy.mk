@@ -30,3 +30,14 @@ policyexampledir = $(docdir)/examples/policy.d
 dist_policyexample_DATA = examples/policy.d/10-filesystems.yaml \
 	examples/policy.d/20-tokens.yaml examples/policy.d/30-dlp.yaml \
 	examples/policy.d/40-egress.yaml examples/policy.d/50-audit.yaml
+
+# Fuzz target for the loader: libFuzzer with --enable-fuzzers, else the
+# replay driver over tests/policy/corpus/ (FUZZ_* come from Makefile.am).
+check_PROGRAMS += tests/policy/fuzz_policy
+tests_policy_fuzz_policy_SOURCES = tests/policy/fuzz_policy.c $(FUZZ_MAIN)
+tests_policy_fuzz_policy_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
+tests_policy_fuzz_policy_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_policy_fuzz_policy_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_policy_fuzz_policy_LDADD = $(POLICY_LIBS) -lpthread
+TESTS += tests/policy/fuzz-replay.sh
+EXTRA_DIST += tests/policy/fuzz-replay.sh tests/policy/corpus
