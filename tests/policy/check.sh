@@ -13,7 +13,10 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$here/../..}
 top_builddir=${top_builddir:-.}
-bin=$(cd "$top_builddir" && pwd)/policy/occfs-policy
+builddir=$(cd "$top_builddir" && pwd)
+bin=$builddir/policy/occfs-policy
+# Failed results are kept here as NAME.bad (never in the source tree).
+bad=$builddir/tests/policy/results
 cases=$(cd "$top_srcdir/tests/policy/cases" && pwd)
 examples=$(cd "$top_srcdir/examples/policy.d" && pwd)
 
@@ -45,7 +48,7 @@ compare() {
 	else
 		echo "FAIL: $1"
 		diff -u "$2" "$out" | head -n 40
-		cp "$out" "$2.bad" 2>/dev/null || :
+		mkdir -p "$bad" && cp "$out" "$bad/${2##*/}.bad"
 		failed=$((failed + 1))
 	fi
 }
