@@ -32,6 +32,9 @@ tests_audit_test_audit_ocsf_LDADD = $(AUDIT_LIBS)
 tests_audit_audit_emit_SOURCES = tests/audit/audit-emit.c
 tests_audit_audit_emit_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
 tests_audit_audit_emit_LDADD = $(AUDIT_LIBS)
-AUDIT_SHELL_TESTS = tests/audit/ingest.sh
+AUDIT_SHELL_TESTS = tests/audit/ingest.sh tests/audit/tamper.sh \
+	tests/audit/outage.sh tests/audit/spool-full.sh \
+	tests/audit/auth-closed.sh tests/audit/malformed.sh
 TESTS += tests/audit/test_audit_ocsf $(AUDIT_SHELL_TESTS)
-EXTRA_DIST += $(AUDIT_SHELL_TESTS) tests/audit/lib.sh tests/audit/golden
+EXTRA_DIST += $(AUDIT_SHELL_TESTS) tests/audit/lib.sh tests/audit/tamper.py \
+	tests/audit/golden

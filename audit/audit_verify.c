@@ -90,6 +90,14 @@ static int check(const char *dir, const struct audit_seg *s, uint64_t idx,
 		     "hash mismatch: record %" PRIu64 " was modified", rec.n);
 		return -1;
 	}
+	if (idx == 1 && rec.n != s->first) {
+		fail(v, s, idx, *expect,
+		     "segment name says record %" PRIu64
+		     " but it starts at %" PRIu64
+		     " (segments swapped or renamed)",
+		     s->first, rec.n);
+		return -1;
+	}
 	if (rec.n != *expect) {
 		q = find_later(dir, s, idx, *expect);
 		if (q)
@@ -107,13 +115,6 @@ static int check(const char *dir, const struct audit_seg *s, uint64_t idx,
 			fail(v, s, idx, *expect,
 			     "record %" PRIu64 " appears again or out of order",
 			     rec.n);
-		return -1;
-	}
-	if (idx == 1 && rec.n != s->first) {
-		fail(v, s, idx, *expect,
-		     "segment name says record %" PRIu64
-		     " but it starts at %" PRIu64 " (renamed)",
-		     s->first, rec.n);
 		return -1;
 	}
 	if (strcmp(rec.prev, prev) != 0) {

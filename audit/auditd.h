@@ -31,7 +31,8 @@ int auditd_store_open(struct auditd_store *st, const char *dir);
 int auditd_store_append(struct auditd_store *st, const char *json, size_t len);
 /* fsync the open segment and update HEAD. */
 int auditd_store_sync(struct auditd_store *st);
-/* Close, compress and start anew if size or age says so (or force). */
+/* Close and compress the open segment if it is older than seg_age (or
+ * force); the next append starts a new one.  Size is checked on append. */
 int auditd_store_maybe_rotate(struct auditd_store *st, int force);
 void auditd_store_close(struct auditd_store *st);
 

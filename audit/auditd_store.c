@@ -156,6 +156,9 @@ int auditd_store_append(struct auditd_store *st, const char *json, size_t len)
 	ssize_t w;
 	int r = 0;
 
+	/* Past the size bound: close this segment before the record. */
+	if (st->size >= st->seg_max && (r = auditd_store_maybe_rotate(st, 1)))
+		return r;
 	if (st->fd < 0 && (r = open_segment(st)) < 0)
 		return r;
 	line = audit_log_format(st->n + 1, st->last, json, len, hash, &ll);
@@ -219,8 +222,7 @@ int auditd_store_maybe_rotate(struct auditd_store *st, int force)
 
 	if (st->fd < 0 || st->size == 0)
 		return 0;
-	if (!force && st->size < st->seg_max &&
-	    !(st->seg_age && time(NULL) - st->opened >= st->seg_age))
+	if (!force && !(st->seg_age && time(NULL) - st->opened >= st->seg_age))
 		return 0;
 	r = auditd_store_sync(st);
 	if (r < 0)
