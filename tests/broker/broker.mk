@@ -1,0 +1,1 @@
+# System tests of brokerfs itself: policy, quotas, reload (tests/broker/).
