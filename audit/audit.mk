@@ -38,3 +38,5 @@ AUDIT_SHELL_TESTS = tests/audit/ingest.sh tests/audit/tamper.sh \
 TESTS += tests/audit/test_audit_ocsf $(AUDIT_SHELL_TESTS)
 EXTRA_DIST += $(AUDIT_SHELL_TESTS) tests/audit/lib.sh tests/audit/tamper.py \
 	tests/audit/golden
+dist_man_MANS += man/occfs-auditd.8 man/occfs-audit.1
+dist_doc_DATA += doc/audit.md
