@@ -268,6 +268,7 @@ static int cmd_tail(const char *dir, const struct filter *f, size_t n,
 			cur = s;
 			follow_seg(dir, &s, f, &next, &fd, pend, &plen);
 		}
+		fflush(stdout);
 		usleep(200 * 1000);
 	}
 }

@@ -9,8 +9,16 @@ srcdir=${top_srcdir:-.}/tests/audit
 command -v zstd >/dev/null || { echo "tamper.sh: zstd not installed"; exit 77; }
 
 start_auditd --segment-size 8192
+"$AUDIT" tail "$LOG" -f -n 0 >"$T/follow.out" &
+tailpid=$!
+CLEANUP_EXTRA='kill $tailpid 2>/dev/null'
 "$EMIT" --spool "$T/sp" --socket "$SOCK" file:200 flush:20000 >"$T/e.out"
 has "flush r=0" "$T/e.out"
+sleep 1
+kill $tailpid
+wait $tailpid 2>/dev/null
+CLEANUP_EXTRA=
+eq "tail -f followed across rotation" "$(cut -d' ' -f1 "$T/follow.out" | sort -nu | wc -l)" 200
 stop_auditd
 nseg=$(ls "$LOG" | grep -c '^seg-')
 nzst=$(ls "$LOG" | grep -c '^seg-.*\.log\.zst$')
