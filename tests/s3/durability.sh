@@ -11,6 +11,11 @@
 #    flush timeout, says what it could not flush, keeps it staged, and a
 #    restart uploads it.
 #
+# The mid-write cases mount with nowriteback, so that each write(2) reaches
+# the broker before it returns (with the guest's writeback cache the bytes
+# would still be in the guest's page cache, which no broker can save); the
+# test checks that they were staged before it kills the broker.
+#
 #   sudo tests/s3/durability.sh
 . "$(dirname "$0")/lib.sh"
 s3t_init durability
@@ -41,7 +46,7 @@ s3t_umount "$M"
 
 # ---- 2. kill -9 mid-write, restart ---------------------------------------------
 start
-s3t_mount b D "$M" || s3t_abort "remount of fsid D"
+s3t_mount b D "$M" write nowriteback || s3t_abort "remount of fsid D"
 "$S3T_PYTHON" - "$M/open" "$S3T_WORK/mid.ready" <<'PY' &
 import os, random, sys, time
 fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
@@ -56,6 +61,9 @@ S3T_PROCS+=($WRITER)
 for _ in $(seq 200); do [ -e "$S3T_WORK/mid.ready" ] && break; sleep 0.1; done
 s3t_check "the writer wrote its 7 MB" [ -e "$S3T_WORK/mid.ready" ]
 sleep 1
+staged=$(s3t_staged_bytes b)
+s3t_check "kill -9 mid-write: the 7 MB reached the broker's staging ($staged bytes)" \
+	[ "$staged" -ge 7000000 ]
 s3t_broker_stop b KILL
 kill "$WRITER" 2>/dev/null
 wait "$WRITER" 2>/dev/null
@@ -74,7 +82,7 @@ s3t_check "kill -9 mid-write: the file reads back through occfs" \
 s3t_umount "$M"
 
 # ---- 3. SIGTERM with dirty open files ------------------------------------------
-s3t_mount b D "$M" || s3t_abort "mount of fsid D"
+s3t_mount b D "$M" write nowriteback || s3t_abort "mount of fsid D"
 "$S3T_PYTHON" - "$M" "$S3T_WORK/term.ready" <<'PY' &
 import os, random, sys, time
 for i in range(4):
@@ -87,6 +95,9 @@ WRITER=$!
 S3T_PROCS+=($WRITER)
 for _ in $(seq 200); do [ -e "$S3T_WORK/term.ready" ] && break; sleep 0.1; done
 sleep 0.5
+staged=$(s3t_staged_bytes b)
+s3t_check "SIGTERM: the 12 MB reached the broker's staging ($staged bytes)" \
+	[ "$staged" -ge 12000000 ]
 t0=$(date +%s%N)
 s3t_broker_stop b TERM
 el=$((($(date +%s%N) - t0) / 1000000))
@@ -103,7 +114,7 @@ done
 # ---- 4. SIGTERM while S3 refuses everything ------------------------------------
 s3t_faultproxy fp || s3t_abort "faultproxy did not start"
 start --s3-endpoint "$S3T_FP_URL" --s3-sts-endpoint "$S3_ENDPOINT" --s3-retry-budget 20000
-s3t_mount b D "$M" || s3t_abort "mount of fsid D"
+s3t_mount b D "$M" write nowriteback || s3t_abort "mount of fsid D"
 "$S3T_PYTHON" - "$M/stuck" "$S3T_WORK/stuck.ready" <<'PY' &
 import os, random, sys, time
 fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)

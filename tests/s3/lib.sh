@@ -175,13 +175,14 @@ s3t_broker_stop() {
 	eval "S3T_PID_$1="
 }
 
-# s3t_mount BROKER FSID DIR [intent]: a fresh handle, mounted like a guest.
+# s3t_mount BROKER FSID DIR [intent [options]]: a fresh handle, mounted
+# like a guest.
 s3t_mount() {
 	local h=$S3T_WORK/handle.$$.$RANDOM opts
 	mkdir -p "$3"
 	"$OCCFSCTL" token mint --key "$S3T_WORK/key" --fsid "$2" \
 		--intent "${4:-write}" --out "$h" || return 1
-	opts="handle=$h,allow_other"
+	opts="handle=$h,allow_other${5:+,$5}"
 	if [ -n "$MOUNT_HELPER" ]; then
 		mount -t occfs "unix:$S3T_WORK/$1.sock" "$3" -o "$opts"
 	else
@@ -191,8 +192,10 @@ s3t_mount() {
 	mountpoint -q "$3"
 }
 
+# By the mount table, not mountpoint(1): a mount whose daemon died answers
+# stat with EIO and would look unmounted.
 s3t_umount() {
-	mountpoint -q "$1" || return 0
+	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo || return 0
 	umount "$1" 2>/dev/null || fusermount3 -u -z "$1" 2>/dev/null || umount -l "$1"
 }
 
@@ -204,13 +207,19 @@ s3t_s3() { "$S3T_PYTHON" "$S3T_HERE/s3cli.py" "$@"; }
 # s3t_absent KEY: the object does not exist (the server says 404)
 s3t_absent() { ! s3t_s3 exists "$1"; }
 # s3t_has_meta KEY NAME VALUE: the object has x-amz-meta-NAME: VALUE
-s3t_has_meta() { s3t_s3 head "$1" | grep -qx "x-amz-meta-$2: $3"; }
+s3t_has_meta() { s3t_s3 head "$1" | grep -x "x-amz-meta-$2: $3" >/dev/null; }
 
 # md5 of an object as the server holds it ("missing" when absent).
 s3t_obj_md5() {
 	local out
 	out=$(s3t_s3 get "$1" 2>/dev/null | md5sum) || true
 	if s3t_s3 exists "$1"; then echo "${out%% *}"; else echo missing; fi
+}
+
+# Bytes of data held in a broker's staging directory (the .data files).
+s3t_staged_bytes() { # BROKER
+	find "$S3T_WORK/$1.staging" -maxdepth 1 -name '*.data' -printf '%s\n' 2>/dev/null |
+		awk '{ n += $1 } END { print n + 0 }'
 }
 
 # s3t_wait_obj KEY MD5 SECONDS: poll until the object has those bytes.
