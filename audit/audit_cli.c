@@ -241,7 +241,7 @@ static int cmd_tail(const char *dir, const struct filter *f, size_t n,
 		    int follow)
 {
 	struct audit_seg s, cur = {"", 0, 0};
-	uint64_t next;
+	uint64_t next, before;
 	char *pend;
 	size_t plen = 0;
 	int fd = -1;
@@ -256,6 +256,7 @@ static int cmd_tail(const char *dir, const struct filter *f, size_t n,
 	if (!pend)
 		return 2;
 	for (;;) {
+		before = next;
 		if (find_seg(dir, next, &s)) {
 			if (strcmp(s.name, cur.name) != 0 && fd >= 0) {
 				/* Drain the old file before moving on. */
@@ -269,7 +270,8 @@ static int cmd_tail(const char *dir, const struct filter *f, size_t n,
 			follow_seg(dir, &s, f, &next, &fd, pend, &plen);
 		}
 		fflush(stdout);
-		usleep(200 * 1000);
+		if (next == before) /* caught up: wait for more */
+			usleep(200 * 1000);
 	}
 }
 

@@ -12,6 +12,7 @@ start_auditd --segment-size 8192
 "$AUDIT" tail "$LOG" -f -n 0 >"$T/follow.out" &
 tailpid=$!
 CLEANUP_EXTRA='kill $tailpid 2>/dev/null'
+sleep 0.5 # -n 0: only records after it started
 "$EMIT" --spool "$T/sp" --socket "$SOCK" file:200 flush:20000 >"$T/e.out"
 has "flush r=0" "$T/e.out"
 sleep 1
