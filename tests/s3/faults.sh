@@ -95,7 +95,10 @@ done
 injected truncate truncate
 s3t_umount "$T"
 
-# Faults beyond the retry budget: the error reaches close / fsync.
+# Faults beyond the retry budget: the error reaches the application as EIO.
+# The files exist before the outage (made while the server answered), so
+# the data is accepted and staged and the upload is what fails.
+: >"$M/down" && : >"$M/down-sync" || s3t_abort "creating files before the outage"
 s3t_fault 5xx status=503
 for sync in "" fsync; do
 	t0=$(date +%s)
@@ -109,6 +112,12 @@ for sync in "" fsync; do
 	s3t_check "server down: the error came within the budget + 15 s (${el}s)" \
 		[ "$el" -le $((BUDGET_MS / 1000 + 15)) ]
 done
+r=$(s3t_pywrite "$M/created-while-down" 78 10)
+case "$r" in
+ok) s3t_fail "server down: a new file was created and closed while nothing could be stored" ;;
+*" EIO") s3t_ok "server down: creating a new file fails with EIO ($r)" ;;
+*) s3t_fail "server down: creating a new file should fail with EIO, got '$r'" ;;
+esac
 want=$(s3t_gen 77 1048576 | md5sum)
 want=${want%% *}
 s3t_check "server down: nothing half-written in S3" \
