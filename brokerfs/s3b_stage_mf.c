@@ -117,15 +117,21 @@ static int putf(struct buf *b, const char *fmt, ...)
 	return buf_append(b, tmp, (size_t)n);
 }
 
+/* Every run of set bits, also past the size (a write in progress). */
 static int put_runs(struct buf *b, const char *name,
-		    const struct s3b_bits *bits, uint64_t nblocks)
+		    const struct s3b_bits *bits)
 {
+	uint64_t nblocks = (uint64_t)bits->nw * 64;
 	unsigned on_line = 0;
 	int ret = 0;
 
 	for (uint64_t i = 0; !ret && i < nblocks;) {
 		uint64_t j = i;
 
+		if (i % 64 == 0 && !bits->w[i / 64]) {
+			i += 64;
+			continue;
+		}
 		if (!s3b_bit(bits, i)) {
 			i++;
 			continue;
@@ -159,7 +165,6 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
 
 static int mf_render(const struct s3b_stage *sg, struct buf *b)
 {
-	uint64_t nblocks = (sg->size + S3B_BLOCK - 1) / S3B_BLOCK;
 	int ret;
 
 	ret = putf(b, "occfs-stage 1\nfsid ");
@@ -181,8 +186,8 @@ static int mf_render(const struct s3b_stage *sg, struct buf *b)
 		ret = ret ? ret : put_str(b, sg->meta[i].value);
 		ret = ret ? ret : buf_append(b, "\n", 1);
 	}
-	ret = ret ? ret : put_runs(b, "dirty", &sg->dirty, nblocks);
-	ret = ret ? ret : put_runs(b, "present", &sg->present, nblocks);
+	ret = ret ? ret : put_runs(b, "dirty", &sg->dirty);
+	ret = ret ? ret : put_runs(b, "present", &sg->present);
 	ret = ret ? ret : putf(b, "sum %016" PRIx64 "\n", fnv64(b->p, b->len));
 	return ret;
 }
@@ -422,9 +427,9 @@ int s3b_mf_parse(const char *text, size_t len, struct s3b_stage *sg)
 	if (len < sizeof(magic) - 1 || memcmp(text, magic, sizeof(magic) - 1))
 		goto out;
 	/* the sum line is last and covers everything before it */
-	if (len < 22 || end[-1] != '\n')
+	if (len < 21 || end[-1] != '\n')
 		goto out;
-	sum = end - 22;
+	sum = end - 21;
 	if (memcmp(sum, "sum ", 4) || (sum != text && sum[-1] != '\n'))
 		goto out;
 	for (int i = 0; i < 16; i++) {

@@ -2,3 +2,9 @@
 libbroker_a_SOURCES += brokerfs/s3b_stage_int.h brokerfs/s3b_store.c \
 	brokerfs/s3b_store_recover.c brokerfs/s3b_stage.c \
 	brokerfs/s3b_stage_mf.c brokerfs/s3b_upload.c
+# Staging against a live radosgw (tests/s3/s3-stage.sh starts it).
+check_PROGRAMS += tests/s3/test-s3-stage
+tests_s3_test_s3_stage_SOURCES = tests/s3/test-s3-stage.c
+tests_s3_test_s3_stage_LDADD = libbroker.a $(TEST_LIBS) $(CURL_LIBS)
+TESTS += tests/s3/s3-stage.sh
+EXTRA_DIST += tests/s3/s3-stage.sh
