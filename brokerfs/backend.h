@@ -19,6 +19,22 @@ struct backend_session; /* one filesystem_id served: likewise */
 
 #define BACKEND_SESSION_RDONLY 0x1u
 
+/*
+ * What the broker tells a backend about a new session beyond its
+ * filesystem_id (brokerfs --policy: the filesystem entry's quota).  Usage
+ * is counted per filesystem_id and shared by every session of that
+ * filesystem_id in one started backend; a quota of 0 is no limit.
+ * Exceeding quota_bytes fails the call that would grow a file with
+ * EDQUOT (WRITE writes what still fits first), exceeding quota_inodes
+ * fails the call that would create an entry with EDQUOT, and STATFS
+ * reports the quota instead of the host's or the bucket's capacity.
+ */
+struct backend_session_opts {
+	unsigned flags;	       /* BACKEND_SESSION_* */
+	uint64_t quota_bytes;  /* bytes of regular files; 0: no limit */
+	uint64_t quota_inodes; /* files, directories, links...; 0: none */
+};
+
 struct backend_ops {
 	const char *name;
 	/*
@@ -44,6 +60,20 @@ struct backend_ops {
 	/* fsid is already validated as one safe path segment. */
 	int (*session_open)(struct backend *b, const char *fsid, unsigned flags,
 			    struct backend_session **out);
+	/*
+	 * Optional (NULL: the core calls session_open with opts->flags and
+	 * no quota): session_open with the broker's per-session options.
+	 */
+	int (*session_open_opts)(struct backend *b, const char *fsid,
+				 const struct backend_session_opts *opts,
+				 struct backend_session **out);
+	/*
+	 * Optional: a policy reload changed the quota of s's filesystem.  It
+	 * applies to every session of that filesystem_id at once.  Called on
+	 * the event loop thread: must not block.
+	 */
+	void (*session_quota)(struct backend_session *s, uint64_t quota_bytes,
+			      uint64_t quota_inodes);
 	void (*session_close)(struct backend_session *s);
 	int (*dispatch)(struct backend_session *s, const struct proto_msg *req,
 			struct proto_msg *rep);

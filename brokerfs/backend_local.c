@@ -76,6 +76,7 @@ static int local_start(const struct broker_config *cfg, struct backend **out)
 		free(b);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&b->lock, NULL);
 	*out = b;
 	return 0;
 }
@@ -84,14 +85,17 @@ static int local_start(const struct broker_config *cfg, struct backend **out)
 static int local_stop(struct backend *b, unsigned flush_ms)
 {
 	(void)flush_ms;
-	if (b)
+	if (b) {
 		free(b->root);
+		pthread_mutex_destroy(&b->lock);
+	}
 	free(b);
 	return 0;
 }
 
-static int local_session_open(struct backend *b, const char *fsid,
-			      unsigned flags, struct backend_session **out)
+static int local_session_open_opts(struct backend *b, const char *fsid,
+				   const struct backend_session_opts *o,
+				   struct backend_session **out)
 {
 	const char *root = b->root;
 	struct backend_session *s = NULL;
@@ -138,7 +142,8 @@ static int local_session_open(struct backend *b, const char *fsid,
 		rc = -ENOMEM;
 		goto out;
 	}
-	s->flags = flags;
+	s->flags = o->flags;
+	s->b = b;
 	s->can_chown = geteuid() == 0;
 	s->root_fd = fd;
 	rc = local_files_init(s);
@@ -150,6 +155,12 @@ static int local_session_open(struct backend *b, const char *fsid,
 		goto out;
 	}
 	fd = -1; /* owned by the root node */
+	rc = local_quota_attach(s, fsid, o);
+	if (rc) {
+		local_files_cleanup(s);
+		local_nodes_cleanup(s);
+		goto out;
+	}
 	*out = s;
 	s = NULL;
 out:
@@ -161,6 +172,14 @@ out:
 	return rc;
 }
 
+static int local_session_open(struct backend *b, const char *fsid,
+			      unsigned flags, struct backend_session **out)
+{
+	struct backend_session_opts o = {.flags = flags};
+
+	return local_session_open_opts(b, fsid, &o, out);
+}
+
 /* The core has drained every worker of this session before closing it. */
 static void local_session_close(struct backend_session *s)
 {
@@ -168,6 +187,7 @@ static void local_session_close(struct backend_session *s)
 		return;
 	local_files_cleanup(s);
 	local_nodes_cleanup(s);
+	local_quota_detach(s);
 	free(s);
 }
 
@@ -208,6 +228,8 @@ const struct backend_ops backend_local = {
     .start = local_start,
     .stop = local_stop,
     .session_open = local_session_open,
+    .session_open_opts = local_session_open_opts,
+    .session_quota = local_quota_set,
     .session_close = local_session_close,
     .dispatch = local_dispatch,
     /* Metadata calls that normally hit the inode cache.  Left to workers:

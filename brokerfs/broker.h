@@ -71,6 +71,7 @@ struct broker_config {
 	char *listen[BROKER_MAX_LISTEN];
 	size_t nlisten;
 	char *root, *token_pubkey, *audience, *tls_cert, *tls_key, *pidfile;
+	char *policy_dir;  /* --policy: filesystems come from there */
 	char *backend;	   /* "local" or "s3" */
 	char *staging_dir; /* s3: files being written, kept until uploaded */
 	unsigned flush_timeout_ms; /* at shutdown, for pending uploads */
@@ -92,6 +93,47 @@ int broker_config_load(struct broker_config *cfg, int argc, char **argv);
 /* -n: load keys and certificates, check the root; 0 when all is well. */
 int broker_config_check(const struct broker_config *cfg);
 void broker_config_cleanup(struct broker_config *cfg);
+
+/* ---- the policy (broker_policy.c; brokerfs --policy) -----------------------
+ */
+
+struct broker_policy;
+
+/* Where a session is served and with what quota (0: no limit). */
+struct broker_session_target {
+	const struct backend_ops *ops;
+	struct backend *backend;
+	uint64_t quota_bytes, quota_inodes;
+};
+
+/*
+ * Load cfg->policy_dir; on problems print each as file:line:column:
+ * message on stderr and return NULL.  Fills cfg->token_pubkey and
+ * cfg->audience from the tokens section where the command line left them
+ * unset (the audience then defaults to BROKER_DEFAULT_AUDIENCE).
+ */
+struct broker_policy *broker_policy_load(struct broker_config *cfg);
+/* -n: check every filesystem entry's backend settings.  0 or -1. */
+int broker_policy_check(struct broker_policy *bp);
+/* After forking: start the s3 entries (they recover staged data). */
+int broker_policy_start(struct broker_policy *bp);
+/*
+ * At session open, on a worker: the entry for c's filesystem_id, its
+ * intents and handle lifetime, and its backend (started on first use).
+ * 0, or -errno with a reason for the guest in why.
+ */
+int broker_policy_session(struct broker_policy *bp,
+			  const struct token_claims *c,
+			  struct broker_session_target *t, char *why,
+			  size_t len);
+/* The quota the policy in force gives fsid.  0, or -ENOENT (no entry). */
+int broker_policy_quota(struct broker_policy *bp, const char *fsid,
+			uint64_t *bytes, uint64_t *inodes);
+/* SIGHUP, on the loop: 0, or -errno with the old policy kept (logged). */
+int broker_policy_reload(struct broker_policy *bp);
+/* Stop every instance within one flush window; objects left unflushed. */
+int broker_policy_stop(struct broker_policy *bp, unsigned flush_ms);
+void broker_policy_free(struct broker_policy *bp);
 
 /* ---- worker pool (worker.c) ------------------------------------------------
  */
@@ -152,13 +194,22 @@ struct session {
 	struct token_claims claims;
 	int rdonly;
 	char peer[96];
+	char why[96]; /* set by a refused session_open: told to the guest */
 	uint64_t requests; /* loop: requests dispatched, for the close log */
 };
 
 struct session *session_new(const struct backend_ops *ops,
 			    const struct token_claims *c, const char *peer);
-int session_open(struct session *s, struct backend *b); /* blocking */
-void session_close(struct session *s);			/* blocking */
+/*
+ * Blocking.  With a policy (session_use_policy) the policy picks the
+ * backend and b is unused.
+ */
+int session_open(struct session *s, struct backend *b);
+/* brokerfs --policy: sessions are checked against bp (NULL: none). */
+void session_use_policy(struct broker_policy *bp);
+/* After a policy reload, on the loop: apply the new quota to s. */
+void session_policy_changed(struct session *s);
+void session_close(struct session *s); /* blocking */
 void session_free(struct session *s);
 /* Would req change a read-only session?  0 or -EROFS. */
 int session_check(const struct session *s, const struct proto_msg *req);
@@ -185,6 +236,7 @@ struct broker_listener {
 struct broker {
 	const struct broker_config *cfg;
 	struct token_key *pubkey; /* NULL when only the internal mount runs */
+	struct broker_policy *policy;	/* --policy, else NULL */
 	const struct backend_ops *bops; /* the backend sessions are served by */
 	struct backend *backend;	/* started before the loop runs */
 	int epfd;

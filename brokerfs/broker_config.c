@@ -64,6 +64,7 @@ static const struct opt config_opts[] = {
     {"fsid", 0, T_STR, CFG(fuse_fsid), 0, 0},
     {"fuse-opts", 0, T_STR, CFG(fuse_opts), 0, 0},
     {"intent", 0, T_INTENT, CFG(fuse_intent), 0, 0},
+    {"policy", 0, T_STR, CFG(policy_dir), 0, 0},
     {"backend", 0, T_STR, CFG(backend), 0, 0},
     {"staging-dir", 0, T_STR, CFG(staging_dir), 0, 0},
     {"flush-timeout", 0, T_UINT, CFG(flush_timeout_ms), 0, 3600000},
@@ -96,7 +97,8 @@ static void config_usage(FILE *f)
 	    "                [--token-pubkey FILE] [--audience A]\n"
 	    "                [--tls-cert FILE --tls-key FILE] [--workers N]\n"
 	    "                [--max-inflight N] [--max-conns N]\n"
-	    "                [--socket-mode OCTAL] [--pidfile FILE]\n"
+	    "                [--socket-mode OCTAL] [--pidfile FILE] [--policy "
+	    "DIR]\n"
 	    "                [--fuse MOUNTPOINT --fsid ID [--fuse-opts OPTS]\n"
 	    "                 [--intent read|write|preview]]\n"
 	    "\n"
@@ -113,6 +115,9 @@ static void config_usage(FILE *f)
 	    "  --socket-mode OCTAL mode of unix sockets (default %04o)\n"
 	    "  --pidfile FILE      write the daemon's pid there\n"
 	    "  --fuse MOUNTPOINT   also mount filesystem --fsid on this host\n"
+	    "  --policy DIR        serve the filesystems of the policy files\n"
+	    "                      in DIR (backends, intents, quotas, token\n"
+	    "                      key and audience); SIGHUP reloads them\n"
 	    "  --backend NAME      local (default) or s3; s3 takes the --s3-*\n"
 	    "                      settings, see brokerfs(8)\n"
 	    "  --staging-dir DIR   s3: files being written (default %s)\n"
@@ -333,7 +338,9 @@ static int config_validate(struct broker_config *cfg)
 				"and --tls-key\n");
 		return -1;
 	}
-	if (cfg->nlisten && !cfg->token_pubkey) {
+	/* With a policy the key may come from its tokens section: main
+	 * checks once the policy is loaded. */
+	if (cfg->nlisten && !cfg->token_pubkey && !cfg->policy_dir) {
 		fprintf(stderr, "brokerfs: --token-pubkey is required to "
 				"accept connections\n");
 		return -1;
@@ -360,7 +367,7 @@ static int config_validate(struct broker_config *cfg)
 		cfg->staging_dir = strdup(BROKER_DEFAULT_STAGING);
 	if (!cfg->root)
 		cfg->root = strdup(BROKER_DEFAULT_ROOT);
-	if (!cfg->audience)
+	if (!cfg->audience && !cfg->policy_dir)
 		cfg->audience = strdup(BROKER_DEFAULT_AUDIENCE);
 	if (!cfg->workers)
 		cfg->workers = default_workers();
@@ -368,7 +375,8 @@ static int config_validate(struct broker_config *cfg)
 	    absolutize(&cfg->fuse_mountpoint) ||
 	    absolutize(&cfg->token_pubkey) || absolutize(&cfg->tls_cert) ||
 	    absolutize(&cfg->tls_key) || absolutize(&cfg->staging_dir) ||
-	    absolutize(&cfg->s3.ca_file) || absolutize(&cfg->s3.credentials)) {
+	    absolutize(&cfg->s3.ca_file) || absolutize(&cfg->s3.credentials) ||
+	    absolutize(&cfg->policy_dir)) {
 		fprintf(stderr, "brokerfs: cannot resolve relative paths\n");
 		return -1;
 	}
@@ -482,7 +490,8 @@ int broker_config_check(const struct broker_config *cfg)
 	const char *why = NULL;
 	struct stat st;
 
-	if (backend_find(cfg->backend)->check(cfg))
+	/* With a policy each filesystem entry names its own backend. */
+	if (!cfg->policy_dir && backend_find(cfg->backend)->check(cfg))
 		return -1;
 	if (cfg->token_pubkey) {
 		k = token_key_load_public(cfg->token_pubkey, &why);
@@ -519,6 +528,7 @@ void broker_config_cleanup(struct broker_config *cfg)
 	free(cfg->fuse_mountpoint);
 	free(cfg->fuse_fsid);
 	free(cfg->fuse_opts);
+	free(cfg->policy_dir);
 	free(cfg->backend);
 	free(cfg->staging_dir);
 	free(cfg->s3.endpoint);

@@ -366,7 +366,8 @@ static void conn_opened(struct conn *c, struct job *j)
 			snprintf(reason, sizeof(reason),
 				 "cannot open filesystem %s: %s",
 				 j->sess->claims.filesystem_id,
-				 strerror(-j->rc));
+				 j->sess->why[0] ? j->sess->why
+						 : strerror(-j->rc));
 			session_free(j->sess);
 			conn_refuse(c, &j->req, -j->rc, reason);
 		} else {

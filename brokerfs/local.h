@@ -25,13 +25,18 @@
 
 struct proto_msg;
 struct proto_attr;
+struct backend_session_opts;
 
 #define LOCAL_ROOT_ID 1u       /* FUSE_ROOT_ID */
 #define LOCAL_MAX_FILES 65536u /* open files and directories per session */
 
+struct local_usage; /* quota accounting of one filesystem_id (local_quota.c) */
+
 /* The started backend: what every session shares. */
 struct backend {
 	char *root; /* holds one directory per filesystem_id */
+	pthread_mutex_t lock;
+	struct local_usage *usage; /* lock: filesystems with open sessions */
 };
 
 /* One inode the guest knows by nodeid. */
@@ -84,6 +89,9 @@ struct backend_session {
 	uint64_t next_id;	    /* nodes_lock: never reused */
 	struct local_node *root;    /* immutable, pinned (never forgotten) */
 
+	struct backend *b;	   /* immutable */
+	struct local_usage *usage; /* immutable; shared with other sessions */
+
 	pthread_mutex_t files_lock;
 	struct local_slot *slots; /* files_lock */
 	uint32_t nslots;	  /* files_lock: slots allocated */
@@ -119,6 +127,49 @@ int local_openat2(int dirfd, const char *name, int flags, mode_t mode);
 int local_meta_adopt_new(struct backend_session *s, struct local_node *parent,
 			 int fd, const struct proto_msg *req, mode_t type,
 			 struct proto_attr *attr);
+
+/*
+ * local_quota.c: usage of one filesystem_id against its quota.  Accounting
+ * starts with the first session that has a quota (a scan of the tree) and
+ * then follows every change the broker makes: bytes are the sizes of
+ * regular files (each inode once), inodes every entry below the root.  A
+ * file unlinked while open stays counted until its last close.
+ */
+struct local_qop {
+	struct local_usage *u; /* NULL: nothing to account */
+	uint64_t size0;	       /* the file's size before the operation */
+};
+
+int local_quota_attach(struct backend_session *s, const char *fsid,
+		       const struct backend_session_opts *o);
+void local_quota_detach(struct backend_session *s);
+/* Is usage being counted for s's filesystem? */
+bool local_quota_on(const struct backend_session *s);
+void local_quota_set(struct backend_session *s, uint64_t bytes,
+		     uint64_t inodes);
+/*
+ * Before an operation that may change the size of the file open as fd:
+ * *room is how far the file may grow (UINT64_MAX: no limit).  0 or -errno;
+ * on 0 local_quota_end must follow.
+ */
+int local_quota_begin(struct backend_session *s, int fd, struct local_qop *q,
+		      uint64_t *room);
+void local_quota_end(struct local_qop *q, int fd);
+/* A new entry: take one inode (-EDQUOT when none is left), or give back. */
+int local_quota_inode_take(struct backend_session *s);
+void local_quota_inode_give(struct backend_session *s);
+/* st (stat before removal) was unlinked, removed or replaced. */
+void local_quota_removed(struct backend_session *s, const struct stat *st);
+/* An I/O descriptor was opened or is about to be closed. */
+void local_quota_file_open(struct backend_session *s, int fd);
+void local_quota_file_close(struct backend_session *s, int fd);
+/* STATFS: replace capacity with the quota; 1 when it did. */
+int local_quota_statfs(struct backend_session *s, uint64_t frsize,
+		       uint64_t *blocks, uint64_t *bfree, uint64_t *files,
+		       uint64_t *ffree);
+/* What is counted now (tests, logs). */
+void local_quota_usage(struct backend_session *s, uint64_t *bytes,
+		       uint64_t *inodes);
 
 /* local_data.c: the open-file table and file I/O */
 int local_files_init(struct backend_session *s);

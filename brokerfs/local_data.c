@@ -13,8 +13,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "local.h"
@@ -38,8 +40,10 @@ int local_files_init(struct backend_session *s)
 	return 0;
 }
 
-static void file_free(struct local_file *f)
+static void file_free(struct backend_session *s, struct local_file *f)
 {
+	if (f->kind == LOCAL_FILE && f->fd >= 0)
+		local_quota_file_close(s, f->fd);
 	if (f->kind == LOCAL_DIR) {
 		if (f->dir)
 			closedir(f->dir); /* closes f->fd */
@@ -59,7 +63,7 @@ void local_files_cleanup(struct backend_session *s)
 
 	for (i = 0; i < s->nslots; i++)
 		if (s->slots[i].f)
-			file_free(s->slots[i].f);
+			file_free(s, s->slots[i].f);
 	free(s->slots);
 	s->slots = NULL;
 	s->nslots = 0;
@@ -154,7 +158,7 @@ void local_file_put(struct backend_session *s, struct local_file *f)
 	last = --f->refs == 0;
 	pthread_mutex_unlock(&s->files_lock);
 	if (last)
-		file_free(f);
+		file_free(s, f);
 }
 
 int local_file_release(struct backend_session *s, uint64_t fh, int kind)
@@ -178,7 +182,7 @@ int local_file_release(struct backend_session *s, uint64_t fh, int kind)
 	if (!f)
 		return -EBADF;
 	if (last)
-		file_free(f);
+		file_free(s, f);
 	return 0;
 }
 
@@ -210,9 +214,10 @@ static int file_register(struct backend_session *s, int fd, int oflags,
 	f->kind = LOCAL_FILE;
 	f->fd = fd;
 	f->oflags = oflags;
+	local_quota_file_open(s, fd);
 	rc = local_file_insert(s, f, fh);
 	if (rc)
-		file_free(f);
+		file_free(s, f);
 	return rc;
 }
 
@@ -232,7 +237,19 @@ int local_data_open(struct backend_session *s, const struct proto_msg *req,
 		rc = -EISDIR;
 		goto out;
 	}
-	fd = local_reopen(n, fl);
+	if ((fl & O_TRUNC) && n->type == S_IFREG) {
+		struct local_qop q;
+		uint64_t room;
+
+		/* Truncating frees quota: measure it on the pinned inode. */
+		rc = local_quota_begin(s, n->fd, &q, &room);
+		if (rc)
+			goto out;
+		fd = local_reopen(n, fl);
+		local_quota_end(&q, n->fd);
+	} else {
+		fd = local_reopen(n, fl);
+	}
 	if (fd < 0) {
 		rc = fd;
 		goto out;
@@ -314,12 +331,28 @@ static int create_open(struct local_node *p, const struct proto_msg *req,
 	return -EAGAIN;
 }
 
+/* O_TRUNC on an existing file, measured for the quota. */
+static int create_trunc(struct backend_session *s, int fd)
+{
+	struct local_qop q;
+	uint64_t room;
+	int rc;
+
+	rc = local_quota_begin(s, fd, &q, &room);
+	if (rc)
+		return rc;
+	if (ftruncate(fd, 0) < 0)
+		rc = -errno;
+	local_quota_end(&q, fd);
+	return rc;
+}
+
 int local_data_create(struct backend_session *s, const struct proto_msg *req,
 		      struct proto_msg *rep)
 {
 	struct local_node *p;
 	struct stat st;
-	bool created = false;
+	bool created = false, trunc;
 	int fl, fd, pfd, rc;
 
 	rc = local_name_check(req->name);
@@ -330,8 +363,25 @@ int local_data_create(struct backend_session *s, const struct proto_msg *req,
 	rc = local_node_get_dir(s, req->ino, &p);
 	if (rc)
 		return rc;
-	fd = create_open(p, req, fl, &pfd, &created);
+	rc = local_quota_inode_take(s);
+	if (rc)
+		goto out;
+	/* With quotas an existing file is truncated after opening, so the
+	 * bytes it frees can be measured. */
+	trunc = local_quota_on(s) && (fl & O_TRUNC);
+	fd = create_open(p, req, trunc ? fl & ~O_TRUNC : fl, &pfd, &created);
+	if (fd >= 0 && !created)
+		local_quota_inode_give(s);
+	if (fd >= 0 && !created && trunc) {
+		rc = create_trunc(s, fd);
+		if (rc) {
+			close(fd);
+			close(pfd);
+			goto out;
+		}
+	}
 	if (fd < 0) {
+		local_quota_inode_give(s);
 		rc = fd;
 		goto out;
 	}
@@ -407,12 +457,47 @@ out:
 	return rc;
 }
 
+/*
+ * Clip a write of *len bytes at off to the quota: what still fits is
+ * written (a short write), EDQUOT only when nothing does.  Rewriting
+ * bytes the file already has is always allowed.
+ */
+static int quota_clip(const struct local_qop *q, uint64_t room, uint64_t off,
+		      size_t *len)
+{
+	uint64_t limit;
+
+	if (!q->u || room == UINT64_MAX)
+		return 0;
+	limit = q->size0 + room < q->size0 ? UINT64_MAX : q->size0 + room;
+	if (off + *len <= limit)
+		return 0;
+	if (off >= limit)
+		return -EDQUOT;
+	*len = (size_t)(limit - off);
+	return 0;
+}
+
+/* Might this write grow the file?  Rewrites skip the quota lock. */
+static bool write_grows(struct backend_session *s, struct local_file *f,
+			uint64_t off, size_t len)
+{
+	struct stat st;
+
+	if (!local_quota_on(s))
+		return false;
+	return (f->oflags & O_APPEND) || fstat(f->fd, &st) < 0 ||
+	       off + len > (uint64_t)st.st_size;
+}
+
 /* On an O_APPEND file Linux pwrite appends whatever the offset. */
 int local_data_write(struct backend_session *s, const struct proto_msg *req,
 		     struct proto_msg *rep)
 {
 	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
 	size_t len = req->data_len, done = 0;
+	struct local_qop q = {0};
+	uint64_t room;
 	ssize_t n;
 	int rc = 0;
 
@@ -422,6 +507,16 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 	    req->off > (uint64_t)INT64_MAX - len) {
 		rc = -EINVAL;
 		goto out;
+	}
+	if (write_grows(s, f, req->off, len)) {
+		rc = local_quota_begin(s, f->fd, &q, &room);
+		if (rc)
+			goto out;
+		rc = quota_clip(&q, room,
+				(f->oflags & O_APPEND) ? q.size0 : req->off,
+				&len);
+		if (rc)
+			goto out;
 	}
 	while (done < len) {
 		n = pwrite(f->fd, req->data + done, len - done,
@@ -437,6 +532,7 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 	}
 	rep->len = done;
 out:
+	local_quota_end(&q, f->fd);
 	local_file_put(s, f);
 	return rc;
 }
@@ -479,19 +575,46 @@ int local_data_fsync(struct backend_session *s, const struct proto_msg *req,
 	return local_file_sync(s, req->fh, LOCAL_FILE, req->flags & 1);
 }
 
+/*
+ * Bytes a fallocate may add to the quota.  Space reserved past the end
+ * with KEEP_SIZE does not change the size but takes disk all the same, so
+ * it is checked as growth; punching and collapsing only free space.
+ */
+static uint64_t falloc_growth(const struct proto_msg *req, uint64_t size)
+{
+	uint64_t end = req->off + req->len;
+
+	if (req->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE))
+		return 0;
+	if (req->mode & FALLOC_FL_INSERT_RANGE)
+		return req->len;
+	return end > size ? end - size : 0;
+}
+
 int local_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 			 struct proto_msg *rep)
 {
 	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	struct local_qop q;
+	uint64_t room;
 	int rc = 0;
 
 	if (!f)
 		return -EBADF;
-	if (req->off > (uint64_t)INT64_MAX || req->len > (uint64_t)INT64_MAX)
+	if (req->off > (uint64_t)INT64_MAX || req->len > (uint64_t)INT64_MAX) {
 		rc = -EINVAL;
+		goto out;
+	}
+	rc = local_quota_begin(s, f->fd, &q, &room);
+	if (rc)
+		goto out;
+	if (room != UINT64_MAX && falloc_growth(req, q.size0) > room)
+		rc = -EDQUOT;
 	else if (fallocate(f->fd, (int)req->mode, (off_t)req->off,
 			   (off_t)req->len) < 0)
 		rc = -errno;
+	local_quota_end(&q, f->fd);
+out:
 	local_file_put(s, f);
 	return rc;
 }
@@ -538,6 +661,8 @@ int local_data_copy_file_range(struct backend_session *s,
 			       struct proto_msg *rep)
 {
 	struct local_file *in = NULL, *out = NULL;
+	struct local_qop q;
+	uint64_t room;
 	loff_t off_in = (loff_t)req->off, off_out = (loff_t)req->off2;
 	size_t len = req->len > COPY_MAX ? COPY_MAX : (size_t)req->len;
 	ssize_t n;
@@ -553,11 +678,18 @@ int local_data_copy_file_range(struct backend_session *s,
 		rc = -EBADF;
 		goto out;
 	}
-	n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len, 0);
-	if (n < 0)
-		rc = -errno;
-	else
-		rep->len = (uint64_t)n;
+	rc = local_quota_begin(s, out->fd, &q, &room);
+	if (rc)
+		goto out;
+	rc = quota_clip(&q, room, req->off2, &len);
+	if (!rc) {
+		n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len, 0);
+		if (n < 0)
+			rc = -errno;
+		else
+			rep->len = (uint64_t)n;
+	}
+	local_quota_end(&q, out->fd);
 out:
 	local_file_put(s, in);
 	local_file_put(s, out);

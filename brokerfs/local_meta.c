@@ -120,6 +120,9 @@ static int make_entry(struct backend_session *s, const struct proto_msg *req,
 	rc = local_node_get_dir(s, req->ino, &p);
 	if (rc)
 		return rc;
+	rc = local_quota_inode_take(s);
+	if (rc)
+		goto out;
 	if (type == S_IFDIR)
 		r = mkdirat(p->fd, req->name, req->mode & 07777);
 	else if (type == S_IFLNK)
@@ -128,6 +131,7 @@ static int make_entry(struct backend_session *s, const struct proto_msg *req,
 		r = mknodat(p->fd, req->name, type | (req->mode & 07777), 0);
 	if (r < 0) {
 		rc = -errno;
+		local_quota_inode_give(s);
 		goto out;
 	}
 	fd = local_openat2(p->fd, req->name, O_PATH, 0);
@@ -270,6 +274,24 @@ static bool same_inode(int fd, const struct local_node *n)
 	       st.st_dev == n->dev;
 }
 
+/* ftruncate, counting the change; growth past the quota is EDQUOT. */
+static int truncate_fd(struct backend_session *s, int fd, uint64_t size)
+{
+	struct local_qop q;
+	uint64_t room;
+	int rc;
+
+	rc = local_quota_begin(s, fd, &q, &room);
+	if (rc)
+		return rc;
+	if (size > q.size0 && room != UINT64_MAX && size - q.size0 > room)
+		rc = -EDQUOT;
+	else if (ftruncate(fd, (off_t)size) < 0)
+		rc = -errno;
+	local_quota_end(&q, fd);
+	return rc;
+}
+
 static int set_size(struct backend_session *s, struct local_node *n,
 		    const struct proto_msg *req)
 {
@@ -285,8 +307,7 @@ static int set_size(struct backend_session *s, struct local_node *n,
 	/* The guest's open file if it named a writable one, else a fresh fd. */
 	f = req->fh ? local_file_get(s, req->fh, LOCAL_FILE) : NULL;
 	if (f && (f->oflags & O_ACCMODE) != O_RDONLY && same_inode(f->fd, n)) {
-		if (ftruncate(f->fd, (off_t)req->attr.size) < 0)
-			rc = -errno;
+		rc = truncate_fd(s, f->fd, req->attr.size);
 		local_file_put(s, f);
 		return rc;
 	}
@@ -294,8 +315,7 @@ static int set_size(struct backend_session *s, struct local_node *n,
 	fd = local_reopen(n, O_WRONLY);
 	if (fd < 0)
 		return fd;
-	if (ftruncate(fd, (off_t)req->attr.size) < 0)
-		rc = -errno;
+	rc = truncate_fd(s, fd, req->attr.size);
 	close(fd);
 	return rc;
 }
@@ -417,6 +437,8 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 			int flags)
 {
 	struct local_node *p;
+	struct stat st;
+	bool counted;
 	int rc;
 
 	rc = local_name_check(req->name);
@@ -425,8 +447,13 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	rc = local_node_get_dir(s, req->ino, &p);
 	if (rc)
 		return rc;
+	/* What goes away, for the quota; only counted when usage is. */
+	counted = local_quota_on(s) &&
+		  fstatat(p->fd, req->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (unlinkat(p->fd, req->name, flags) < 0)
 		rc = -errno;
+	else if (counted)
+		local_quota_removed(s, &st);
 	local_node_put(s, p);
 	return rc;
 }
@@ -447,7 +474,9 @@ int local_meta_rename(struct backend_session *s, const struct proto_msg *req,
 		      struct proto_msg *rep)
 {
 	struct local_node *op = NULL, *np = NULL;
+	struct stat src, dst;
 	unsigned flags = 0;
+	bool counted;
 	int rc;
 
 	if (req->flags & ~(PROTO_RENAME_NOREPLACE | PROTO_RENAME_EXCHANGE))
@@ -467,8 +496,15 @@ int local_meta_rename(struct backend_session *s, const struct proto_msg *req,
 	rc = local_node_get_dir(s, req->ino2, &np);
 	if (rc)
 		goto out;
+	/* A name renamed over is removed: the quota must know. */
+	counted = !(flags & RENAME_EXCHANGE) && local_quota_on(s) &&
+		  fstatat(np->fd, req->name2, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		  fstatat(op->fd, req->name, &src, AT_SYMLINK_NOFOLLOW) == 0 &&
+		  (src.st_dev != dst.st_dev || src.st_ino != dst.st_ino);
 	if (renameat2(op->fd, req->name, np->fd, req->name2, flags) < 0)
 		rc = -errno;
+	else if (counted)
+		local_quota_removed(s, &dst);
 out:
 	local_node_put(s, np);
 	local_node_put(s, op);
@@ -724,5 +760,12 @@ int local_meta_statfs(struct backend_session *s, const struct proto_msg *req,
 	rep->st.favail = sf.f_ffree;
 	rep->st.namemax =
 	    sf.f_namelen ? (uint64_t)sf.f_namelen : PROTO_MAX_NAME;
+	if (local_quota_statfs(s, rep->st.frsize, &rep->st.blocks,
+			       &rep->st.bfree, &rep->st.files,
+			       &rep->st.ffree)) {
+		if (rep->st.bavail > rep->st.bfree)
+			rep->st.bavail = rep->st.bfree;
+		rep->st.favail = rep->st.ffree;
+	}
 	return 0;
 }

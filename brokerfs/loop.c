@@ -3,9 +3,10 @@
  *
  * It owns the listeners, every connection and the session state; workers
  * only ever hand finished jobs back through the done queue.  Signals arrive
- * on a signalfd so they are ordinary events: SIGTERM/SIGINT start a drained
- * shutdown (stop accepting, stop reading, let in-flight requests finish for
- * at most BROKER_DRAIN_S seconds, then close everything).  A one-second
+ * on a signalfd so they are ordinary events: SIGHUP reloads the policy
+ * (--policy), SIGTERM/SIGINT start a drained shutdown (stop accepting,
+ * stop reading, let in-flight requests finish for at most BROKER_DRAIN_S
+ * seconds, then close everything).  A one-second
  * timer closes connections that never say HELLO and re-arms listeners that
  * ran out of descriptors.
  */
@@ -182,13 +183,32 @@ static void loop_stop(struct broker *b, const char *why)
 		conn_drain(c);
 }
 
+/*
+ * SIGHUP: load the policy anew; sessions stay.  New sessions see all of
+ * the new policy, open ones its quotas.
+ */
+static void loop_reload(struct broker *b)
+{
+	struct conn *c;
+
+	if (!b->policy) {
+		log_info("SIGHUP: no policy to reload");
+		return;
+	}
+	if (broker_policy_reload(b->policy))
+		return;
+	for (c = b->conns; c; c = c->next)
+		if (c->state == CONN_READY && c->sess)
+			session_policy_changed(c->sess);
+}
+
 static void loop_signal(struct broker *b)
 {
 	struct signalfd_siginfo si;
 
 	while (read(b->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
-			log_info("SIGHUP: nothing to reload");
+			loop_reload(b);
 		else
 			loop_stop(b, strsignal((int)si.ssi_signo));
 	}

@@ -138,10 +138,16 @@ static void main_stop_backend(struct broker *b, const struct broker_config *cfg)
 {
 	int left;
 
-	if (!b->backend || b->abandoned)
+	if (b->abandoned)
 		return;
-	left = b->bops->stop(b->backend, cfg->flush_timeout_ms);
-	b->backend = NULL;
+	if (b->policy) {
+		left = broker_policy_stop(b->policy, cfg->flush_timeout_ms);
+	} else if (b->backend) {
+		left = b->bops->stop(b->backend, cfg->flush_timeout_ms);
+		b->backend = NULL;
+	} else {
+		return;
+	}
 	if (left > 0)
 		log_warn("%d objects not flushed within %u ms; kept for the "
 			 "next start",
@@ -153,6 +159,7 @@ static void main_stop_backend(struct broker *b, const struct broker_config *cfg)
 int main(int argc, char **argv)
 {
 	struct broker_config cfg;
+	struct broker_policy *bp = NULL;
 	struct token_key *key = NULL;
 	const char *why = NULL;
 	struct broker b;
@@ -162,10 +169,20 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : 1;
 	log_init("brokerfs", cfg.verbose);
-	if (broker_config_check(&cfg))
+	if (cfg.policy_dir && !(bp = broker_policy_load(&cfg)))
 		return 1;
+	if (cfg.nlisten && !cfg.token_pubkey) {
+		fprintf(stderr,
+			"brokerfs: --token-pubkey (or tokens.public_key "
+			"in the policy) is required to accept "
+			"connections\n");
+		goto fail_early;
+	}
+	if (broker_config_check(&cfg) || (bp && broker_policy_check(bp)))
+		goto fail_early;
 	if (cfg.check_only) {
 		printf("brokerfs: configuration OK\n");
+		broker_policy_free(bp);
 		broker_config_cleanup(&cfg);
 		return 0;
 	}
@@ -187,9 +204,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.bops = backend_find(cfg.backend);
+	b.policy = bp;
 	rc = broker_init(&b, key);
-	if (!rc)
+	if (!rc && bp) {
+		session_use_policy(bp);
+		rc = broker_policy_start(bp);
+	} else if (!rc) {
 		rc = b.bops->start(&cfg, &b.backend);
+	}
 	if (!rc && cfg.fuse_mountpoint)
 		rc = main_fuse(&b, &cfg);
 	if (rc) {
@@ -198,6 +220,8 @@ int main(int argc, char **argv)
 		snprintf(msg, sizeof(msg), "start-up failed: %s",
 			 strerror(-rc));
 		main_ready(0, msg);
+		if (bp)
+			broker_policy_stop(bp, 0);
 		rc = 1;
 		goto out;
 	}
@@ -212,6 +236,11 @@ out:
 	if (cfg.pidfile)
 		unlink(cfg.pidfile);
 	token_key_free(key);
+	broker_policy_free(bp);
 	broker_config_cleanup(&cfg);
 	return rc;
+fail_early:
+	broker_policy_free(bp);
+	broker_config_cleanup(&cfg);
+	return 1;
 }

@@ -6,6 +6,10 @@
  * read or preview handle can never reach a mutating backend call whatever
  * the backend does.  Opening and closing block (the backend may touch disk
  * or network), so the loop runs them on a worker.
+ *
+ * With brokerfs --policy the policy decides at open: the filesystem_id
+ * must have an entry that allows the handle's intent, and the entry picks
+ * the backend and the quota (broker_policy.c).
  */
 #include "broker.h"
 
@@ -32,24 +36,63 @@ struct session *session_new(const struct backend_ops *ops,
 	return s;
 }
 
+/* Set once before the loop runs, read-only afterwards. */
+static struct broker_policy *session_policy;
+
+void session_use_policy(struct broker_policy *bp)
+{
+	session_policy = bp;
+}
+
 int session_open(struct session *s, struct backend *b)
 {
+	struct backend_session_opts o = {
+	    .flags = s->rdonly ? BACKEND_SESSION_RDONLY : 0};
+	struct broker_session_target t;
 	int rc;
 
-	rc = s->ops->session_open(b, s->claims.filesystem_id,
-				  s->rdonly ? BACKEND_SESSION_RDONLY : 0,
-				  &s->bs);
-	if (rc) {
-		s->bs = NULL;
-		log_warn("session refused: sid=%s fsid=%s peer=%s: %s",
-			 s->claims.sid, s->claims.filesystem_id, s->peer,
-			 strerror(-rc));
-		return rc;
+	if (session_policy) {
+		rc = broker_policy_session(session_policy, &s->claims, &t,
+					   s->why, sizeof(s->why));
+		if (rc)
+			goto refused;
+		s->ops = t.ops;
+		b = t.backend;
+		o.quota_bytes = t.quota_bytes;
+		o.quota_inodes = t.quota_inodes;
 	}
+	if (s->ops->session_open_opts)
+		rc = s->ops->session_open_opts(b, s->claims.filesystem_id, &o,
+					       &s->bs);
+	else
+		rc = s->ops->session_open(b, s->claims.filesystem_id, o.flags,
+					  &s->bs);
+	if (rc)
+		goto refused;
 	log_info("session open: sid=%s fsid=%s intent=%s peer=%s",
 		 s->claims.sid, s->claims.filesystem_id,
 		 token_intent_name(s->claims.intent), s->peer);
 	return 0;
+refused:
+	s->bs = NULL;
+	log_warn("session refused: sid=%s fsid=%s intent=%s peer=%s: %s",
+		 s->claims.sid, s->claims.filesystem_id,
+		 token_intent_name(s->claims.intent), s->peer,
+		 s->why[0] ? s->why : strerror(-rc));
+	return rc;
+}
+
+void session_policy_changed(struct session *s)
+{
+	uint64_t bytes, inodes;
+
+	if (!session_policy || !s->bs || !s->ops->session_quota)
+		return;
+	/* An entry removed by the reload leaves open sessions as they are. */
+	if (broker_policy_quota(session_policy, s->claims.filesystem_id, &bytes,
+				&inodes))
+		return;
+	s->ops->session_quota(s->bs, bytes, inodes);
 }
 
 void session_close(struct session *s)
