@@ -332,6 +332,13 @@ int s3b_upload(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 	    .nmeta = sg->nmeta,
 	    .if_match = sg->etag[0] ? sg->etag : NULL,
 	    .if_none_match = !sg->etag[0],
+	    /*
+	     * Stored with the object where S3 supports it; radosgw 16 accepts
+	     * and ignores the header, so there the verified checksum is the
+	     * signed x-amz-content-sha256 every request carries.
+	     */
+	    .checksum = sg->st->cfg.rgw_quirks ? S3_CHECKSUM_NONE
+					       : S3_CHECKSUM_SHA256,
 	};
 	struct s3_http *http;
 

@@ -8,3 +8,4 @@ tests_s3_test_s3_stage_SOURCES = tests/s3/test-s3-stage.c
 tests_s3_test_s3_stage_LDADD = libbroker.a $(TEST_LIBS) $(CURL_LIBS)
 TESTS += tests/s3/s3-stage.sh
 EXTRA_DIST += tests/s3/s3-stage.sh
+dist_doc_DATA += doc/staging.md
