@@ -353,7 +353,7 @@ int local_data_create(struct backend_session *s, const struct proto_msg *req,
 	struct local_node *p;
 	struct stat st;
 	bool created = false, trunc;
-	int fl, fd, pfd, rc;
+	int fl, fd, pfd, rc, full;
 
 	rc = local_name_check(req->name);
 	if (!rc)
@@ -363,15 +363,26 @@ int local_data_create(struct backend_session *s, const struct proto_msg *req,
 	rc = local_node_get_dir(s, req->ino, &p);
 	if (rc)
 		return rc;
-	rc = local_quota_inode_take(s);
-	if (rc)
-		goto out;
 	/* With quotas an existing file is truncated after opening, so the
 	 * bytes it frees can be measured. */
 	trunc = local_quota_on(s) && (fl & O_TRUNC);
-	fd = create_open(p, req, trunc ? fl & ~O_TRUNC : fl, &pfd, &created);
-	if (fd >= 0 && !created)
-		local_quota_inode_give(s);
+	full = local_quota_inode_take(s);
+	if (full && (req->flags & O_EXCL)) {
+		rc = full;
+		goto out;
+	}
+	if (full) {
+		/* No inode left, but an existing file needs none. */
+		fd = open_existing(p->fd, req->name, trunc ? fl & ~O_TRUNC : fl,
+				   &pfd);
+		if (fd == -ENOENT)
+			fd = full;
+	} else {
+		fd = create_open(p, req, trunc ? fl & ~O_TRUNC : fl, &pfd,
+				 &created);
+		if (!created)
+			local_quota_inode_give(s);
+	}
 	if (fd >= 0 && !created && trunc) {
 		rc = create_trunc(s, fd);
 		if (rc) {
@@ -381,7 +392,6 @@ int local_data_create(struct backend_session *s, const struct proto_msg *req,
 		}
 	}
 	if (fd < 0) {
-		local_quota_inode_give(s);
 		rc = fd;
 		goto out;
 	}

@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "broker.h"
+#include "local.h"
 #include "proto.h"
 #include "unit.h"
 
@@ -1273,6 +1274,220 @@ static void test_concurrency(void)
 	forget(a.nodeid, 1);
 }
 
+/* ---- quotas (local_quota.c) ---------------------------------------------- */
+
+static void usage_is(uint64_t bytes, uint64_t inodes, int line)
+{
+	uint64_t b, i;
+
+	local_quota_usage(S, &b, &i);
+	if (b != bytes || i != inodes)
+		fprintf(stderr, "line %d: usage %llu bytes %llu inodes\n", line,
+			(unsigned long long)b, (unsigned long long)i);
+	CHECK_EQ(b, bytes);
+	CHECK_EQ(i, inodes);
+}
+#define USAGE(b, i) usage_is(b, i, __LINE__)
+
+static int quota_call(uint32_t op, uint64_t fh, uint64_t fh2, uint64_t off,
+		      uint64_t off2, uint64_t len, uint64_t *out)
+{
+	struct proto_msg q, p;
+	int rc;
+
+	req_init(&q, op);
+	q.fh = fh;
+	q.fh2 = fh2;
+	q.off = off;
+	q.off2 = off2;
+	q.len = len;
+	rc = call_on(S, &q, &p);
+	if (!rc && out)
+		*out =
+		    op == PROTO_OP_STATFS ? p.st.blocks * p.st.frsize : p.len;
+	if (!rc && op == PROTO_OP_STATFS)
+		CHECK(p.st.files == 5 || p.st.files == 8);
+	proto_msg_cleanup(&p);
+	return rc;
+}
+
+/* A file of n bytes on the host, below the quota filesystem. */
+static void host_file(const char *name, size_t n)
+{
+	char path[256], *buf = calloc(1, n + 1);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/q/%s", tmproot, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && buf && write(fd, buf, n) == (ssize_t)n);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+/* The tree before the first session: what the scan must find. */
+static void quota_tree(void)
+{
+	char path[256], path2[256];
+
+	snprintf(path, sizeof(path), "%s/q", tmproot);
+	CHECK_EQ(mkdir(path, 0755), 0);
+	host_file("one", 1000);
+	host_file("linked", 500); /* and a second name: counted once */
+	snprintf(path, sizeof(path), "%s/q/linked", tmproot);
+	snprintf(path2, sizeof(path2), "%s/q/linked2", tmproot);
+	CHECK_EQ(link(path, path2), 0);
+	snprintf(path, sizeof(path), "%s/q/sub", tmproot);
+	CHECK_EQ(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/q/sub/sym", tmproot);
+	CHECK_EQ(symlink("../one", path), 0);
+}
+
+/* Writes, truncation, fallocate and copy_file_range against 10000 bytes. */
+static void quota_bytes(uint64_t *fh_w)
+{
+	struct proto_attr a, in = {0};
+	char big[3001];
+	uint64_t fh, fh2, n = 0;
+
+	memset(big, 'x', 3000);
+	big[3000] = 0;
+	CHECK_EQ(create(ROOT, "w", O_RDWR | O_CREAT, 0644, &a, &fh), 0);
+	USAGE(1500, 5);
+	CHECK_EQ(do_write(S, fh, 0, big), 3000);
+	USAGE(4500, 5);
+	/* Rewriting is free; growing past 10000 writes what fits. */
+	CHECK_EQ(do_write(S, fh, 0, "abc"), 3);
+	CHECK_EQ(do_write(S, fh, 5000, big), 3000);
+	USAGE(9500, 5);
+	CHECK_EQ(do_write(S, fh, 8000, big), 500);
+	USAGE(10000, 5);
+	CHECK_EQ(do_write(S, fh, 8500, "y"), -EDQUOT);
+	CHECK_EQ(do_write(S, fh, 100, "rewrite"), 7);
+	CHECK_EQ(quota_call(PROTO_OP_STATFS, 0, 0, 0, 0, 0, &n), 0);
+	CHECK(n <= 10000 && n + 4096 > 10000);
+	/* Truncation frees, growing by SETATTR past the quota is EDQUOT. */
+	in.size = 20000;
+	CHECK_EQ(setattr(a.nodeid, PROTO_SET_SIZE, &in, NULL), -EDQUOT);
+	in.size = 1000;
+	CHECK_EQ(setattr(a.nodeid, PROTO_SET_SIZE, &in, NULL), 0);
+	USAGE(2500, 5);
+	CHECK_EQ(quota_call(PROTO_OP_FALLOCATE, fh, 0, 0, 0, 9000, NULL),
+		 -EDQUOT);
+	CHECK_EQ(quota_call(PROTO_OP_FALLOCATE, fh, 0, 0, 0, 2000, NULL), 0);
+	USAGE(3500, 5);
+	/* copy_file_range into a second name: clipped, then EDQUOT. */
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "one"), 0);
+	USAGE(2500, 4);
+	CHECK_EQ(create(ROOT, "c", O_RDWR | O_CREAT, 0644, NULL, &fh2), 0);
+	n = 0;
+	CHECK_EQ(
+	    quota_call(PROTO_OP_COPY_FILE_RANGE, fh, fh2, 0, 7000, 2000, &n),
+	    0);
+	CHECK_EQ(n, 500);
+	USAGE(10000, 5);
+	CHECK_EQ(
+	    quota_call(PROTO_OP_COPY_FILE_RANGE, fh, fh2, 0, 7500, 10, NULL),
+	    -EDQUOT);
+	/* O_TRUNC through OPEN frees what the file held. */
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh2), 0);
+	CHECK_EQ(lookup(ROOT, "c", &a), 0);
+	CHECK_EQ(do_open(S, a.nodeid, O_WRONLY | O_TRUNC, &fh2), 0);
+	USAGE(2500, 5);
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh2), 0);
+	forget(a.nodeid, 2);
+	*fh_w = fh;
+}
+
+/* Entries against 5 inodes; unlinked-open files, links, rename-over. */
+static void quota_inodes(uint64_t fh)
+{
+	struct proto_attr a;
+	uint64_t fh2;
+
+	CHECK_EQ(create(ROOT, "no", O_RDWR | O_CREAT, 0644, NULL, &fh2),
+		 -EDQUOT);
+	CHECK_EQ(mkdir_(ROOT, "no", 0755, NULL), -EDQUOT);
+	CHECK_EQ(mknod_(ROOT, "no", S_IFIFO | 0644, NULL), -EDQUOT);
+	CHECK_EQ(lookup(ROOT, "no", NULL), -ENOENT);
+	/* An existing name opened by CREATE takes no inode. */
+	CHECK_EQ(create(ROOT, "w", O_RDWR | O_CREAT, 0644, NULL, &fh2), 0);
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh2), 0);
+	USAGE(2500, 5);
+	/* w is still open: unlinking keeps it counted until the release. */
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "w"), 0);
+	USAGE(2500, 5);
+	CHECK_EQ(do_write(S, fh, 3000, "z"), 1); /* w: 2000 -> 3001 */
+	USAGE(3501, 5);
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh), 0);
+	USAGE(500, 4);
+	/* Hard links: the inode goes with its last name. */
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "linked"), 0);
+	USAGE(500, 4);
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "linked2"), 0);
+	USAGE(0, 3);
+	/* Rename over an existing file removes it. */
+	CHECK_EQ(create(ROOT, "r1", O_RDWR | O_CREAT, 0644, &a, &fh), 0);
+	CHECK_EQ(do_write(S, fh, 0, "0123456789"), 10);
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh), 0);
+	forget(a.nodeid, 1);
+	CHECK_EQ(create(ROOT, "r2", O_RDWR | O_CREAT, 0644, &a, &fh), 0);
+	CHECK_EQ(do_write(S, fh, 0, "01234"), 5);
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh), 0);
+	forget(a.nodeid, 1);
+	USAGE(15, 5);
+	CHECK_EQ(rename_(ROOT, "r1", ROOT, "r2", 0), 0);
+	USAGE(10, 4);
+	CHECK_EQ(mkdir_(ROOT, "d", 0755, &a), 0);
+	forget(a.nodeid, 1);
+	CHECK_EQ(name_op(PROTO_OP_RMDIR, ROOT, "d"), 0);
+	USAGE(10, 4);
+}
+
+static void test_quota(void)
+{
+	struct backend_session_opts o = {.quota_bytes = 10000,
+					 .quota_inodes = 5};
+	struct backend_session *saved = S, *s2 = NULL, *plain = NULL;
+	uint64_t fh, n = 0;
+
+	quota_tree();
+	CHECK_EQ(backend_local.session_open_opts(B, "q", &o, &S), 0);
+	if (!S) {
+		S = saved;
+		return;
+	}
+	USAGE(1500, 4);
+	/* A second session of the filesystem shares the count. */
+	o.quota_bytes = 10000;
+	CHECK_EQ(backend_local.session_open_opts(B, "q", &o, &s2), 0);
+	quota_bytes(&fh);
+	quota_inodes(fh);
+	/* A reload raises the quota of the open sessions at once. */
+	backend_local.session_quota(s2, 20000, 8);
+	CHECK_EQ(quota_call(PROTO_OP_STATFS, 0, 0, 0, 0, 0, &n), 0);
+	CHECK(n <= 20000 && n + 4096 > 20000);
+	CHECK_EQ(create(ROOT, "after", O_RDWR | O_CREAT, 0644, NULL, &fh), 0);
+	CHECK_EQ(simple(PROTO_OP_RELEASE, 0, fh), 0);
+	USAGE(10, 5);
+	backend_local.session_close(s2);
+	/* No quota: nothing is counted and nothing refused. */
+	CHECK_EQ(backend_local.session_open(B, "noquota", 0, &plain), 0);
+	{
+		struct backend_session *q = S;
+		uint64_t b, i;
+
+		S = plain;
+		local_quota_usage(S, &b, &i);
+		CHECK_EQ(b + i, 0);
+		CHECK(!local_quota_on(S));
+		S = q;
+	}
+	backend_local.session_close(plain);
+	backend_local.session_close(S);
+	S = saved;
+}
+
 int main(void)
 {
 	int fds_before, rc;
@@ -1312,6 +1527,7 @@ int main(void)
 	test_mknod_mkdir();
 	test_misc_io();
 	test_concurrency();
+	test_quota();
 
 	/* Leave handles and lookups behind: close must release them all. */
 	{
