@@ -480,17 +480,36 @@ int s3b_stage_set_meta(struct s3b_stage *sg, const struct s3_kv *meta,
 	return ret;
 }
 
+/*
+ * Lock held: wait for uploads and fetches, then mark the stage busy so the
+ * lock can be dropped to take the table lock first (the lock order).
+ */
+static void claim_busy(struct s3b_stage *sg)
+{
+	claim(sg);
+	sg->busy = true;
+	pthread_mutex_unlock(&sg->lock);
+	pthread_mutex_lock(&sg->st->table_lock);
+	pthread_mutex_lock(&sg->lock);
+}
+
+static void release_busy(struct s3b_stage *sg)
+{
+	sg->busy = false;
+	pthread_cond_broadcast(&sg->cv);
+	pthread_mutex_unlock(&sg->lock);
+	pthread_mutex_unlock(&sg->st->table_lock);
+}
+
 int s3b_stage_set_key(struct s3b_stage *sg, const char *key, const char *etag)
 {
-	struct s3b_store *st = sg->st;
 	int ret = 0;
 
 	if (!key || !key[0] || strlen(key) >= S3_KEY_MAX ||
 	    (etag && strlen(etag) >= S3_ETAG_MAX))
 		return -EINVAL;
-	pthread_mutex_lock(&st->table_lock);
 	pthread_mutex_lock(&sg->lock);
-	claim(sg);
+	claim_busy(sg);
 	/* without an object at the new key, every base byte must be here */
 	if ((!etag || !etag[0]) && sg->etag[0]) {
 		for (uint64_t b = 0; b * S3B_BLOCK < sg->base_limit; b++)
@@ -500,7 +519,7 @@ int s3b_stage_set_key(struct s3b_stage *sg, const char *key, const char *etag)
 			}
 		sg->changed = true;
 	}
-	s3b_store_rehash(st, sg, sg->fsid, key);
+	s3b_store_rehash(sg->st, sg, sg->fsid, key);
 	if (strcmp(sg->key, key)) {
 		ret = -ENOMEM;
 		goto out;
@@ -508,8 +527,7 @@ int s3b_stage_set_key(struct s3b_stage *sg, const char *key, const char *etag)
 	snprintf(sg->etag, sizeof(sg->etag), "%s", etag ? etag : "");
 	ret = s3b_mf_write(sg, false);
 out:
-	pthread_mutex_unlock(&sg->lock);
-	pthread_mutex_unlock(&st->table_lock);
+	release_busy(sg);
 	return ret;
 }
 
@@ -517,15 +535,13 @@ void s3b_stage_discard(struct s3b_stage *sg)
 {
 	struct s3b_store *st = sg->st;
 
-	pthread_mutex_lock(&st->table_lock);
 	pthread_mutex_lock(&sg->lock);
-	claim(sg);
+	claim_busy(sg);
 	sg->discarded = true;
 	s3b_bits_clear_from(&sg->dirty, 0);
 	/* a later s3b_stage_get of the key starts afresh */
 	if (sg->in_table)
 		s3b_store_remove(st, sg);
 	s3b_store_unlink(st, sg->id);
-	pthread_mutex_unlock(&sg->lock);
-	pthread_mutex_unlock(&st->table_lock);
+	release_busy(sg);
 }

@@ -199,6 +199,8 @@ int s3b_mf_write(struct s3b_stage *sg, bool sync)
 	char tmp[64], name[64];
 	struct buf b;
 
+	if (sg->discarded) /* its files are gone: leave no orphan manifest */
+		return 0;
 	buf_init(&b, S3B_MF_MAX);
 	ret = mf_render(sg, &b);
 	if (ret)

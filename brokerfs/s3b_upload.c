@@ -337,8 +337,8 @@ int s3b_upload(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 	     * and ignores the header, so there the verified checksum is the
 	     * signed x-amz-content-sha256 every request carries.
 	     */
-	    .checksum = sg->st->cfg.rgw_quirks ? S3_CHECKSUM_NONE
-					       : S3_CHECKSUM_SHA256,
+	    .checksum =
+		sg->st->cfg.rgw_quirks ? S3_CHECKSUM_NONE : S3_CHECKSUM_SHA256,
 	};
 	struct s3_http *http;
 
