@@ -217,14 +217,14 @@ static void test_store_dir(void)
 struct budget_arg {
 	struct s3b_store *st;
 	uint64_t n;
-	volatile int got;
+	int got; /* atomic */
 };
 
 static void *budget_taker(void *arg)
 {
 	struct budget_arg *a = arg;
 	s3b_budget_take(a->st, a->n);
-	a->got = 1;
+	__atomic_store_n(&a->got, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -244,7 +244,8 @@ static void test_budget(void)
 	a = (struct budget_arg){st, 6 * MiB, 0};
 	pthread_create(&t, NULL, budget_taker, &a);
 	usleep(100000);
-	CHECK_EQ(a.got, 0); /* blocked: 6 + 6 > 10 */
+	CHECK_EQ(__atomic_load_n(&a.got, __ATOMIC_ACQUIRE),
+		 0); /* blocked: 6 + 6 > 10 */
 	s3b_budget_give(st, 6 * MiB);
 	pthread_join(t, NULL);
 	CHECK_EQ(a.got, 1);
@@ -255,7 +256,7 @@ static void test_budget(void)
 	a = (struct budget_arg){st, 30 * MiB, 0};
 	pthread_create(&t, NULL, budget_taker, &a);
 	usleep(100000);
-	CHECK_EQ(a.got, 0);
+	CHECK_EQ(__atomic_load_n(&a.got, __ATOMIC_ACQUIRE), 0);
 	s3b_budget_give(st, 6 * MiB);
 	pthread_join(t, NULL);
 	CHECK_EQ(a.got, 1);
@@ -637,7 +638,7 @@ struct writer_arg {
 	struct s3b_stage *sg;
 	unsigned char *final;
 	size_t len;
-	volatile int stop;
+	int stop, failed;
 };
 
 /* Rewrites the region over and over; ends with the final bytes. */
@@ -654,11 +655,11 @@ static void *writer_main(void *arg)
 			    w->len - off < 65536 ? w->len - off : 65536, off);
 	}
 	for (size_t off = 0; off < w->len; off += 65536)
-		CHECK_EQ(s3b_stage_write(
-			     w->sg, w->final + off,
-			     w->len - off < 65536 ? w->len - off : 65536, off),
-			 0);
-	w->stop = 1;
+		if (s3b_stage_write(w->sg, w->final + off,
+				    w->len - off < 65536 ? w->len - off : 65536,
+				    off))
+			w->failed = 1; /* CHECK's counters are not atomic */
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
 	free(b);
 	return NULL;
 }
@@ -681,13 +682,14 @@ static void test_concurrent(struct s3_http *h)
 	CHECK_EQ(s3b_stage_get(st, h, FSID, &base, &w.sg), 0);
 	pthread_create(&t, NULL, writer_main, &w);
 	int flushes = 0, ret = 0;
-	while (!w.stop && !ret) {
+	while (!__atomic_load_n(&w.stop, __ATOMIC_ACQUIRE) && !ret) {
 		ret = s3b_stage_flush(w.sg, NULL);
 		CHECK_EQ(ret, 0);
 		flushes++;
 		usleep(50000); /* let the writer run: it waits during uploads */
 	}
 	pthread_join(t, NULL);
+	CHECK(!w.failed);
 	CHECK(flushes >= 1);
 	CHECK(s3b_stage_dirty(w.sg)); /* the last writes came after */
 	CHECK_EQ(s3b_stage_flush(w.sg, NULL), 0);
