@@ -151,7 +151,8 @@ static void usage_scan(struct backend_session *s, struct local_usage *u)
 	fd = local_reopen(s->root, O_RDONLY | O_DIRECTORY);
 	if (fd >= 0)
 		scan_dir(fd, 0, &sc);
-	qsort(sc.links, sc.nlinks, sizeof(*sc.links), link_cmp);
+	if (sc.nlinks)
+		qsort(sc.links, sc.nlinks, sizeof(*sc.links), link_cmp);
 	for (i = 0; i < sc.nlinks; i++) {
 		if (i && !link_cmp(&sc.links[i], &sc.links[i - 1]))
 			continue;

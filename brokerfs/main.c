@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "broker_audit.h"
 #include "log.h"
 
 static int main_ready_fd = -1;	 /* child -> parent start-up status */
@@ -170,7 +171,7 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 1;
 	log_init("brokerfs", cfg.verbose);
 	if (cfg.policy_dir && !(bp = broker_policy_load(&cfg)))
-		return 1;
+		goto fail_early;
 	if (cfg.nlisten && !cfg.token_pubkey) {
 		fprintf(stderr,
 			"brokerfs: --token-pubkey (or tokens.public_key "
@@ -206,6 +207,8 @@ int main(int argc, char **argv)
 	b.bops = backend_find(cfg.backend);
 	b.policy = bp;
 	rc = broker_init(&b, key);
+	if (!rc)
+		rc = broker_audit_open(&cfg);
 	if (!rc && bp) {
 		session_use_policy(bp);
 		rc = broker_policy_start(bp);
@@ -232,6 +235,7 @@ int main(int argc, char **argv)
 	main_stop_backend(&b, &cfg);
 out:
 	broker_cleanup(&b);
+	broker_audit_close(b.abandoned);
 	fuse_local_join();
 	if (cfg.pidfile)
 		unlink(cfg.pidfile);
