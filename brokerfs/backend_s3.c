@@ -333,6 +333,7 @@ static void fs_free(struct s3b_fs *fs)
 	s3_http_free(fs->http);
 	pthread_rwlock_destroy(&fs->ns);
 	pthread_mutex_destroy(&fs->cred_lock);
+	pthread_mutex_destroy(&fs->q_lock);
 	free(fs->fsid);
 	free(fs->root);
 	free(fs);
@@ -347,6 +348,7 @@ static struct s3b_fs *fs_new(struct backend *b, const char *fsid)
 		return NULL;
 	pthread_rwlock_init(&fs->ns, NULL);
 	pthread_mutex_init(&fs->cred_lock, NULL);
+	pthread_mutex_init(&fs->q_lock, NULL);
 	fs->fsid = strdup(fsid);
 	n = *b->prefix ? asprintf(&fs->root, "%s/%s/", b->prefix, fsid)
 		       : asprintf(&fs->root, "%s/", fsid);
@@ -550,9 +552,11 @@ static int s3b_stop(struct backend *b, unsigned flush_ms)
 
 /* ---- sessions ----------------------------------------------------------- */
 
-static int s3b_session_open(struct backend *b, const char *fsid, unsigned flags,
-			    struct backend_session **out)
+static int s3b_session_open_opts(struct backend *b, const char *fsid,
+				 const struct backend_session_opts *o,
+				 struct backend_session **out)
 {
+	unsigned flags = o->flags;
 	struct backend_session *s = NULL;
 	struct s3b_fs *fs;
 	int rc;
@@ -575,11 +579,30 @@ static int s3b_session_open(struct backend *b, const char *fsid, unsigned flags,
 		free(s);
 		return rc;
 	}
+	if (o->quota_bytes || o->quota_inodes) {
+		rc = s3b_fs_cred(b, fs, false);
+		if (!rc)
+			rc = s3b_quota_attach(s, o->quota_bytes,
+					      o->quota_inodes);
+		if (rc) {
+			s3b_nodes_cleanup(s);
+			free(s);
+			return rc;
+		}
+	}
 	pthread_mutex_lock(&b->lock);
 	fs->sessions++;
 	pthread_mutex_unlock(&b->lock);
 	*out = s;
 	return 0;
+}
+
+static int s3b_session_open(struct backend *b, const char *fsid, unsigned flags,
+			    struct backend_session **out)
+{
+	struct backend_session_opts o = {.flags = flags};
+
+	return s3b_session_open_opts(b, fsid, &o, out);
 }
 
 /* The core has drained every worker of this session before closing it. */
@@ -661,6 +684,8 @@ const struct backend_ops backend_s3 = {
     .start = s3b_start,
     .stop = s3b_stop,
     .session_open = s3b_session_open,
+    .session_open_opts = s3b_session_open_opts,
+    .session_quota = s3b_quota_set,
     .session_close = s3b_session_close,
     .dispatch = s3b_dispatch,
     /* Everything else may wait on S3 and goes to the workers. */

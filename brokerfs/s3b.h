@@ -79,6 +79,12 @@ struct s3b_fs {
 	pthread_mutex_t cred_lock;
 	time_t cred_exp;   /* cred_lock: STS expiry, 0 = base credential */
 	unsigned sessions; /* b->lock */
+	/* Usage against the quota (s3b_quota.c), counted from the first
+	 * session with a quota on. */
+	pthread_mutex_t q_lock;
+	int q_on;		  /* atomic; set once under q_lock */
+	uint64_t qbytes, qinodes; /* q_lock: 0 is no limit */
+	uint64_t ubytes, uinodes; /* q_lock */
 };
 
 struct s3b_cent; /* a metadata cache entry (s3b_cache.c) */
@@ -267,6 +273,31 @@ void s3b_file_put(struct backend_session *s, struct s3b_file *f);
 struct s3b_file *s3b_file_take(struct backend_session *s, uint64_t fh,
 			       int kind);
 void s3b_file_free(struct backend_session *s, struct s3b_file *f);
+
+/*
+ * ---- s3b_quota.c: usage of a filesystem_id against its quota ------------
+ * Bytes are object sizes (files and symlink bodies; staged sizes while a
+ * file is written), inodes are objects and directory markers.  The first
+ * session with a quota lists the prefix once; every change the backend
+ * makes is counted from then on.
+ */
+int s3b_quota_attach(struct backend_session *s, uint64_t bytes,
+		     uint64_t inodes);
+void s3b_quota_set(struct backend_session *s, uint64_t bytes, uint64_t inodes);
+bool s3b_quota_on(const struct s3b_fs *fs);
+/*
+ * Around a size change of sg: *room is how far it may grow (UINT64_MAX: no
+ * limit).  Returns whether it is counting (q_lock held); pass that to
+ * s3b_quota_end, which always follows.
+ */
+int s3b_quota_begin(struct s3b_fs *fs, struct s3b_stage *sg, uint64_t *size0,
+		    uint64_t *room);
+void s3b_quota_end(struct s3b_fs *fs, struct s3b_stage *sg, uint64_t size0,
+		   int counting);
+int s3b_quota_take(struct s3b_fs *fs, uint64_t bytes); /* one new object */
+void s3b_quota_give(struct s3b_fs *fs, uint64_t bytes, uint64_t inodes);
+int s3b_quota_statfs(struct s3b_fs *fs, struct proto_msg *rep);
+void s3b_quota_usage(struct s3b_fs *fs, uint64_t *bytes, uint64_t *inodes);
 
 /* ---- s3b_ns.c / s3b_dir.c / s3b_attr.c / s3b_data.c -------------------- */
 /* What is at key: 1 file-like (with *i), 2 directory, -ENOENT, -errno. */

@@ -106,8 +106,9 @@ static int set_size(struct backend_session *s, struct s3b_node *n,
 	struct s3b_file *f = NULL;
 	struct s3b_stage *sg = NULL;
 	struct s3b_base base = {.key = key, .etag = i->etag, .size = i->size};
+	uint64_t size0, room;
 	bool own = false;
-	int rc;
+	int rc, q;
 
 	if (n->type == S_IFDIR)
 		return -EISDIR;
@@ -129,7 +130,13 @@ static int set_size(struct backend_session *s, struct s3b_node *n,
 			goto out;
 		own = true;
 	}
-	rc = s3b_stage_truncate(sg, req->attr.size);
+	q = s3b_quota_begin(s->fs, sg, &size0, &room);
+	if (req->attr.size > size0 && room != UINT64_MAX &&
+	    req->attr.size - size0 > room)
+		rc = -EDQUOT;
+	else
+		rc = s3b_stage_truncate(sg, req->attr.size);
+	s3b_quota_end(s->fs, sg, size0, q);
 	/* truncate(2) without an open file is durable when it returns. */
 	if (!rc && !f)
 		rc = s3b_data_flush_stage(s, n, sg);
@@ -438,5 +445,6 @@ int s3b_attr_statfs(struct backend_session *s, const struct proto_msg *req,
 	rep->st.ffree = rep->st.files;
 	rep->st.favail = rep->st.files;
 	rep->st.namemax = PROTO_MAX_NAME;
+	s3b_quota_statfs(s->fs, rep); /* a quota is the size, if one is set */
 	return 0;
 }

@@ -166,7 +166,11 @@ static int open_node(struct backend_session *s, struct s3b_node *n, int fl,
 		struct s3b_stage *sg = s3b_node_stage_pin(s, n);
 
 		if (sg && s3b_stage_size(sg)) {
+			uint64_t size0, room;
+			int q = s3b_quota_begin(s->fs, sg, &size0, &room);
+
 			rc = s3b_stage_truncate(sg, 0);
+			s3b_quota_end(s->fs, sg, size0, q);
 			pthread_mutex_lock(&s->lock);
 			n->wrote = true;
 			pthread_mutex_unlock(&s->lock);
@@ -218,16 +222,22 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 	uint64_t id;
 	int rc;
 
+	rc = s3b_quota_take(s->fs, 0);
+	if (rc) {
+		free(path);
+		return rc;
+	}
 	memset(&i, 0, sizeof(i));
 	s3b_meta_new(&i.m, S_IFREG | (req->mode & 07777), req->uid, req->gid);
 	i.lastmod = i.m.mtime;
 	s3b_cache_put(s->b, key, &i); /* etag "": only staged */
 	rc = s3b_node_ref(s, path, S_IFREG, &id);
-	if (rc)
+	if (!rc && !(n = s3b_node_get(s, id)))
+		rc = -ESTALE;
+	if (rc) {
+		s3b_quota_give(s->fs, 0, 1);
 		return rc;
-	n = s3b_node_get(s, id);
-	if (!n)
-		return -ESTALE;
+	}
 	rc = attach_stage(s, n, key, NULL, 0);
 	if (!rc) {
 		sg = s3b_node_stage_pin(s, n);
@@ -248,6 +258,7 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 		}
 	}
 	if (rc) {
+		s3b_quota_give(s->fs, 0, 1);
 		s3b_cache_neg(s->b, key);
 		s3b_node_forget(s, id, 1);
 	} else {
@@ -369,8 +380,9 @@ int s3b_data_write(struct backend_session *s, const struct proto_msg *req,
 {
 	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
 	struct s3b_stage *sg = NULL;
-	uint64_t off = req->off;
-	int rc;
+	uint64_t off = req->off, size0, room;
+	size_t len;
+	int rc, q;
 
 	if (!f)
 		return -EBADF;
@@ -389,11 +401,18 @@ int s3b_data_write(struct backend_session *s, const struct proto_msg *req,
 		rc = -EIO;
 		goto out;
 	}
+	q = s3b_quota_begin(s->fs, sg, &size0, &room);
 	if (f->oflags & O_APPEND)
 		off = s3b_stage_size(sg);
-	rc = s3b_stage_write(sg, req->data, req->data_len, off);
+	len = req->data_len;
+	/* Past the quota: write what fits, then EDQUOT. */
+	if (room != UINT64_MAX && off + len > size0 + room)
+		len = off >= size0 + room ? 0 : (size_t)(size0 + room - off);
+	rc = len || !req->data_len ? s3b_stage_write(sg, req->data, len, off)
+				   : -EDQUOT;
+	s3b_quota_end(s->fs, sg, size0, q);
 	if (!rc) {
-		rep->len = req->data_len;
+		rep->len = len;
 		pthread_mutex_lock(&s->lock);
 		f->node->wrote = true;
 		pthread_mutex_unlock(&s->lock);
@@ -471,7 +490,8 @@ int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 {
 	struct s3b_file *f = s3b_file_get(s, req->fh, S3B_FILE);
 	struct s3b_stage *sg;
-	int rc = 0;
+	uint64_t size0, room;
+	int rc = 0, q;
 
 	if (!f)
 		return -EBADF;
@@ -492,8 +512,13 @@ int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 		rc = -EIO;
 		goto out;
 	}
-	if (s3b_stage_size(sg) < req->off + req->len)
+	q = s3b_quota_begin(s->fs, sg, &size0, &room);
+	if (size0 < req->off + req->len && room != UINT64_MAX &&
+	    req->off + req->len - size0 > room)
+		rc = -EDQUOT;
+	else if (s3b_stage_size(sg) < req->off + req->len)
 		rc = s3b_stage_truncate(sg, req->off + req->len);
+	s3b_quota_end(s->fs, sg, size0, q);
 	s3b_node_stage_unpin(s, f->node);
 out:
 	s3b_file_put(s, f);

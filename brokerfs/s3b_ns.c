@@ -298,6 +298,7 @@ static int make_object(struct backend_session *s, const struct proto_msg *req,
 	struct s3_body b = {.buf = body ? body : "",
 			    .len = body ? strlen(body) : 0};
 	char *path = NULL;
+	bool took = false;
 	mode_t ot;
 	uint64_t id;
 	int rc;
@@ -316,6 +317,10 @@ static int make_object(struct backend_session *s, const struct proto_msg *req,
 	}
 	if (rc != -ENOENT)
 		goto out;
+	rc = s3b_quota_take(s->fs, b.len);
+	if (rc)
+		goto out;
+	took = true;
 	if (type == S_IFDIR)
 		strcat(key, "/");
 	memset(&i, 0, sizeof(i));
@@ -328,6 +333,7 @@ static int make_object(struct backend_session *s, const struct proto_msg *req,
 	rc = s3_http_put_object(s->fs->http, key, &b, &po, etag);
 	if (rc)
 		goto out;
+	took = false; /* the object exists: it stays counted */
 	snprintf(i.etag, sizeof(i.etag), "%s", etag[0] ? etag : "?");
 	i.size = b.len;
 	i.lastmod = i.m.mtime;
@@ -337,6 +343,8 @@ static int make_object(struct backend_session *s, const struct proto_msg *req,
 	if (!rc)
 		s3b_meta_attr(&rep->attr, id, type, &i, req->uid, req->gid);
 out:
+	if (took)
+		s3b_quota_give(s->fs, b.len, 1);
 	free(path);
 	s3b_node_put(s, p);
 	return rc;
@@ -395,14 +403,20 @@ int s3b_ns_link(struct backend_session *s, const struct proto_msg *req,
 
 /* ---- removal ------------------------------------------------------------ */
 
-/* Drop the staged data of path and everything below it. */
-static void discard_below(struct backend_session *s, const char *path)
+/*
+ * Drop the staged data of path and everything below it; *size becomes the
+ * staged size of path itself when it has a stage here.
+ */
+static void discard_below(struct backend_session *s, const char *path,
+			  uint64_t *size)
 {
 	struct s3b_node **v;
 
 	if (s3b_node_stages_below(s, path, &v))
 		return;
 	for (size_t i = 0; v[i]; i++) {
+		if (v[i]->path && !strcmp(v[i]->path, path))
+			*size = s3b_stage_size(v[i]->stage);
 		s3b_stage_discard(v[i]->stage);
 		s3b_node_stage_unpin(s, v[i]);
 		s3b_node_put(s, v[i]);
@@ -417,6 +431,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	struct s3b_node *p;
 	struct s3b_info i;
 	char *path = NULL;
+	uint64_t size = 0;
 	mode_t type;
 	int rc;
 
@@ -429,6 +444,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 		rc = s3b_ns_stat(s, key, &type, &i);
 	if (rc)
 		goto out;
+	size = type == S_IFDIR ? 0 : i.size;
 	s3b_info_clear(&i);
 	if (dir && type != S_IFDIR) {
 		rc = -ENOTDIR;
@@ -456,9 +472,13 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 		if (rc)
 			goto out;
 	} else {
-		discard_below(s, path);
+		discard_below(s, path, &size);
 	}
 	rc = s3_http_delete_object(s->fs->http, key);
+	/* A file never uploaded was counted at CREATE; an implied
+	 * directory never was. */
+	if (!rc || (rc == -ENOENT && !dir))
+		s3b_quota_give(s->fs, size, 1);
 	if (rc == -ENOENT)
 		rc = 0; /* an implied directory, or a file never uploaded */
 	if (rc)

@@ -211,7 +211,8 @@ static int list_moves(struct backend_session *s, const char *sdir,
 
 /* Check the target as rename(2) does; *exists tells whether it is there. */
 static int check_target(struct backend_session *s, mode_t stype,
-			const char *dkey, unsigned flags, bool *exists)
+			const char *dkey, unsigned flags, bool *exists,
+			uint64_t *dsize)
 {
 	struct s3_list_page p;
 	struct s3b_info i;
@@ -224,6 +225,7 @@ static int check_target(struct backend_session *s, mode_t stype,
 		return 0;
 	if (rc)
 		return rc;
+	*dsize = dtype == S_IFDIR ? 0 : i.size;
 	s3b_info_clear(&i);
 	*exists = true;
 	if (flags & PROTO_RENAME_NOREPLACE)
@@ -256,6 +258,7 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 	struct mv *v = NULL;
 	struct s3b_info i;
 	size_t n = 0, sl;
+	uint64_t dsize = 0;
 	mode_t stype;
 	bool exists;
 	int rc;
@@ -276,7 +279,7 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = check_target(s, stype, dkey, req->flags, &exists);
+	rc = check_target(s, stype, dkey, req->flags, &exists, &dsize);
 	if (rc)
 		goto out;
 	rc = flush_below(s, spath);
@@ -288,6 +291,8 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		/* A writer of the replaced file must not bring it back. */
 		if (!s3b_node_stages_below(s, dpath, &d)) {
 			for (size_t k = 0; d[k]; k++) {
+				if (d[k]->path && !strcmp(d[k]->path, dpath))
+					dsize = s3b_stage_size(d[k]->stage);
 				s3b_stage_discard(d[k]->stage);
 				s3b_node_stage_unpin(s, d[k]);
 				s3b_node_put(s, d[k]);
@@ -310,6 +315,9 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		rc = move_all(s, v, n);
 	if (rc)
 		goto out;
+	/* The replaced file (or empty directory marker) is gone. */
+	if (exists)
+		s3b_quota_give(s->fs, dsize, 1);
 	rc = s3b_node_move(s, spath, dpath);
 	rekey_below(s, dpath);
 out:

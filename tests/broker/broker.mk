@@ -7,5 +7,5 @@ brokerfs_brokerfs_SOURCES += brokerfs/broker_policy.c
 brokerfs_brokerfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
 brokerfs_brokerfs_LDADD += $(POLICY_LIBS)
 
-TESTS += tests/broker/policy.sh
-EXTRA_DIST += tests/broker/policy.sh
+TESTS += tests/broker/policy.sh tests/broker/policy-s3.sh
+EXTRA_DIST += tests/broker/policy.sh tests/broker/policy-s3.sh
