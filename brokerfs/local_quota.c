@@ -48,7 +48,8 @@ struct local_usage {
 	unsigned sessions;	  /* b->lock */
 	pthread_mutex_t lock;
 	int on;			  /* atomic; set once under lock: counting */
-	uint64_t qbytes, qinodes; /* lock: 0 is no limit */
+	uint64_t qbytes, qinodes; /* atomic (a reload sets them from the
+				   * loop, never waiting): 0 is no limit */
 	uint64_t bytes, inodes;	  /* lock */
 	struct local_open *open[QUOTA_OPEN_BUCKETS]; /* lock */
 };
@@ -222,8 +223,8 @@ int local_quota_attach(struct backend_session *s, const char *fsid,
 		usage_scan(s, u);
 		__atomic_store_n(&u->on, 1, __ATOMIC_RELEASE);
 	}
-	u->qbytes = o->quota_bytes;
-	u->qinodes = o->quota_inodes;
+	__atomic_store_n(&u->qbytes, o->quota_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->qinodes, o->quota_inodes, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&u->lock);
 	return 0;
 }
@@ -264,10 +265,8 @@ void local_quota_set(struct backend_session *s, uint64_t bytes, uint64_t inodes)
 
 	if (!usage_on(u))
 		return;
-	pthread_mutex_lock(&u->lock);
-	u->qbytes = bytes;
-	u->qinodes = inodes;
-	pthread_mutex_unlock(&u->lock);
+	__atomic_store_n(&u->qbytes, bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->qinodes, inodes, __ATOMIC_RELAXED);
 }
 
 void local_quota_usage(struct backend_session *s, uint64_t *bytes,
@@ -298,6 +297,7 @@ int local_quota_begin(struct backend_session *s, int fd, struct local_qop *q,
 {
 	struct local_usage *u = s->usage;
 	struct stat st;
+	uint64_t qb;
 
 	q->u = NULL;
 	*room = UINT64_MAX;
@@ -312,8 +312,9 @@ int local_quota_begin(struct backend_session *s, int fd, struct local_qop *q,
 	}
 	q->u = u;
 	q->size0 = (uint64_t)st.st_size;
-	if (u->qbytes)
-		*room = u->bytes >= u->qbytes ? 0 : u->qbytes - u->bytes;
+	qb = __atomic_load_n(&u->qbytes, __ATOMIC_RELAXED);
+	if (qb)
+		*room = u->bytes >= qb ? 0 : qb - u->bytes;
 	return 0;
 }
 
@@ -339,12 +340,14 @@ void local_quota_end(struct local_qop *q, int fd)
 int local_quota_inode_take(struct backend_session *s)
 {
 	struct local_usage *u = s->usage;
+	uint64_t qi;
 	int rc = 0;
 
 	if (!usage_on(u))
 		return 0;
 	pthread_mutex_lock(&u->lock);
-	if (u->qinodes && u->inodes >= u->qinodes)
+	qi = __atomic_load_n(&u->qinodes, __ATOMIC_RELAXED);
+	if (qi && u->inodes >= qi)
 		rc = -EDQUOT;
 	else
 		u->inodes++;
@@ -438,22 +441,24 @@ int local_quota_statfs(struct backend_session *s, uint64_t frsize,
 		       uint64_t *ffree)
 {
 	struct local_usage *u = s->usage;
-	uint64_t left;
+	uint64_t left, qb, qi;
 	int rc = 0;
 
 	if (!usage_on(u) || !frsize)
 		return 0;
 	pthread_mutex_lock(&u->lock);
-	if (u->qbytes) {
-		left = u->bytes >= u->qbytes ? 0 : u->qbytes - u->bytes;
-		*blocks = u->qbytes / frsize;
+	qb = __atomic_load_n(&u->qbytes, __ATOMIC_RELAXED);
+	qi = __atomic_load_n(&u->qinodes, __ATOMIC_RELAXED);
+	if (qb) {
+		left = u->bytes >= qb ? 0 : qb - u->bytes;
+		*blocks = qb / frsize;
 		if (left / frsize < *bfree)
 			*bfree = left / frsize;
 		rc = 1;
 	}
-	if (u->qinodes) {
-		left = u->inodes >= u->qinodes ? 0 : u->qinodes - u->inodes;
-		*files = u->qinodes;
+	if (qi) {
+		left = u->inodes >= qi ? 0 : qi - u->inodes;
+		*files = qi;
 		if (left < *ffree)
 			*ffree = left;
 		rc = 1;

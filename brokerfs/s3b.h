@@ -83,7 +83,7 @@ struct s3b_fs {
 	 * session with a quota on. */
 	pthread_mutex_t q_lock;
 	int q_on;		  /* atomic; set once under q_lock */
-	uint64_t qbytes, qinodes; /* q_lock: 0 is no limit */
+	uint64_t qbytes, qinodes; /* atomic: 0 is no limit */
 	uint64_t ubytes, uinodes; /* q_lock */
 };
 

@@ -401,7 +401,13 @@ int s3b_data_write(struct backend_session *s, const struct proto_msg *req,
 		rc = -EIO;
 		goto out;
 	}
-	q = s3b_quota_begin(s->fs, sg, &size0, &room);
+	/* Only a write that may grow the file waits for the quota lock. */
+	q = 0;
+	size0 = 0;
+	room = UINT64_MAX;
+	if (s3b_quota_on(s->fs) && ((f->oflags & O_APPEND) ||
+				    off + req->data_len > s3b_stage_size(sg)))
+		q = s3b_quota_begin(s->fs, sg, &size0, &room);
 	if (f->oflags & O_APPEND)
 		off = s3b_stage_size(sg);
 	len = req->data_len;

@@ -90,8 +90,8 @@ int s3b_quota_attach(struct backend_session *s, uint64_t bytes, uint64_t inodes)
 			__atomic_store_n(&fs->q_on, 1, __ATOMIC_RELEASE);
 	}
 	if (!rc) {
-		fs->qbytes = bytes;
-		fs->qinodes = inodes;
+		__atomic_store_n(&fs->qbytes, bytes, __ATOMIC_RELAXED);
+		__atomic_store_n(&fs->qinodes, inodes, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&fs->q_lock);
 	return rc;
@@ -101,12 +101,11 @@ void s3b_quota_set(struct backend_session *s, uint64_t bytes, uint64_t inodes)
 {
 	struct s3b_fs *fs = s->fs;
 
+	/* On the loop thread: atomic stores, no waiting for q_lock. */
 	if (!s3b_quota_on(fs))
 		return;
-	pthread_mutex_lock(&fs->q_lock);
-	fs->qbytes = bytes;
-	fs->qinodes = inodes;
-	pthread_mutex_unlock(&fs->q_lock);
+	__atomic_store_n(&fs->qbytes, bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->qinodes, inodes, __ATOMIC_RELAXED);
 }
 
 void s3b_quota_usage(struct s3b_fs *fs, uint64_t *bytes, uint64_t *inodes)
@@ -120,14 +119,17 @@ void s3b_quota_usage(struct s3b_fs *fs, uint64_t *bytes, uint64_t *inodes)
 int s3b_quota_begin(struct s3b_fs *fs, struct s3b_stage *sg, uint64_t *size0,
 		    uint64_t *room)
 {
+	uint64_t qb;
+
 	*room = UINT64_MAX;
 	*size0 = 0;
 	if (!s3b_quota_on(fs))
 		return 0;
 	pthread_mutex_lock(&fs->q_lock);
 	*size0 = s3b_stage_size(sg);
-	if (fs->qbytes)
-		*room = fs->ubytes >= fs->qbytes ? 0 : fs->qbytes - fs->ubytes;
+	qb = __atomic_load_n(&fs->qbytes, __ATOMIC_RELAXED);
+	if (qb)
+		*room = fs->ubytes >= qb ? 0 : qb - fs->ubytes;
 	return 1;
 }
 
@@ -149,14 +151,17 @@ void s3b_quota_end(struct s3b_fs *fs, struct s3b_stage *sg, uint64_t size0,
 
 int s3b_quota_take(struct s3b_fs *fs, uint64_t bytes)
 {
+	uint64_t qb, qi;
 	int rc = 0;
 
 	if (!s3b_quota_on(fs))
 		return 0;
+	qb = __atomic_load_n(&fs->qbytes, __ATOMIC_RELAXED);
+	qi = __atomic_load_n(&fs->qinodes, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&fs->q_lock);
-	if (fs->qinodes && fs->uinodes >= fs->qinodes)
+	if (qi && fs->uinodes >= qi)
 		rc = -EDQUOT;
-	else if (fs->qbytes && bytes && fs->ubytes + bytes > fs->qbytes)
+	else if (qb && bytes && fs->ubytes + bytes > qb)
 		rc = -EDQUOT;
 	else {
 		fs->uinodes++;
@@ -179,24 +184,23 @@ void s3b_quota_give(struct s3b_fs *fs, uint64_t bytes, uint64_t inodes)
 /* The quota as the filesystem's size; 1 when it applied. */
 int s3b_quota_statfs(struct s3b_fs *fs, struct proto_msg *rep)
 {
-	uint64_t fr = rep->st.frsize ? rep->st.frsize : 4096;
+	uint64_t fr = rep->st.frsize ? rep->st.frsize : 4096, qb, qi;
 	int rc = 0;
 
 	if (!s3b_quota_on(fs))
 		return 0;
+	qb = __atomic_load_n(&fs->qbytes, __ATOMIC_RELAXED);
+	qi = __atomic_load_n(&fs->qinodes, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&fs->q_lock);
-	if (fs->qbytes) {
-		rep->st.blocks = fs->qbytes / fr;
-		rep->st.bfree = fs->ubytes >= fs->qbytes
-				    ? 0
-				    : (fs->qbytes - fs->ubytes) / fr;
+	if (qb) {
+		rep->st.blocks = qb / fr;
+		rep->st.bfree = fs->ubytes >= qb ? 0 : (qb - fs->ubytes) / fr;
 		rep->st.bavail = rep->st.bfree;
 		rc = 1;
 	}
-	if (fs->qinodes) {
-		rep->st.files = fs->qinodes;
-		rep->st.ffree =
-		    fs->uinodes >= fs->qinodes ? 0 : fs->qinodes - fs->uinodes;
+	if (qi) {
+		rep->st.files = qi;
+		rep->st.ffree = fs->uinodes >= qi ? 0 : qi - fs->uinodes;
 		rep->st.favail = rep->st.ffree;
 		rc = 1;
 	}
