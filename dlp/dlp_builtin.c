@@ -49,8 +49,13 @@ static bool luhn_ok(const unsigned char *d, size_t n)
 /*
  * The match ends at a digit run of 13-19 digits with at most one space or
  * dash between digits.  Walk back over it and accept the first start that
- * lies on a boundary, begins with an issuer digit 2-6 and passes Luhn; so
+ * lies on a boundary, begins with an issuer digit 2-6 directly followed by
+ * a digit (as the pattern has it) and passes Luhn; so
  * "qty 2 4111 1111 1111 1111" confirms the card after the quantity.
+ *
+ * Whatever this accepts is a match of the pattern ending at the end of w,
+ * so the card fast path (dlp_fast.c) may call it at every place where a
+ * digit is followed by a non-word byte and find what the pattern finds.
  */
 static long confirm_card(const unsigned char *w, size_t wlen)
 {
@@ -64,7 +69,7 @@ static long confirm_card(const unsigned char *w, size_t wlen)
 			break;
 		d[n++] = (unsigned char)(c - '0');
 		i--;
-		if (n >= 13 && c >= '2' && c <= '6' &&
+		if (n >= 13 && c >= '2' && c <= '6' && is_digit(w[i + 1]) &&
 		    (i == 0 || !is_word(w[i - 1])) && luhn_ok(d, n))
 			return (long)(wlen - i);
 		/* one separator between digits, never two */

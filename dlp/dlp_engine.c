@@ -208,47 +208,104 @@ static hs_database_t *compile_som(const char **expr, unsigned *flags,
 	return NULL;
 }
 
+/*
+ * Which database a pattern rule goes to.  The fast paths (dlp_fast.c) take
+ * the card detector and custom patterns without a literal; everything else
+ * is in the main streaming database.  1: fast path, 0: main.
+ */
+static int route(struct dlp_engine *e, const struct dlp_rule_spec *s,
+		 unsigned i)
+{
+	const struct dlp_rule *r = &e->rules[i];
+	struct dlp_class_rule cr;
+
+	if (e->plain)
+		return 0;
+	if (r->bi && strcmp(r->bi->name, "card_number") == 0)
+		return dlp_fast_add_card(&e->fast, i) ? -ENOMEM : 1;
+	if (!r->bi && dlp_classify(s->pattern, &cr) == 0 &&
+	    dlp_fast_add_class(&e->fast, i, &cr) == 0)
+		return 1;
+	return 0;
+}
+
+static int compile_db(const char **expr, unsigned *flags, unsigned *ids,
+		      unsigned n, hs_database_t **db,
+		      const struct dlp_rule *rules, char *err, size_t errlen)
+{
+	hs_compile_error_t *cerr = NULL;
+	int bad, ret;
+
+	if (n == 0 || hs_compile_multi(expr, flags, ids, n, DLP_HS_MODE, NULL,
+				       db, &cerr) == HS_SUCCESS)
+		return 0;
+	bad = cerr ? cerr->expression : -1;
+	ret = seterr(err, errlen, "rule %s: %s",
+		     bad >= 0 && (unsigned)bad < n ? rules[ids[bad]].name
+						   : "(rule set)",
+		     cerr ? cerr->message : "compile failed");
+	hs_free_compile_error(cerr);
+	return ret;
+}
+
+/*
+ * The arrays hold the main database's patterns from the front and the
+ * class-only ones from the back; the SOM database gets both (card numbers
+ * need none: the confirmer gives their start).
+ */
 static int compile_all(struct dlp_engine *e, const struct dlp_rule_spec *s,
 		       char *err, size_t errlen)
 {
-	const char **expr = calloc(e->nrules + 1, sizeof(*expr));
-	unsigned *flags = calloc(e->nrules + 1, sizeof(*flags));
-	unsigned *ids = calloc(e->nrules + 1, sizeof(*ids));
-	hs_compile_error_t *cerr = NULL;
-	unsigned n = 0;
+	size_t cap = e->nrules + 1;
+	const char **expr = calloc(cap, sizeof(*expr));
+	unsigned *flags = calloc(cap, sizeof(*flags));
+	unsigned *ids = calloc(cap, sizeof(*ids));
+	unsigned n = 0, nc = 0;
 	int ret = -ENOMEM;
 
 	if (!expr || !flags || !ids)
 		goto out;
 	for (size_t i = 0; i < e->nrules; i++) {
 		const struct dlp_rule *r = &e->rules[i];
+		unsigned at;
+		int fast;
 
 		if (r->kind == DLP_KIND_HOOK) {
 			e->has_hooks = true;
 			continue;
 		}
-		expr[n] = r->bi ? r->bi->pattern : s[i].pattern;
-		flags[n] = r->bi ? r->bi->flags : DLP_HS_CUSTOM_FLAGS;
-		ids[n++] = (unsigned)i;
+		fast = route(e, &s[i], (unsigned)i);
+		if (fast < 0)
+			goto out;
+		if (fast && r->bi)
+			continue; /* confirmed by its own scan, no database */
+		if (fast) {
+			at = (unsigned)(cap - 1 - nc++);
+		} else {
+			at = n++;
+		}
+		expr[at] = r->bi ? r->bi->pattern : s[i].pattern;
+		flags[at] = r->bi ? r->bi->flags : DLP_HS_CUSTOM_FLAGS;
+		ids[at] = (unsigned)i;
 	}
-	ret = 0;
-	if (n == 0)
+	ret = compile_db(expr, flags, ids, n, &e->db, e->rules, err, errlen);
+	if (ret)
 		goto out;
-	if (hs_compile_multi(expr, flags, ids, n, DLP_HS_MODE, NULL, &e->db,
-			     &cerr) != HS_SUCCESS) {
-		int bad = cerr ? cerr->expression : -1;
-
-		ret = seterr(err, errlen, "rule %s: %s",
-			     bad >= 0 && (unsigned)bad < n
-				 ? e->rules[ids[bad]].name
-				 : "(rule set)",
-			     cerr ? cerr->message : "compile failed");
-		hs_free_compile_error(cerr);
+	ret = compile_db(expr + cap - nc, flags + cap - nc, ids + cap - nc, nc,
+			 &e->fast.cls_db, e->rules, err, errlen);
+	if (ret)
 		goto out;
-	}
-	e->som = compile_som(expr, flags, ids, n);
+	/* one contiguous array for the SOM database */
+	memmove(expr + n, expr + cap - nc, nc * sizeof(*expr));
+	memmove(flags + n, flags + cap - nc, nc * sizeof(*flags));
+	memmove(ids + n, ids + cap - nc, nc * sizeof(*ids));
+	if (n + nc)
+		e->som = compile_som(expr, flags, ids, n + nc);
 	ret = -ENOMEM;
-	if (hs_alloc_scratch(e->db, &e->scratch) != HS_SUCCESS)
+	if (e->db && hs_alloc_scratch(e->db, &e->scratch) != HS_SUCCESS)
+		goto out;
+	if (e->fast.cls_db &&
+	    hs_alloc_scratch(e->fast.cls_db, &e->scratch) != HS_SUCCESS)
 		goto out;
 	if (e->som && hs_alloc_scratch(e->som, &e->scratch) != HS_SUCCESS)
 		goto out;
@@ -263,6 +320,12 @@ out:
 struct dlp_engine *dlp_engine_new(const struct dlp_rule_spec *specs, size_t n,
 				  char *err, size_t errlen)
 {
+	return dlp_engine_build(specs, n, false, err, errlen);
+}
+
+struct dlp_engine *dlp_engine_build(const struct dlp_rule_spec *specs, size_t n,
+				    bool plain, char *err, size_t errlen)
+{
 	struct dlp_engine *e = calloc(1, sizeof(*e));
 	int ret = -ENOMEM;
 
@@ -270,6 +333,7 @@ struct dlp_engine *dlp_engine_new(const struct dlp_rule_spec *specs, size_t n,
 		err[0] = '\0';
 	if (!e || n > 100000)
 		goto out;
+	e->plain = plain;
 	e->rules = calloc(n ? n : 1, sizeof(*e->rules));
 	if (!e->rules)
 		goto out;
@@ -312,6 +376,7 @@ void dlp_engine_free(struct dlp_engine *e)
 	hs_free_database(e->db);
 	hs_free_database(e->som);
 	hs_free_scratch(e->scratch);
+	dlp_fast_cleanup(&e->fast);
 	free(e);
 }
 

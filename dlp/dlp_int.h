@@ -31,9 +31,9 @@
 
 /*
  * A built-in detector.  confirm, when set, gets the bytes ending at a match
- * end (at most DLP_WINDOW of them) and returns the length of the confirmed
- * match, or -1 to drop it; detectors with a confirmer do not use
- * SINGLEMATCH, since an unconfirmed first match must not hide a later one.
+ * end (the 64 before it, fewer at the start of the file) and returns the length
+ * of the confirmed match, or -1 to drop it; detectors with a confirmer do not
+ * use SINGLEMATCH, since an unconfirmed first match must not hide a later one.
  */
 struct dlp_builtin {
 	const char *name;
@@ -65,6 +65,71 @@ struct dlp_rule {
 	enum dlp_action on_error;
 };
 
+/* A set of bytes, bit c of w[c / 64] for byte c. */
+struct dlp_bset {
+	uint64_t w[4];
+};
+
+bool dlp_bset_has(const struct dlp_bset *b, unsigned c);
+
+/* Longest leading class sequence a prefilter checks. */
+#define DLP_PREFIX_MAX 32
+/* Widest match of a rule run on prefiltered runs only (see dlp_fast.c). */
+#define DLP_CLASS_WIDTH_MAX 1024
+
+/* dlp_classify.c: what the prefilter of a class-only pattern looks for. */
+struct dlp_class_rule {
+	struct dlp_bset all; /* every byte of a match is in it */
+	struct dlp_bset pre[DLP_PREFIX_MAX]; /* byte i of a match in pre[i] */
+	unsigned plen;
+};
+
+int dlp_classify(const char *pattern, struct dlp_class_rule *out);
+
+/* A byte set as ranges, the form SIMD compares test cheaply. */
+#define DLP_RANGES_MAX 8
+struct dlp_ranges {
+	unsigned n;
+	unsigned char lo[DLP_RANGES_MAX], hi[DLP_RANGES_MAX];
+};
+
+#define DLP_SETS_MAX 32
+#define DLP_SET_ANY 255 /* a prefix position that accepts every byte */
+
+/* A class-only rule: its leading classes as indexes into dlp_fast.sets. */
+struct dlp_prefilter {
+	unsigned id;
+	unsigned plen;
+	unsigned char set[DLP_PREFIX_MAX];
+	unsigned char order[DLP_PREFIX_MAX]; /* positions, rarest set first */
+};
+
+/*
+ * The fast paths (dlp_fast.c).  card: rule indexes of card_number rules,
+ * found by a digit-run scan instead of Vectorscan.  pf: class-only custom
+ * rules, compiled into cls_db and fed only the runs of uni bytes that
+ * contain a position where some rule's leading classes hold; pad is a
+ * byte outside uni, written between runs.
+ */
+struct dlp_fast {
+	struct dlp_ranges sets[DLP_SETS_MAX];
+	struct dlp_bset setb[DLP_SETS_MAX];
+	unsigned nsets;
+	struct dlp_bset unib;
+	bool uni[256];
+	struct dlp_prefilter *pf;
+	unsigned npf;
+	unsigned char pad;
+	unsigned *card;
+	unsigned ncard;
+	hs_database_t *cls_db; /* streaming; NULL when no class rules */
+};
+
+int dlp_fast_add_class(struct dlp_fast *f, unsigned id,
+		       const struct dlp_class_rule *cr);
+int dlp_fast_add_card(struct dlp_fast *f, unsigned id);
+void dlp_fast_cleanup(struct dlp_fast *f);
+
 /*
  * Immutable after dlp_engine_new.  Vectorscan ids are rule indexes.  som is
  * a block-mode copy of the patterns with SOM_LEFTMOST, used only to find
@@ -79,7 +144,83 @@ struct dlp_engine {
 	hs_database_t *som;    /* block, SOM; NULL when none compiled */
 	hs_scratch_t *scratch; /* prototype that streams clone */
 	bool has_hooks;
+	bool plain; /* every pattern rule in db: the reference path */
+	struct dlp_fast fast;
 };
+
+/*
+ * dlp_engine_new with a choice of path: plain puts every pattern rule,
+ * card numbers included, in the one streaming database (the reference the
+ * fast paths are tested against).
+ */
+struct dlp_engine *dlp_engine_build(const struct dlp_rule_spec *specs, size_t n,
+				    bool plain, char *err, size_t errlen);
+
+/* Set masks of the block being examined and the one before it. */
+struct blockmasks {
+	const unsigned char *p; /* 128 bytes: the block before, the block */
+	uint64_t have_prev, have_cur;
+	uint64_t prev[DLP_SETS_MAX + 3], cur[DLP_SETS_MAX + 3];
+};
+
+/* Per-stream state of the fast paths (see dlp_fast.c). */
+struct dlp_fast_state {
+	hs_stream_t *hs;     /* over cls_db, fed selected runs only */
+	uint64_t blk;	     /* next 64-byte block to examine */
+	bool feeding;	     /* a run is open and being fed */
+	uint64_t checked;    /* its bytes before this are in the union */
+	uint64_t fed_end;    /* bytes before this were fed or need not be */
+	uint64_t last_break; /* a byte outside the union, or 0 */
+	uint64_t feed_pos;   /* next byte to feed hs, while feeding */
+	uint64_t comp_pos;   /* bytes fed to hs so far */
+	int64_t delta;	     /* file offset - hs offset, current run */
+	uint64_t prev_c;     /* card: digit-run mask of the block before */
+	uint64_t prev_d;     /* card: its digit mask */
+	struct blockmasks bm;
+	unsigned char blkbuf[128];
+	unsigned char tmp[DLP_WINDOW];
+};
+
+struct dlp_stream {
+	const struct dlp_engine *e;
+	char *name;
+	hs_stream_t *hs;
+	hs_scratch_t *scratch;	   /* for the stream databases */
+	hs_scratch_t *som_scratch; /* for rescans inside a match callback */
+	uint64_t pos;		   /* bytes fed so far */
+	unsigned char ring[DLP_WINDOW]; /* byte at offset p: ring[p % W] */
+	unsigned char win[DLP_WINDOW];	/* the window being examined */
+	unsigned char head[DLP_MAGIC_MAX];
+	size_t headlen;
+	const unsigned char *cur; /* the write being scanned, at cur_base */
+	uint64_t cur_base;
+	size_t cur_len;
+	bool *active; /* rule's name condition holds */
+	bool *hit;    /* rule has a finding in found[] */
+	struct dlp_finding *found;
+	struct dlp_fast_state *fs; /* NULL without fast paths */
+	int src_fd;		   /* plaintext for hooks, or -1 */
+	bool own_src;		   /* src_fd is our spool */
+	bool need_src;		   /* some hook may run */
+	bool started;		   /* a byte was written */
+	int err;		   /* sticky failure */
+};
+
+/*
+ * dlp_stream.c: bytes [to - n, to) of the file (fewer at its start) from
+ * the ring and the current write into out; returns how many.  to must not
+ * lie beyond the current write, nor n bytes reach before the ring.
+ */
+size_t dlp_stream_bytes(const struct dlp_stream *s, uint64_t to,
+			unsigned char *out, size_t n);
+/* A match of rule id ending at file offset to: confirm and record it. */
+void dlp_stream_hit(struct dlp_stream *s, unsigned id, uint64_t to);
+
+/* dlp_fast.c: the stream side of the fast paths. */
+int dlp_fast_open(struct dlp_stream *s);
+int dlp_fast_write(struct dlp_stream *s);
+int dlp_fast_finish(struct dlp_stream *s);
+void dlp_fast_close(struct dlp_stream *s);
 
 /* dlp_engine.c: does rule r apply to this name / size / first bytes? */
 bool dlp_rule_name_ok(const struct dlp_rule *r, const char *name);

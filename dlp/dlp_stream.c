@@ -17,31 +17,6 @@
 #include "dlp.h"
 #include "dlp_int.h"
 
-struct dlp_stream {
-	const struct dlp_engine *e;
-	char *name;
-	hs_stream_t *hs;
-	hs_scratch_t *scratch;	   /* for the stream database */
-	hs_scratch_t *som_scratch; /* for rescans inside a match callback */
-	uint64_t pos;		   /* bytes fed so far */
-	unsigned char ring[DLP_WINDOW]; /* byte at offset p: ring[p % W] */
-	unsigned char win[DLP_WINDOW];	/* the window being examined */
-	unsigned char head[DLP_MAGIC_MAX];
-	size_t headlen;
-	const unsigned char *cur; /* the write being scanned, at cur_base */
-	uint64_t cur_base;
-	size_t cur_len;
-	bool *active; /* rule's name condition holds */
-	bool *hit;    /* rule has a finding in found[] */
-	struct dlp_finding *found;
-	int src_fd;    /* plaintext for hooks, or -1 */
-	bool own_src;  /* src_fd is our spool */
-	bool need_src; /* some hook may run */
-	bool started;  /* a byte was written */
-	bool decided;  /* a blocking finding: no need to scan further */
-	int err;       /* sticky failure */
-};
-
 static void redact(char *out, const unsigned char *m, size_t n, uint64_t len)
 {
 	size_t show = len >= 16 ? 4 : len >= 8 ? 2 : 0, o = 0;
@@ -57,21 +32,24 @@ static void redact(char *out, const unsigned char *m, size_t n, uint64_t len)
 		 stars > 20 ? "..." : "", (unsigned long long)len);
 }
 
-/* Copy bytes [to - wlen, to) into s->win from the ring and the write. */
-static size_t fill_window(struct dlp_stream *s, uint64_t to)
+size_t dlp_stream_bytes(const struct dlp_stream *s, uint64_t to,
+			unsigned char *out, size_t n)
 {
-	uint64_t from = to > DLP_WINDOW ? to - DLP_WINDOW : 0;
-	size_t n = 0;
+	uint64_t from = to > n ? to - n : 0;
+	size_t k = 0;
 
+	/* the ring holds the DLP_WINDOW bytes before the current write */
+	if (s->cur_base > DLP_WINDOW && from < s->cur_base - DLP_WINDOW)
+		from = s->cur_base - DLP_WINDOW;
 	for (uint64_t p = from; p < to && p < s->cur_base; p++)
-		s->win[n++] = s->ring[p % DLP_WINDOW];
+		out[k++] = s->ring[p % DLP_WINDOW];
 	if (to > s->cur_base) {
 		uint64_t b = from > s->cur_base ? from : s->cur_base;
 
-		memcpy(s->win + n, s->cur + (b - s->cur_base), to - b);
-		n += to - b;
+		memcpy(out + k, s->cur + (b - s->cur_base), to - b);
+		k += to - b;
 	}
-	return n;
+	return k;
 }
 
 struct som_find {
@@ -110,26 +88,27 @@ static long locate(struct dlp_stream *s, unsigned id, size_t wlen)
 	return (long)(wlen - f.from);
 }
 
-static int on_match(unsigned id, unsigned long long from, unsigned long long to,
-		    unsigned flags, void *ctx)
+/* Confirmers look at this many bytes before a match end at most. */
+#define CONFIRM_WINDOW 64
+
+void dlp_stream_hit(struct dlp_stream *s, unsigned id, uint64_t to)
 {
-	struct dlp_stream *s = ctx;
 	const struct dlp_rule *r = &s->e->rules[id];
 	struct dlp_finding *f = &s->found[id];
 	size_t wlen, n;
 	long len;
 
-	(void)from;
-	(void)flags;
-	if (!s->active[id] || s->hit[id] || s->decided)
-		return 0;
-	wlen = fill_window(s, to);
-	if (r->bi && r->bi->confirm)
+	if (!s->active[id] || s->hit[id])
+		return;
+	if (r->bi && r->bi->confirm) {
+		wlen = dlp_stream_bytes(s, to, s->win, CONFIRM_WINDOW);
 		len = r->bi->confirm(s->win, wlen);
-	else
+		if (len < 0)
+			return;
+	} else {
+		wlen = dlp_stream_bytes(s, to, s->win, DLP_WINDOW);
 		len = locate(s, id, wlen);
-	if (len < 0 && r->bi && r->bi->confirm)
-		return 0;
+	}
 	s->hit[id] = true;
 	snprintf(f->rule, sizeof(f->rule), "%s", r->name);
 	f->severity = r->severity;
@@ -142,9 +121,14 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 		len = wlen < 16 ? (long)wlen : 16;
 	n = (size_t)len > wlen ? wlen : (size_t)len;
 	redact(f->excerpt, s->win + wlen - n, n, (uint64_t)len);
-	if (r->action == DLP_BLOCK && !r->min_size && !r->max_size &&
-	    !r->magic_len)
-		s->decided = true;
+}
+
+static int on_match(unsigned id, unsigned long long from, unsigned long long to,
+		    unsigned flags, void *ctx)
+{
+	(void)from;
+	(void)flags;
+	dlp_stream_hit(ctx, id, to);
 	return 0;
 }
 
@@ -174,13 +158,13 @@ struct dlp_stream *dlp_stream_open(const struct dlp_engine *e, const char *name,
 		     dlp_rule_size_ok(r, (uint64_t)expected_size)))
 			s->need_src = true;
 	}
-	if (e->db) {
-		ret = -EIO;
-		if (hs_clone_scratch(e->scratch, &s->scratch) != HS_SUCCESS ||
-		    hs_open_stream(e->db, 0, &s->hs) != HS_SUCCESS)
-			goto out;
-	}
-	ret = 0;
+	ret = -EIO;
+	if (e->scratch &&
+	    hs_clone_scratch(e->scratch, &s->scratch) != HS_SUCCESS)
+		goto out;
+	if (e->db && hs_open_stream(e->db, 0, &s->hs) != HS_SUCCESS)
+		goto out;
+	ret = dlp_fast_open(s);
 out:
 	if (ret) {
 		dlp_stream_free(s);
@@ -265,22 +249,26 @@ static void ring_put(struct dlp_stream *s, const unsigned char *p, size_t len)
 
 static int scan(struct dlp_stream *s, const unsigned char *p, size_t len)
 {
-	while (len > 0 && !s->decided) {
+	int ret;
+
+	while (len > 0) {
 		/* Vectorscan takes at most 4 GiB - 1 per call */
 		size_t n = len > (1u << 30) ? (1u << 30) : len;
 
 		s->cur = p;
 		s->cur_base = s->pos;
 		s->cur_len = n;
-		if (hs_scan_stream(s->hs, (const char *)p, (unsigned)n, 0,
+		if (s->hs &&
+		    hs_scan_stream(s->hs, (const char *)p, (unsigned)n, 0,
 				   s->scratch, on_match, s) != HS_SUCCESS)
 			return -EIO;
+		if ((ret = dlp_fast_write(s)))
+			return ret;
 		ring_put(s, p, n);
 		s->pos += n;
 		p += n;
 		len -= n;
 	}
-	s->pos += len;
 	return 0;
 }
 
@@ -304,10 +292,6 @@ int dlp_stream_write(struct dlp_stream *s, const void *buf, size_t len)
 	}
 	if (s->own_src && (ret = spool_write(s->src_fd, p, len)))
 		return s->err = ret;
-	if (!s->hs) {
-		s->pos += len;
-		return 0;
-	}
 	if ((ret = scan(s, p, len)))
 		return s->err = ret;
 	return 0;
@@ -365,18 +349,20 @@ int dlp_stream_finish(struct dlp_stream *s, struct dlp_verdict *v)
 	memset(v, 0, sizeof(*v));
 	if (ret)
 		goto out;
+	s->cur = NULL;
+	s->cur_base = s->pos;
+	s->cur_len = 0;
 	if (s->hs) {
 		/* end-of-data anchors ($) report here */
-		s->cur = NULL;
-		s->cur_base = s->pos;
-		s->cur_len = 0;
 		if (hs_close_stream(s->hs, s->scratch, on_match, s) !=
 		    HS_SUCCESS)
 			ret = -EIO;
 		s->hs = NULL;
-		if (ret)
-			goto out;
 	}
+	if (!ret)
+		ret = dlp_fast_finish(s);
+	if (ret)
+		goto out;
 	v->size = s->pos;
 	for (size_t i = 0; i < s->e->nrules; i++)
 		if (s->hit[i] && applies(s, &s->e->rules[i]) &&
@@ -399,6 +385,7 @@ void dlp_stream_free(struct dlp_stream *s)
 		return;
 	if (s->hs)
 		hs_close_stream(s->hs, s->scratch, NULL, NULL);
+	dlp_fast_close(s);
 	hs_free_scratch(s->scratch);
 	hs_free_scratch(s->som_scratch);
 	if (s->own_src)
