@@ -1,0 +1,1 @@
+# occfs-controld: sessions, denylist, kill-switch; the broker control link.

@@ -1,0 +1,1 @@
+# occfs-mcp: the agent-facing MCP interface (read-only tools).
