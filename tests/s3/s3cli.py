@@ -12,12 +12,13 @@ S3_SESSION_TOKEN when set).
   s3cli.py list PREFIX            every key below PREFIX with its size
   s3cli.py put KEY FILE [k=v ...] upload FILE with x-amz-meta-k: v
   s3cli.py rm KEY                 delete
-  s3cli.py rmtree PREFIX          delete every key below PREFIX
+  s3cli.py rmtree PREFIX          delete every key starting with PREFIX
   s3cli.py exists KEY             exit 0 if the object exists, 1 if not
 
 Exit status: 0 on success, 1 when the server refuses (the HTTP status and
 S3 error code go to stderr), 2 on usage errors.
 """
+import base64
 import datetime
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ import os
 import re
 import sys
 import urllib.parse
+import xml.sax.saxutils
 
 UNRESERVED = "-_.~"
 
@@ -119,7 +121,22 @@ def list_keys(s3, prefix):
         m = re.search(rb"<NextContinuationToken>(.*?)</NextContinuationToken>", data)
         if not m or b"<IsTruncated>true</IsTruncated>" not in data:
             return
-        token = m.group(1).decode()
+        nxt = xml.sax.saxutils.unescape(m.group(1).decode(), {"&quot;": '"', "&apos;": "'"})
+        if nxt == token:
+            sys.exit("s3cli: the listing does not advance")
+        token = nxt
+
+
+def delete_batch(s3, keys):
+    """DeleteObjects: up to 1000 keys in one request."""
+    body = ("<Delete><Quiet>true</Quiet>" + "".join(
+        "<Object><Key>%s</Key></Object>" % xml.sax.saxutils.escape(k) for k in keys)
+        + "</Delete>").encode()
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    st, _, data = s3.request("POST", None, [("delete", "")], body=body,
+                             headers={"content-md5": md5})
+    if st != 200 or b"<Error>" in data:
+        fail(st if st != 200 else 500, data)
 
 
 def main(argv):
@@ -170,10 +187,9 @@ def main(argv):
         if st not in (200, 204):
             fail(st, data)
     elif cmd == "rmtree":
-        for k, _ in list(list_keys(s3, key)):
-            st, _, data = s3.request("DELETE", k)
-            if st not in (200, 204):
-                fail(st, data)
+        keys = [k for k, _ in list_keys(s3, key)]
+        for i in range(0, len(keys), 1000):
+            delete_batch(s3, keys[i:i + 1000])
     else:
         print("s3cli: unknown command " + cmd, file=sys.stderr)
         return 2
