@@ -30,7 +30,7 @@ tests_dlp_test_dlp_hook_LDADD = libdlp.a $(HS_LIBS) -lpthread
 # The throughput benchmark: built by make check, never run by it.
 check_PROGRAMS += tests/bench/dlp-bench
 tests_bench_dlp_bench_SOURCES = tests/bench/dlp-bench.c
-tests_bench_dlp_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/dlp
+tests_bench_dlp_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/dlp $(HS_CFLAGS)
 tests_bench_dlp_bench_LDADD = libdlp.a $(HS_LIBS) -lpthread
 
 dist_doc_DATA += doc/dlp.md

@@ -39,96 +39,84 @@
  * must still be in the stream's ring when one does. */
 #define RUN_MAX 2048
 
-static int to_ranges(const struct dlp_bset *b, struct dlp_ranges *r)
-{
-	r->n = 0;
-	for (unsigned c = 0; c < 256;) {
-		unsigned lo;
-
-		if (!dlp_bset_has(b, c)) {
-			c++;
-			continue;
-		}
-		lo = c;
-		while (c < 256 && dlp_bset_has(b, c))
-			c++;
-		if (r->n == DLP_RANGES_MAX)
-			return -1;
-		r->lo[r->n] = (unsigned char)lo;
-		r->hi[r->n++] = (unsigned char)(c - 1);
-	}
-	return 0;
-}
-
 static bool is_word_byte(unsigned c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
 	       (c >= 'a' && c <= 'z') || c == '_';
 }
 
-/*
- * Index of a prefix set in f->sets, added if new.  A set of more than two
- * ranges is widened to its hull (a superset only weakens the prefilter):
- * each range costs three SIMD operations per 16 bytes.
- */
-static int set_index(struct dlp_fast *f, const struct dlp_bset *in)
+/* Probe kinds: which shared masks, and whether the byte lies outside. */
+#define PK_DIGIT 1
+#define PK_UPPER 2
+#define PK_NOT 4
+
+static bool bset_within(const struct dlp_bset *b, unsigned lo, unsigned hi,
+			unsigned lo2, unsigned hi2)
 {
-	struct dlp_bset b = *in;
-	struct dlp_ranges r;
-
-	if (to_ranges(&b, &r) || r.n > 2) {
-		unsigned lo = 0, hi = 255;
-
-		while (!dlp_bset_has(&b, lo))
-			lo++;
-		while (!dlp_bset_has(&b, hi))
-			hi--;
-		memset(&b, 0, sizeof(b));
-		for (unsigned c = lo; c <= hi; c++)
-			b.w[c >> 6] |= 1ull << (c & 63);
-		r = (struct dlp_ranges){
-		    1, {(unsigned char)lo}, {(unsigned char)hi}};
-	}
-	for (unsigned i = 0; i < f->nsets; i++)
-		if (memcmp(&f->setb[i], &b, sizeof(b)) == 0)
-			return (int)i;
-	if (f->nsets == DLP_SETS_MAX)
-		return -1;
-	f->setb[f->nsets] = b;
-	f->sets[f->nsets] = r;
-	return (int)f->nsets++;
+	for (unsigned c = 0; c < 256; c++)
+		if (dlp_bset_has(b, c) && !(c >= lo && c <= hi) &&
+		    !(c >= lo2 && c <= hi2))
+			return false;
+	return true;
 }
 
-static unsigned set_size(const struct dlp_fast *f, unsigned k)
+static bool bset_outside(const struct dlp_bset *b, unsigned lo, unsigned hi,
+			 unsigned lo2, unsigned hi2)
 {
-	unsigned n = 0;
-
-	for (int i = 0; i < 4; i++)
-		n += (unsigned)__builtin_popcountll(f->setb[k].w[i]);
-	return n;
+	for (unsigned c = 0; c < 256; c++)
+		if (dlp_bset_has(b, c) &&
+		    ((c >= lo && c <= hi) || (c >= lo2 && c <= hi2)))
+			return false;
+	return true;
 }
 
-/* Positions by set size, smallest first: the likeliest to rule out. */
-static void order_positions(const struct dlp_fast *f, struct dlp_prefilter *p)
+/* The tightest shared-mask test a position's set allows; rank: lower is
+ * rarer in text, so tried first.  -1: no test. */
+static int probe_kind(const struct dlp_bset *b, int *rank)
 {
-	for (unsigned i = 0; i < p->plen; i++)
-		p->order[i] = (unsigned char)i;
-	for (unsigned i = 1; i < p->plen; i++)
-		for (unsigned j = i;
-		     j > 0 && set_size(f, p->set[p->order[j]]) <
-				  set_size(f, p->set[p->order[j - 1]]);
-		     j--) {
-			unsigned char t = p->order[j];
+	static const struct {
+		int kind, rank;
+		unsigned lo, hi, lo2, hi2;
+		bool within;
+	} t[] = {
+	    {PK_UPPER, 0, 'A', 'Z', 'A', 'Z', true},
+	    {PK_DIGIT, 2, '0', '9', '0', '9', true},
+	    {PK_NOT | PK_DIGIT | PK_UPPER, 1, '0', '9', 'A', 'Z', false},
+	    {PK_DIGIT | PK_UPPER, 3, '0', '9', 'A', 'Z', true},
+	    {PK_NOT | PK_DIGIT, 4, '0', '9', '0', '9', false},
+	    {PK_NOT | PK_UPPER, 5, 'A', 'Z', 'A', 'Z', false},
+	};
 
-			p->order[j] = p->order[j - 1];
-			p->order[j - 1] = t;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i].within
+			? bset_within(b, t[i].lo, t[i].hi, t[i].lo2, t[i].hi2)
+			: bset_outside(b, t[i].lo, t[i].hi, t[i].lo2,
+				       t[i].hi2)) {
+			*rank = t[i].rank;
+			return t[i].kind;
+		}
+	return -1;
+}
+
+/* Up to DLP_PROBES_MAX positions, rarest test first, ties to the end of
+ * the prefix (so the probes span it). */
+static void choose_probes(struct dlp_prefilter *p,
+			  const struct dlp_class_rule *cr)
+{
+	for (int rank = 0; rank < 6; rank++)
+		for (int j = (int)cr->plen - 1; j >= 0; j--) {
+			int r, k = probe_kind(&cr->pre[j], &r);
+
+			if (k < 0 || r != rank || p->nprobe == DLP_PROBES_MAX)
+				continue;
+			p->probe_pos[p->nprobe] = (unsigned char)j;
+			p->probe_kind[p->nprobe++] = (unsigned char)k;
 		}
 }
 
 int dlp_fast_add_class(struct dlp_fast *f, unsigned id,
 		       const struct dlp_class_rule *cr)
 {
-	struct dlp_fast saved = *f;
 	struct dlp_prefilter p = {.id = id, .plen = cr->plen};
 	struct dlp_bset uni = f->unib;
 	struct dlp_prefilter *n;
@@ -144,21 +132,24 @@ int dlp_fast_add_class(struct dlp_fast *f, unsigned id,
 			pad = c;
 	if (pad < 0)
 		return -1;
-	for (unsigned i = 0; i < cr->plen; i++) {
-		int k = set_index(f, &cr->pre[i]);
-
-		if (k < 0) {
-			*f = saved;
-			return -1;
-		}
-		p.set[i] = (unsigned char)k;
-	}
-	order_positions(f, &p);
-	n = realloc(f->pf, (f->npf + 1) * sizeof(*n));
-	if (!n) {
-		*f = saved;
+	choose_probes(&p, cr);
+	if (p.nprobe == 0)
 		return -1;
+	for (unsigned i = 0; i < DLP_PROBES_MAX; i++) {
+		unsigned k = i < p.nprobe ? p.probe_kind[i] : PK_NOT;
+
+		p.dsel[i] = k & PK_DIGIT ? ~0ull : 0;
+		p.usel[i] = k & PK_UPPER ? ~0ull : 0;
+		p.nsel[i] = k & PK_NOT ? ~0ull : 0;
+		p.shift[i] = i < p.nprobe ? p.plen - 1 - p.probe_pos[i] : 0;
 	}
+	for (unsigned c = 0; c < 256; c++)
+		for (unsigned i = 0; i < cr->plen; i++)
+			if (dlp_bset_has(&cr->pre[i], c))
+				p.pos[c] |= 1u << i;
+	n = realloc(f->pf, (f->npf + 1) * sizeof(*n));
+	if (!n)
+		return -1;
 	f->pf = n;
 	f->pf[f->npf++] = p;
 	f->unib = uni;
@@ -229,46 +220,35 @@ static const struct dlp_ranges sep_r = {2, {' ', '-'}, {' ', '-'}};
 static const struct dlp_ranges word_r = {
     4, {'0', 'A', '_', 'a'}, {'9', 'Z', '_', 'z'}};
 
+static const struct dlp_ranges upper_r = {1, {'A'}, {'Z'}};
+
 /*
- * Set masks (struct blockmasks) of the block being examined and of the one
+ * Masks (struct blockmasks) of the block being examined and of the one
  * before it, computed when first needed; a block's masks serve again as
- * the "before" masks of the next.  Past the rule sets: digits, card
- * separators, word bytes.
+ * the "before" masks of the next.
  */
-#define SET_DIGIT DLP_SETS_MAX
-#define SET_SEP (DLP_SETS_MAX + 1)
-#define SET_WORD (DLP_SETS_MAX + 2)
+#define SET_DIGIT 0
+#define SET_UPPER 1
+#define SET_SEP 2
+#define SET_WORD 3
 
-static const struct dlp_ranges *set_ranges(const struct dlp_fast *f, unsigned k)
-{
-	switch (k) {
-	case SET_DIGIT:
-		return &digit_r;
-	case SET_SEP:
-		return &sep_r;
-	case SET_WORD:
-		return &word_r;
-	default:
-		return &f->sets[k];
-	}
-}
+static const struct dlp_ranges *const set_r[] = {&digit_r, &upper_r, &sep_r,
+						 &word_r};
 
-static uint64_t bm_cur(struct blockmasks *bm, const struct dlp_fast *f,
-		       unsigned k)
+static uint64_t bm_cur(struct blockmasks *bm, unsigned k)
 {
-	if (!(bm->have_cur & (1ull << k))) {
-		bm->cur[k] = mask64(set_ranges(f, k), bm->p + 64);
-		bm->have_cur |= 1ull << k;
+	if (!(bm->have_cur & (1u << k))) {
+		bm->cur[k] = mask64(set_r[k], bm->p + 64);
+		bm->have_cur |= 1u << k;
 	}
 	return bm->cur[k];
 }
 
-static uint64_t bm_prev(struct blockmasks *bm, const struct dlp_fast *f,
-			unsigned k)
+static uint64_t bm_prev(struct blockmasks *bm, unsigned k)
 {
-	if (!(bm->have_prev & (1ull << k))) {
-		bm->prev[k] = mask64(set_ranges(f, k), bm->p);
-		bm->have_prev |= 1ull << k;
+	if (!(bm->have_prev & (1u << k))) {
+		bm->prev[k] = mask64(set_r[k], bm->p);
+		bm->have_prev |= 1u << k;
 	}
 	return bm->prev[k];
 }
@@ -297,24 +277,42 @@ static unsigned __int128 prefix_starts(const struct dlp_stream *s,
 				       struct blockmasks *bm)
 {
 	const struct dlp_fast *f = &s->e->fast;
+	uint64_t dc = bm_cur(bm, SET_DIGIT), dp = bm_prev(bm, SET_DIGIT);
+	uint64_t uc = bm_cur(bm, SET_UPPER), up = bm_prev(bm, SET_UPPER);
 	unsigned __int128 any = 0;
 
 	for (unsigned r = 0; r < f->npf; r++) {
 		const struct dlp_prefilter *pf = &f->pf[r];
-		uint64_t m = ~0ull; /* bit i: a prefix ending at i */
+		uint64_t m = ~0ull; /* bit i: a prefix may end at i */
+		uint32_t all = pf->plen == 32 ? ~0u : (1u << pf->plen) - 1;
 
 		if (s->hit[pf->id] || !s->active[pf->id])
 			continue;
-		for (unsigned o = 0; o < pf->plen && m; o++) {
-			unsigned j = pf->order[o], sh = pf->plen - 1 - j;
-			unsigned k = pf->set[j];
-			uint64_t a = bm_cur(bm, f, k) << sh;
+		/* no early exit: which probe rules a block out depends on
+		 * the data, and mispredicted exits cost more than the steps */
+		for (unsigned o = 0; o < pf->nprobe; o++) {
+			uint64_t ds = pf->dsel[o], us = pf->usel[o];
+			uint64_t ns = pf->nsel[o], sh = pf->shift[o];
+			uint64_t c = ((dc & ds) | (uc & us)) ^ ns;
+			uint64_t p = ((dp & ds) | (up & us)) ^ ns;
 
-			if (sh && (m & ((1ull << sh) - 1)))
-				a |= bm_prev(bm, f, k) >> (64 - sh);
-			m &= a;
+			/* the block's mask moved up by sh, the one before
+			 * filling the low bits */
+			m &= (c << sh) | ((p >> 1) >> (63 - sh));
 		}
-		any |= ((unsigned __int128)m << 64) >> (pf->plen - 1);
+		while (m) {
+			unsigned e = 64 + (unsigned)__builtin_ctzll(m);
+			const unsigned char *q = bm->p + e + 1 - pf->plen;
+			uint32_t ok = all;
+
+			m &= m - 1;
+			for (unsigned j = 0; j < pf->plen && ok == all; j++)
+				if (!(pf->pos[q[j]] & (1u << j)))
+					ok = 0;
+			if (ok)
+				any |= (unsigned __int128)1
+				       << (e + 1 - pf->plen);
+		}
 	}
 	return any;
 }
@@ -536,12 +534,11 @@ static void card_block(struct dlp_stream *s, struct blockmasks *bm,
 		       uint64_t base)
 {
 	struct dlp_fast_state *fs = s->fs;
-	const struct dlp_fast *f = &s->e->fast;
-	uint64_t d = bm_prev(bm, f, SET_DIGIT), next_d, c, cand, w;
+	uint64_t d = bm_prev(bm, SET_DIGIT), next_d, c, cand, w;
 	unsigned __int128 x, cx, dx;
 
 	next_d = bm->p[64] >= '0' && bm->p[64] <= '9';
-	c = d | (bm_prev(bm, f, SET_SEP) & ((d << 1) | (fs->prev_d >> 63)) &
+	c = d | (bm_prev(bm, SET_SEP) & ((d << 1) | (fs->prev_d >> 63)) &
 		 ((d >> 1) | (next_d << 63)));
 	cx = ((unsigned __int128)c << 64) | fs->prev_c;
 	dx = ((unsigned __int128)d << 64) | fs->prev_d;
@@ -554,7 +551,7 @@ static void card_block(struct dlp_stream *s, struct blockmasks *bm,
 	cand = (uint64_t)(x >> 64) & d;
 	if (!cand)
 		return;
-	w = bm_prev(bm, f, SET_WORD);
+	w = bm_prev(bm, SET_WORD);
 	w = (w >> 1) | ((uint64_t)is_word_byte(bm->p[64]) << 63);
 	cand &= ~w;
 	while (cand && cards_open(s)) {

@@ -87,34 +87,41 @@ struct dlp_class_rule {
 int dlp_classify(const char *pattern, struct dlp_class_rule *out);
 
 /* A byte set as ranges, the form SIMD compares test cheaply. */
-#define DLP_RANGES_MAX 8
+#define DLP_RANGES_MAX 4
 struct dlp_ranges {
 	unsigned n;
 	unsigned char lo[DLP_RANGES_MAX], hi[DLP_RANGES_MAX];
 };
 
-#define DLP_SETS_MAX 32
-#define DLP_SET_ANY 255 /* a prefix position that accepts every byte */
+#define DLP_PROBES_MAX 5
 
-/* A class-only rule: its leading classes as indexes into dlp_fast.sets. */
+/*
+ * A class-only rule's prefilter.  Probes test whole blocks against two
+ * masks every rule shares, digits and capitals: probe i requires the byte
+ * at position probe_pos[i] of a match to be in (or, negated, outside) the
+ * union of the masks in probe_kind[i].  Where they hold, pos[] checks the
+ * whole prefix byte by byte.
+ */
 struct dlp_prefilter {
 	unsigned id;
 	unsigned plen;
-	unsigned char set[DLP_PREFIX_MAX];
-	unsigned char order[DLP_PREFIX_MAX]; /* positions, rarest set first */
+	unsigned nprobe;
+	unsigned char probe_pos[DLP_PROBES_MAX];
+	unsigned char probe_kind[DLP_PROBES_MAX];
+	/* the probes as selectors: digits, capitals, negate; and shift */
+	uint64_t dsel[DLP_PROBES_MAX], usel[DLP_PROBES_MAX];
+	uint64_t nsel[DLP_PROBES_MAX], shift[DLP_PROBES_MAX];
+	uint32_t pos[256]; /* bit j: the byte may stand at position j */
 };
 
 /*
  * The fast paths (dlp_fast.c).  card: rule indexes of card_number rules,
  * found by a digit-run scan instead of Vectorscan.  pf: class-only custom
  * rules, compiled into cls_db and fed only the runs of uni bytes that
- * contain a position where some rule's leading classes hold; pad is a
- * byte outside uni, written between runs.
+ * contain a position where some rule's prefix holds; pad is a byte outside
+ * uni, written between runs.
  */
 struct dlp_fast {
-	struct dlp_ranges sets[DLP_SETS_MAX];
-	struct dlp_bset setb[DLP_SETS_MAX];
-	unsigned nsets;
 	struct dlp_bset unib;
 	bool uni[256];
 	struct dlp_prefilter *pf;
@@ -160,7 +167,7 @@ struct dlp_engine *dlp_engine_build(const struct dlp_rule_spec *specs, size_t n,
 struct blockmasks {
 	const unsigned char *p; /* 128 bytes: the block before, the block */
 	uint64_t have_prev, have_cur;
-	uint64_t prev[DLP_SETS_MAX + 3], cur[DLP_SETS_MAX + 3];
+	uint64_t prev[4], cur[4];
 };
 
 /* Per-stream state of the fast paths (see dlp_fast.c). */

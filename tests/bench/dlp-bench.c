@@ -8,9 +8,11 @@
  * CPU time.  -p scans a smaller amount with each rule alone, to show which
  * rules cost most.  Not run by make check.
  *
- *   dlp-bench [-s MiB to scan] [-c KiB per write] [-p] [-x rule]...
+ *   dlp-bench [-s MiB to scan] [-c KiB per write] [-p] [-r] [-x rule]...
  *
- * -x leaves a rule out (repeatable), to measure the set without it.
+ * -x leaves a rule out (repeatable), to measure the set without it; -r
+ * uses the reference path (every pattern rule in one Vectorscan database,
+ * no fast paths), the scanner as it was before them.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "dlp.h"
+#include "dlp_int.h"
 
 static const char *const custom[][2] = {
     {"us_ssn", "\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b"},
@@ -304,13 +307,13 @@ int main(int argc, char **argv)
 {
 	size_t total = 1024, chunk = 1024, csize = 64 << 20, planted, n;
 	struct dlp_rule_spec specs[64];
-	bool profile = false;
+	bool profile = false, plain = false;
 	const char *skip[64];
 	size_t nskip = 0;
 	char err[256];
 	int opt;
 
-	while ((opt = getopt(argc, argv, "s:c:px:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:prx:")) != -1) {
 		if (opt == 'x' && nskip < 64)
 			skip[nskip++] = optarg;
 		else if (opt == 's')
@@ -319,9 +322,11 @@ int main(int argc, char **argv)
 			chunk = strtoul(optarg, NULL, 10);
 		else if (opt == 'p')
 			profile = true;
+		else if (opt == 'r')
+			plain = true;
 		else {
 			fprintf(stderr, "usage: dlp-bench [-s MiB] [-c KiB] "
-					"[-p] [-x rule]...\n");
+					"[-p] [-r] [-x rule]...\n");
 			return 2;
 		}
 	}
@@ -341,12 +346,14 @@ int main(int argc, char **argv)
 			}
 	char *c = corpus(csize, &planted);
 	double t0 = secs(CLOCK_MONOTONIC);
-	struct dlp_engine *e = dlp_engine_new(specs, n, err, sizeof(err));
+	struct dlp_engine *e =
+	    dlp_engine_build(specs, n, plain, err, sizeof(err));
 
 	if (!c || !e) {
 		fprintf(stderr, "dlp-bench: %s\n", c ? err : strerror(errno));
 		return 1;
 	}
+	printf("%s path: ", plain ? "reference" : "fast");
 	printf("%zu rules compiled in %.0f ms; corpus 64 MiB, %zu secrets "
 	       "planted, repeated to fill the total\n",
 	       n, (secs(CLOCK_MONOTONIC) - t0) * 1e3, planted);
@@ -356,8 +363,8 @@ int main(int argc, char **argv)
 		printf("all rules: %.0f MB/s\n",
 		       run(e, c, csize, csize, chunk, false));
 		for (size_t i = 0; i < n; i++) {
-			struct dlp_engine *one =
-			    dlp_engine_new(&specs[i], 1, err, sizeof(err));
+			struct dlp_engine *one = dlp_engine_build(
+			    &specs[i], 1, plain, err, sizeof(err));
 
 			printf("%-24s %6.0f MB/s\n", specs[i].name,
 			       run(one, c, csize, csize, chunk, false));

@@ -161,8 +161,7 @@ static const char *const pieces[] = {
     "Z",
     "_",
     "AKIAIOSFODNN7EXAMPLE",
-    "0123456789abcdef"
-    "0123456789ABCDEF",
+    "0123456789abcdef0123456789ABCDEF",
     "db7.internal.example.net",
     "ABC1234567",
     "98765",
