@@ -1,9 +1,12 @@
 /*
  * dlp_engine.c - compile a DLP rule set into an immutable engine.
  *
- * All pattern rules (built-in detectors and custom regexes) go into one
+ * Pattern rules (built-in detectors and custom regexes) go into one
  * streaming Vectorscan database, so a file is scanned once whatever the
- * number of rules.  Hook rules are kept aside and run at the end of a file.
+ * number of rules; the card detector and custom patterns made only of
+ * character classes go to the fast paths instead (dlp_fast.c), unless the
+ * engine is built plain (the reference the fast paths are tested against).
+ * Hook rules are kept aside and run at the end of a file.
  */
 #include <errno.h>
 #include <fnmatch.h>
