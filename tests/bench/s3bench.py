@@ -16,7 +16,8 @@ on a target (rclone-off cannot open files read-write) is reported as
 close and counts the files that are not in S3 with the right bytes (read
 with tests/s3/s3cli.py): the data a peer loses.
 
-Called by bench.py with --s3; see doc/benchmarks.md.
+Called by bench.py with --s3; see doc/benchmarks.md.  OCCFS_BIN names a
+build directory to take brokerfs and occfsctl from (else PATH).
 """
 import hashlib
 import json
@@ -31,6 +32,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 S3DIR = os.path.join(os.path.dirname(HERE), "s3")
 ALL = ["occfs", "s3fs", "rclone-off", "rclone-writes"]
+
+
+def occfs_bin(name, sub):
+    """A program from the build directory $OCCFS_BIN, else from PATH."""
+    b = os.environ.get("OCCFS_BIN")
+    return os.path.join(b, sub) if b else name
 
 
 def sh(cmd, **kw):
@@ -117,13 +124,14 @@ class S3Targets:
         handle = os.path.join(w, "handle")
         mnt = self._mnt("occfs")
         self.prefix["occfs"] = "bench-occfs/bench"
-        sh(["occfsctl", "token", "keygen", "--private", key, "--public", pub])
-        sh(["occfsctl", "token", "mint", "--key", key, "--fsid", "bench",
+        ctl = occfs_bin("occfsctl", "tools/occfsctl")
+        sh([ctl, "token", "keygen", "--private", key, "--public", pub])
+        sh([ctl, "token", "mint", "--key", key, "--fsid", "bench",
             "--intent", "write", "--ttl", "86400", "--out", handle])
         log = open(os.path.join(w, "broker.log"), "w")
         os.makedirs(os.path.join(w, "broker-root"))
         p = subprocess.Popen(
-            ["brokerfs", "-f", "--listen", "unix:" + sock, "--token-pubkey", pub,
+            [occfs_bin("brokerfs", "brokerfs/brokerfs"), "-f", "--listen", "unix:" + sock, "--token-pubkey", pub,
              "--root", os.path.join(w, "broker-root"), "--backend", "s3",
              "--staging-dir", os.path.join(w, "staging"),
              "--s3-endpoint", e["S3_ENDPOINT"], "--s3-region", e["S3_REGION"],
