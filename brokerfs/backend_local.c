@@ -21,6 +21,7 @@
 
 #include "backend.h"
 #include "broker.h"
+#include "dlp_scan.h"
 #include "local.h"
 #include "log.h"
 #include "proto.h"
@@ -106,6 +107,11 @@ static int local_session_open_opts(struct backend *b, const char *fsid,
 	rc = local_name_check(fsid);
 	if (rc)
 		goto out;
+	/* The quarantine lives beside the filesystems: never serve it. */
+	if (!strcmp(fsid, DLP_QUARANTINE_LOCAL)) {
+		rc = -EACCES;
+		goto out;
+	}
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
 		rc = -errno;
@@ -144,6 +150,11 @@ static int local_session_open_opts(struct backend *b, const char *fsid,
 	}
 	s->flags = o->flags;
 	s->b = b;
+	s->fsid = strdup(fsid);
+	if (!s->fsid) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	s->can_chown = geteuid() == 0;
 	s->root_fd = fd;
 	rc = local_files_init(s);
@@ -164,6 +175,8 @@ static int local_session_open_opts(struct backend *b, const char *fsid,
 	*out = s;
 	s = NULL;
 out:
+	if (s)
+		free(s->fsid);
 	free(s);
 	if (fd >= 0)
 		close(fd);
@@ -188,6 +201,7 @@ static void local_session_close(struct backend_session *s)
 	local_files_cleanup(s);
 	local_nodes_cleanup(s);
 	local_quota_detach(s);
+	free(s->fsid);
 	free(s);
 }
 
@@ -234,16 +248,17 @@ const struct backend_ops backend_local = {
     .dispatch = local_dispatch,
     /* Metadata calls that normally hit the inode cache.  Left to workers:
      * data moves, syncs, listings, and UNLINK / RENAME / RELEASE / SETATTR,
-     * which may free or truncate a large file. */
+     * which may free or truncate a large file; FLUSH, which scans a
+     * written file when DLP is on. */
     .inline_ops =
 	BACKEND_OP_BIT(PROTO_OP_LOOKUP) | BACKEND_OP_BIT(PROTO_OP_FORGET) |
 	BACKEND_OP_BIT(PROTO_OP_GETATTR) | BACKEND_OP_BIT(PROTO_OP_READLINK) |
-	BACKEND_OP_BIT(PROTO_OP_OPEN) | BACKEND_OP_BIT(PROTO_OP_FLUSH) |
-	BACKEND_OP_BIT(PROTO_OP_OPENDIR) | BACKEND_OP_BIT(PROTO_OP_RELEASEDIR) |
-	BACKEND_OP_BIT(PROTO_OP_STATFS) | BACKEND_OP_BIT(PROTO_OP_GETXATTR) |
-	BACKEND_OP_BIT(PROTO_OP_LISTXATTR) | BACKEND_OP_BIT(PROTO_OP_ACCESS) |
-	BACKEND_OP_BIT(PROTO_OP_CREATE) | BACKEND_OP_BIT(PROTO_OP_MKDIR) |
-	BACKEND_OP_BIT(PROTO_OP_SYMLINK) | BACKEND_OP_BIT(PROTO_OP_MKNOD) |
-	BACKEND_OP_BIT(PROTO_OP_LINK) | BACKEND_OP_BIT(PROTO_OP_SETXATTR) |
+	BACKEND_OP_BIT(PROTO_OP_OPEN) | BACKEND_OP_BIT(PROTO_OP_OPENDIR) |
+	BACKEND_OP_BIT(PROTO_OP_RELEASEDIR) | BACKEND_OP_BIT(PROTO_OP_STATFS) |
+	BACKEND_OP_BIT(PROTO_OP_GETXATTR) | BACKEND_OP_BIT(PROTO_OP_LISTXATTR) |
+	BACKEND_OP_BIT(PROTO_OP_ACCESS) | BACKEND_OP_BIT(PROTO_OP_CREATE) |
+	BACKEND_OP_BIT(PROTO_OP_MKDIR) | BACKEND_OP_BIT(PROTO_OP_SYMLINK) |
+	BACKEND_OP_BIT(PROTO_OP_MKNOD) | BACKEND_OP_BIT(PROTO_OP_LINK) |
+	BACKEND_OP_BIT(PROTO_OP_SETXATTR) |
 	BACKEND_OP_BIT(PROTO_OP_REMOVEXATTR) | BACKEND_OP_BIT(PROTO_OP_RMDIR),
 };

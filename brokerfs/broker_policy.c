@@ -17,6 +17,8 @@
  * also reach running sessions, see session.c); a running instance keeps
  * the backend settings it started with, and a change to them is logged as
  * taking effect at the next start.  Instances live until the broker stops.
+ * The dlp section is compiled at load and at every reload (broker_dlp.c);
+ * scans starting after a reload use the new rules.
  *
  * Locking: bp->lock guards the instance list; inst->lock serialises the
  * start of one instance (a worker may wait there while another starts it),
@@ -33,6 +35,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "broker_dlp.h"
 #include "log.h"
 #include "policy.h"
 
@@ -123,6 +126,17 @@ struct broker_policy *broker_policy_load(struct broker_config *cfg)
 		cfg->audience = strdup(pol->tokens.audience);
 	if (!cfg->audience)
 		cfg->audience = strdup(BROKER_DEFAULT_AUDIENCE);
+	if (broker_dlp_load(pol)) {
+		fprintf(stderr,
+			"brokerfs: policy %s: the dlp rules do not "
+			"compile (above)\n",
+			cfg->policy_dir);
+		free(bp->tokens);
+		free(bp->dir);
+		free(bp);
+		policy_unref(pol);
+		return NULL;
+	}
 	bp->cfg = cfg;
 	pthread_mutex_init(&bp->lock, NULL);
 	policy_handle_init(&bp->h, pol);
@@ -509,6 +523,7 @@ int broker_policy_reload(struct broker_policy *bp)
 	policy_problems_free(&probs);
 	p = policy_handle_get(&bp->h);
 	reload_report(bp, p);
+	broker_dlp_load(p); /* a failure keeps the rules in force (logged) */
 	log_info("policy reloaded from %s: %zu filesystem entries", bp->dir,
 		 p->nfs);
 	policy_unref(p);
@@ -562,6 +577,7 @@ void broker_policy_free(struct broker_policy *bp)
 		next = in->next;
 		inst_free(in);
 	}
+	broker_dlp_cleanup();
 	policy_handle_cleanup(&bp->h);
 	pthread_mutex_destroy(&bp->lock);
 	free(bp->tokens);

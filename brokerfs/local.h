@@ -56,11 +56,13 @@ enum local_file_kind { LOCAL_FILE = 1, LOCAL_DIR = 2 };
 
 /* One open file or directory, named by a guest fh. */
 struct local_file {
-	int kind;      /* enum local_file_kind, immutable */
-	int fd;	       /* immutable until freed; for dirs owned by dir */
-	int oflags;    /* open flags as used on the host, immutable */
-	bool at_root;  /* a handle on the session root directory, immutable */
-	uint32_t refs; /* files_lock: workers using it; the table holds one */
+	int kind;	/* enum local_file_kind, immutable */
+	int fd;		/* immutable until freed; for dirs owned by dir */
+	int oflags;	/* open flags as used on the host, immutable */
+	bool at_root;	/* a handle on the session root directory, immutable */
+	bool dlp_dirty; /* atomic: written through this handle since the last
+			 * DLP scan (only counted while DLP is on) */
+	uint32_t refs;	/* files_lock: workers using it; the table holds one */
 	/* Directory stream state, all under dir_lock (READDIRPLUS calls on one
 	 * handle may arrive on two workers). */
 	pthread_mutex_t dir_lock;
@@ -78,6 +80,7 @@ struct local_slot {
 
 struct backend_session {
 	unsigned flags; /* BACKEND_SESSION_*, immutable */
+	char *fsid;	/* immutable */
 	bool can_chown; /* running as root, immutable */
 	int root_fd;	/* O_PATH of <root>/<fsid>, owned by the root node */
 
@@ -170,6 +173,14 @@ int local_quota_statfs(struct backend_session *s, uint64_t frsize,
 /* What is counted now (tests, logs). */
 void local_quota_usage(struct backend_session *s, uint64_t *bytes,
 		       uint64_t *inodes);
+
+/*
+ * local_dlp.c: DLP at FLUSH, FSYNC and RELEASE of a file written through
+ * that handle.  0, or -EACCES when the scan blocked it: the content then
+ * went to <root>/.occfs-quarantine/<id>/ and the file is left empty.
+ */
+void local_dlp_wrote(struct local_file *f);
+int local_dlp_check(struct backend_session *s, struct local_file *f);
 
 /* local_data.c: the open-file table and file I/O */
 int local_files_init(struct backend_session *s);

@@ -541,27 +541,38 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 		done += (size_t)n;
 	}
 	rep->len = done;
+	if (done)
+		local_dlp_wrote(f);
 out:
 	local_quota_end(&q, f->fd);
 	local_file_put(s, f);
 	return rc;
 }
 
-/* Nothing is buffered in the broker; only the handle is checked. */
+/* Nothing is buffered in the broker; a written file is scanned (DLP). */
 int local_data_flush(struct backend_session *s, const struct proto_msg *req,
 		     struct proto_msg *rep)
 {
 	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	int rc;
 
 	if (!f)
 		return -EBADF;
+	rc = local_dlp_check(s, f);
 	local_file_put(s, f);
-	return 0;
+	return rc;
 }
 
+/* RELEASE cannot report a block, but still keeps the file from use. */
 int local_data_release(struct backend_session *s, const struct proto_msg *req,
 		       struct proto_msg *rep)
 {
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+
+	if (f) {
+		local_dlp_check(s, f);
+		local_file_put(s, f);
+	}
 	return local_file_release(s, req->fh, LOCAL_FILE);
 }
 
@@ -582,6 +593,15 @@ int local_file_sync(struct backend_session *s, uint64_t fh, int kind,
 int local_data_fsync(struct backend_session *s, const struct proto_msg *req,
 		     struct proto_msg *rep)
 {
+	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
+	int rc;
+
+	if (!f)
+		return -EBADF;
+	rc = local_dlp_check(s, f);
+	local_file_put(s, f);
+	if (rc)
+		return rc;
 	return local_file_sync(s, req->fh, LOCAL_FILE, req->flags & 1);
 }
 
@@ -698,6 +718,8 @@ int local_data_copy_file_range(struct backend_session *s,
 			rc = -errno;
 		else
 			rep->len = (uint64_t)n;
+		if (n > 0)
+			local_dlp_wrote(out);
 	}
 	local_quota_end(&q, out->fd);
 out:

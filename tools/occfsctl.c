@@ -1,7 +1,8 @@
 /*
  * occfsctl.c - the operator's command-line tool.
  *
- * Today it manages session handles: it makes an Ed25519 key pair, mints a
+ * It manages session handles and the DLP quarantine
+ * (occfsctl_quarantine.c): it makes an Ed25519 key pair, mints a
  * handle naming one filesystem_id, and verifies a handle the way the broker
  * does.  Commands are dispatched through small tables (command, then
  * subcommand) so that the control plane's session management can be added
@@ -49,6 +50,7 @@ static void usage_main(FILE *f)
 	       "  token keygen   make an Ed25519 key pair for signing handles\n"
 	       "  token mint     sign a session handle for one filesystem_id\n"
 	       "  token verify   check a handle as the broker would\n"
+	       "  quarantine     list, release or delete files DLP blocked\n"
 	       "\n"
 	       "Run 'occfsctl COMMAND --help' for the options of a command.\n");
 }
@@ -514,8 +516,11 @@ static int cmd_token(int argc, char **argv)
 	return dispatch(token_cmds, argc, argv, usage_token);
 }
 
+int occfsctl_quarantine(int argc, char **argv);
+
 static const struct occfsctl_cmd main_cmds[] = {
     {"token", cmd_token},
+    {"quarantine", occfsctl_quarantine}, /* occfsctl_quarantine.c */
     {NULL, NULL},
 };
 

@@ -9,3 +9,14 @@ brokerfs_brokerfs_LDADD += $(POLICY_LIBS)
 
 TESTS += tests/broker/policy.sh tests/broker/policy-s3.sh
 EXTRA_DIST += tests/broker/policy.sh tests/broker/policy-s3.sh
+
+# DLP in the broker: the backends' scan interface and quarantine helpers
+# (libbroker.a, no scanner dependency) and the scanner brokerfs installs.
+libbroker_a_SOURCES += brokerfs/dlp_scan.c brokerfs/dlp_scan.h \
+	brokerfs/local_dlp.c
+brokerfs_brokerfs_SOURCES += brokerfs/broker_dlp.c brokerfs/broker_dlp.h
+brokerfs_brokerfs_CPPFLAGS += -I$(srcdir)/dlp
+# occfsctl quarantine list|release|delete (reads --policy DIR too).
+tools_occfsctl_SOURCES += tools/occfsctl_quarantine.c
+tools_occfsctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
+tools_occfsctl_LDADD += $(POLICY_LIBS)
