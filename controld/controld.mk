@@ -1,1 +1,15 @@
 # occfs-controld: sessions, denylist, kill-switch; the broker control link.
+# The control plane's wire format (controld/ctl_wire.h) is one small
+# library shared by occfs-controld, occfsctl and brokerfs.
+noinst_LIBRARIES += libctlwire.a
+libctlwire_a_SOURCES = controld/ctl_wire.h controld/ctl_wire.c
+libctlwire_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+
+bin_PROGRAMS += controld/occfs-controld
+controld_occfs_controld_SOURCES = controld/controld.h controld/controld.c \
+	controld/ctld_store.c controld/ctld_ops.c controld/ctld_brokers.c
+controld_occfs_controld_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy \
+	-I$(srcdir)/audit -I$(srcdir)/controld
+controld_occfs_controld_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
+controld_occfs_controld_LDADD = libctlwire.a $(POLICY_LIBS) $(AUDIT_LIBS) \
+	$(SQLITE_LIBS)
