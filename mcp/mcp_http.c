@@ -377,8 +377,9 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss,
 		snprintf(host, sizeof(host), "127.0.0.1");
 	in4->sin_family = AF_INET;
 	in4->sin_port = htons((uint16_t)port);
+	/* Other names and IPv6 addresses: not loopback, or not surely. */
 	if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
-		return -EINVAL;
+		return -EADDRNOTAVAIL;
 	/* Never a routable address: only this machine may ask. */
 	if ((ntohl(in4->sin_addr.s_addr) >> 24) != 127)
 		return -EADDRNOTAVAIL;

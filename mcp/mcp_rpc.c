@@ -279,7 +279,7 @@ void mcp_rpc_handle(struct mcp_sess *s, const char *text, size_t len,
 		return;
 	}
 	/* Duplicate keys would let two readers see two requests. */
-	m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+	m = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 	if (!m) {
 		r->bad = 1;
 		r->body = mcp_rpc_error_text(MCP_ERR_PARSE, "Parse error");
