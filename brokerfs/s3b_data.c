@@ -12,7 +12,9 @@
  * FLUSH (every close) and FSYNC return only once s3b_stage_flush has the
  * object in S3, and return its error: -ESTALE when another writer changed
  * the object since this stage's base, the data staying staged.  RELEASE
- * uploads what is still dirty and drops the stage.
+ * uploads what is still dirty and drops the stage.  -EACCES: DLP blocked
+ * the upload (s3b_stage_dlp.c); the stage went to the quarantine and the
+ * file is again what S3 holds (nothing, for a new file).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +68,12 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 	rc = s3b_stage_flush(sg, etag);
 	if (rc == -EKEYEXPIRED && !s3b_fs_cred(s->b, s->fs, true))
 		rc = s3b_stage_flush(sg, etag);
+	if (rc == -EACCES) {
+		/* DLP blocked it (logged, quarantined): what S3 holds is
+		 * the file again, so the cache forgets the staged size. */
+		s3b_cache_drop(s->b, key);
+		return rc;
+	}
 	if (rc) {
 		log_warn("s3: fsid %s: upload of %s failed: %s", s->fs->fsid,
 			 key, strerror(-rc));

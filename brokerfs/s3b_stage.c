@@ -276,6 +276,10 @@ int s3b_stage_read(struct s3b_stage *sg, void *buf, size_t len, uint64_t off,
 
 	*got = 0;
 	pthread_mutex_lock(&sg->lock);
+	if (sg->quarantined) {
+		ret = -EACCES; /* never read blocked content back */
+		goto out;
+	}
 	if (off >= sg->size || !len)
 		goto out;
 	end = off + len < off || off + len > sg->size ? sg->size : off + len;
@@ -330,6 +334,8 @@ static int write_ready(struct s3b_stage *sg, uint64_t off, uint64_t end)
 			pthread_cond_wait(&sg->cv, &sg->lock);
 			continue;
 		}
+		if (sg->quarantined)
+			return -EACCES; /* its data file is the quarantine's */
 		if (s3b_bits_any(&sg->fetching, off / S3B_BLOCK,
 				 (end - 1) / S3B_BLOCK + 1)) {
 			pthread_cond_wait(&sg->cv, &sg->lock);
@@ -411,6 +417,10 @@ int s3b_stage_truncate(struct s3b_stage *sg, uint64_t size)
 		if (sg->busy || sg->nfetch) {
 			pthread_cond_wait(&sg->cv, &sg->lock);
 			continue;
+		}
+		if (sg->quarantined) {
+			ret = -EACCES;
+			goto out;
 		}
 		/* the block the new end cuts keeps its base bytes below it */
 		if (size < sg->size && size % S3B_BLOCK &&

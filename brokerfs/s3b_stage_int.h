@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dlp_scan.h"
 #include "s3b_stage.h"
 
 #define S3B_BLOCK (1u << 20) /* lazy-fetch and dirty-tracking unit */
@@ -55,7 +56,10 @@ struct s3b_stage {
 	bool changed; /* data or size differ from the base */
 	bool busy;    /* upload or rename in progress: writers wait */
 	bool discarded;
+	bool quarantined; /* DLP blocked it: no reads, writes or uploads */
+	bool dlp_skip;	  /* released from quarantine: upload unscanned */
 	struct s3b_stage_stats stats;
+	struct dlp_scan_result dlp; /* the last scan's; fixed while busy */
 };
 
 struct s3b_job;
@@ -112,6 +116,10 @@ void s3b_store_rehash(struct s3b_store *st, struct s3b_stage *sg,
 		      const char *fsid, const char *key);
 void s3b_store_unlink(struct s3b_store *st, const char *id);
 uint64_t s3b_now_ms(void);
+
+/* s3b_stage_dlp.c: DLP before upload (busy set, lock not held) */
+int s3b_dlp_scan(struct s3b_stage *sg);
+void s3b_dlp_quarantine(struct s3b_stage *sg);
 
 /* s3b_upload.c */
 uint64_t s3b_part_size(uint64_t size, uint64_t min_part);

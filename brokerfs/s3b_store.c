@@ -236,6 +236,8 @@ void s3b_store_unlink(struct s3b_store *st, const char *id)
 	unlinkat(st->dirfd, name, 0);
 	s3b_mf_name(name, sizeof(name), id, ".mf");
 	unlinkat(st->dirfd, name, 0);
+	s3b_mf_name(name, sizeof(name), id, ".released");
+	unlinkat(st->dirfd, name, 0);
 }
 
 static void new_id(char id[S3B_ID_LEN + 1])

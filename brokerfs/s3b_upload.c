@@ -11,6 +11,11 @@
  * If-None-Match: * for a new object); a multipart upload by its copy-part
  * preconditions and a HEAD of the key just before completion.  Any failure
  * aborts the multipart upload; the data stays staged.
+ *
+ * DLP (s3b_stage_dlp.c) scans a changed stage first: in mode strict, and
+ * for every single PUT, before any byte is signed and sent; in mode
+ * visible the parts of a multipart upload go up while the scan runs and
+ * the upload is completed only after a pass, aborted otherwise.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -231,9 +236,14 @@ static int upload_single(struct s3b_stage *sg, struct s3_http *http,
 	return ret;
 }
 
-/* Queue the parts, wait for all of them. */
+/*
+ * Queue the parts and wait for all of them.  With scan (DLP mode
+ * visible) the parts go up while this thread scans the stage; a block
+ * stops the parts not started yet and fails the upload with EACCES, so
+ * it is aborted and the object never appears.
+ */
 static void run_parts(struct s3b_store *st, struct s3b_mpu *m,
-		      struct s3b_job *jobs, size_t n)
+		      struct s3b_job *jobs, size_t n, bool scan)
 {
 	pthread_mutex_lock(&st->pool_lock);
 	for (size_t i = 0; i < n; i++) {
@@ -246,13 +256,21 @@ static void run_parts(struct s3b_store *st, struct s3b_mpu *m,
 	}
 	m->pending = n;
 	pthread_cond_broadcast(&st->pool_cv);
+	if (scan) {
+		pthread_mutex_unlock(&st->pool_lock);
+		int ret = s3b_dlp_scan(m->sg);
+		pthread_mutex_lock(&st->pool_lock);
+		if (ret)
+			m->err = ret;
+	}
 	while (m->pending)
 		pthread_cond_wait(&st->done_cv, &st->pool_lock);
 	pthread_mutex_unlock(&st->pool_lock);
 }
 
 static int upload_multi(struct s3b_stage *sg, struct s3_http *http,
-			const struct s3_put_opts *po, char etag[S3_ETAG_MAX])
+			const struct s3_put_opts *po, char etag[S3_ETAG_MAX],
+			bool scan)
 {
 	struct s3b_store *st = sg->st;
 	uint64_t psz = s3b_part_size(sg->size, st->cfg.min_part);
@@ -290,7 +308,7 @@ static int upload_multi(struct s3b_stage *sg, struct s3_http *http,
 	if (ret)
 		goto out;
 	created = true;
-	run_parts(st, &m, jobs, n);
+	run_parts(st, &m, jobs, n, scan);
 	ret = m.err;
 	if (ret)
 		goto out;
@@ -340,16 +358,26 @@ int s3b_upload(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 	    .checksum =
 		sg->st->cfg.rgw_quirks ? S3_CHECKSUM_NONE : S3_CHECKSUM_SHA256,
 	};
+	bool multi = sg->size > sg->st->cfg.multipart_above, visible;
+	bool scan = sg->changed && !sg->dlp_skip && dlp_scan_active(&visible);
 	struct s3_http *http;
+	int ret;
 
+	memset(&sg->dlp, 0, sizeof(sg->dlp));
 	pthread_mutex_lock(&sg->lock);
 	http = sg->http;
 	pthread_mutex_unlock(&sg->lock);
 	if (!http)
 		return -ENOTCONN;
-	if (sg->size <= sg->st->cfg.multipart_above)
+	/* DLP strict, and any single PUT: nothing leaves before a pass. */
+	if (scan && (!visible || !multi)) {
+		ret = s3b_dlp_scan(sg);
+		if (ret)
+			return ret;
+	}
+	if (!multi)
 		return upload_single(sg, http, &po, etag);
-	return upload_multi(sg, http, &po, etag);
+	return upload_multi(sg, http, &po, etag, scan && visible);
 }
 
 /* Lock held: the upload went through; the object is the new base. */
@@ -393,6 +421,16 @@ int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 	pthread_cond_broadcast(&sg->cv);
 	if (!ret && !newtag[0])
 		ret = -EIO; /* no ETag: we could not detect the next writer */
+	if (ret == -EACCES && sg->dlp.action == DLP_SCAN_BLOCK) {
+		/* busy keeps writers out while the files move */
+		sg->busy = true;
+		pthread_mutex_unlock(&sg->lock);
+		s3b_dlp_quarantine(sg);
+		pthread_mutex_lock(&sg->lock);
+		sg->busy = false;
+		pthread_cond_broadcast(&sg->cv);
+		goto out;
+	}
 	if (ret) {
 		const struct s3_error *e = s3_http_last_error();
 		log_warn("stage %s: upload failed: %s (%s %ld)", sg->key,

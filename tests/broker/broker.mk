@@ -20,3 +20,5 @@ brokerfs_brokerfs_CPPFLAGS += -I$(srcdir)/dlp
 tools_occfsctl_SOURCES += tools/occfsctl_quarantine.c
 tools_occfsctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
 tools_occfsctl_LDADD += $(POLICY_LIBS)
+TESTS += tests/broker/dlp.sh tests/broker/dlp-s3.sh
+EXTRA_DIST += tests/broker/dlp.sh tests/broker/dlp-s3.sh
