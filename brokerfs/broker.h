@@ -76,6 +76,7 @@ struct broker_config {
 	char *staging_dir; /* s3: files being written, kept until uploaded */
 	unsigned flush_timeout_ms; /* at shutdown, for pending uploads */
 	struct broker_s3_config s3;
+	char *audit_socket, *audit_spool, *audit_rw; /* broker_audit.c */
 	unsigned workers, max_inflight, max_conns;
 	unsigned socket_mode;
 	int foreground, verbose, check_only;
@@ -196,6 +197,7 @@ struct session {
 	char peer[96];
 	char why[96]; /* set by a refused session_open: told to the guest */
 	uint64_t requests; /* loop: requests dispatched, for the close log */
+	struct broker_audit_sess *audit; /* set at HELLO; NULL: not audited */
 };
 
 struct session *session_new(const struct backend_ops *ops,

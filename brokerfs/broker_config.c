@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "backend.h"
+#include "broker_audit.h"
 
 enum opt_type {
 	T_STR,
@@ -83,6 +84,9 @@ static const struct opt config_opts[] = {
     {"s3-upload-threads", 0, T_UINT, CFG(s3.upload_threads), 1, 64},
     {"s3-retry-budget", 0, T_UINT, CFG(s3.retry_budget_ms), 100, 3600000},
     {"s3-rgw-quirks", 0, T_FLAG, CFG(s3.rgw_quirks), 0, 0},
+    {"audit-socket", 0, T_STR, CFG(audit_socket), 0, 0},
+    {"audit-spool", 0, T_STR, CFG(audit_spool), 0, 0},
+    {"audit-rw", 0, T_STR, CFG(audit_rw), 0, 0},
     {"config", 'c', T_CONFIG, 0, 0, 0},
     {"help", 'h', T_HELP, 0, 0, 0},
 };
@@ -122,6 +126,12 @@ static void config_usage(FILE *f)
 	    "                      settings, see brokerfs(8)\n"
 	    "  --staging-dir DIR   s3: files being written (default %s)\n"
 	    "  --flush-timeout MS  at shutdown, time to upload (default %u)\n"
+	    "  --audit-socket PATH occfs-auditd's socket (default: no audit)\n"
+	    "  --audit-spool DIR   audit spool "
+	    "(default " BROKER_AUDIT_DEFAULT_SPOOL ")\n"
+	    "  --audit-rw MODE     reads and writes: each, aggregate:MS or\n"
+	    "                      sample:N (default " BROKER_AUDIT_DEFAULT_RW
+	    ")\n"
 	    "  -c, --config FILE   read name = value settings from FILE\n"
 	    "  -f, --foreground    do not daemonize; log to stderr\n"
 	    "  -n, --check         check the configuration and exit\n"
@@ -380,6 +390,10 @@ static int config_validate(struct broker_config *cfg)
 		fprintf(stderr, "brokerfs: cannot resolve relative paths\n");
 		return -1;
 	}
+	if (absolutize(&cfg->audit_socket) || absolutize(&cfg->audit_spool)) {
+		fprintf(stderr, "brokerfs: cannot resolve relative paths\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -493,6 +507,8 @@ int broker_config_check(const struct broker_config *cfg)
 	/* With a policy each filesystem entry names its own backend. */
 	if (!cfg->policy_dir && backend_find(cfg->backend)->check(cfg))
 		return -1;
+	if (broker_audit_check(cfg))
+		return -1;
 	if (cfg->token_pubkey) {
 		k = token_key_load_public(cfg->token_pubkey, &why);
 		if (!k) {
@@ -541,5 +557,8 @@ void broker_config_cleanup(struct broker_config *cfg)
 	free(cfg->s3.sts_endpoint);
 	free(cfg->s3.role_arn);
 	free(cfg->s3.proxy);
+	free(cfg->audit_socket);
+	free(cfg->audit_spool);
+	free(cfg->audit_rw);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -20,6 +20,7 @@
  */
 #include "broker.h"
 #include "backend.h"
+#include "broker_audit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -283,6 +284,7 @@ static void conn_run_request(struct job *j)
 
 	proto_msg_init(&rep);
 	rc = session_dispatch(j->sess, &j->req, &rep);
+	broker_audit_request(j->sess, j->sess->audit, &j->req, &rep, rc);
 	if (oi->flags & OPF_NOREPLY) {
 		proto_msg_cleanup(&rep);
 		return;
@@ -309,14 +311,46 @@ static void conn_run_request(struct job *j)
 	proto_msg_cleanup(&rep);
 }
 
+/*
+ * Open the session, then record the handle check with its outcome.  The
+ * record is durable before the HELLO is answered; if it cannot be made,
+ * the session is closed again and the HELLO refused (fail closed).
+ */
 static void conn_run_open(struct job *j)
 {
-	j->rc = session_open(j->sess, j->conn->b->backend);
+	struct session *s = j->sess;
+
+	j->rc = session_open(s, j->conn->b->backend);
+	if (j->rc)
+		broker_audit_sess_refuse(s->audit,
+					 s->why[0] ? s->why : strerror(-j->rc));
+	if (broker_audit_logon(s, s->audit) < 0) {
+		session_close(s);
+		j->rc = -EACCES;
+	}
+}
+
+/* A handle refused on the loop: only the failure is recorded, here. */
+static void conn_run_refused(struct job *j)
+{
+	broker_audit_logon(j->sess, j->sess->audit);
 }
 
 static void conn_run_close(struct job *j)
 {
+	int opened = j->sess->bs != NULL;
+
 	session_close(j->sess);
+	if (opened)
+		broker_audit_logoff(j->sess, j->sess->audit, NULL);
+}
+
+static void conn_sess_free(struct session *s)
+{
+	if (!s)
+		return;
+	broker_audit_sess_free(s->audit);
+	session_free(s);
 }
 
 static struct job *conn_job_new(const uint8_t *body, size_t len)
@@ -342,8 +376,10 @@ static void conn_release(struct conn *c)
 	j = conn_job_new(NULL, 0);
 	if (!j) {
 		/* Closing inline blocks the loop once; better than leaking. */
+		if (c->sess->bs)
+			broker_audit_logoff(c->sess, c->sess->audit, NULL);
 		session_close(c->sess);
-		session_free(c->sess);
+		conn_sess_free(c->sess);
 		c->sess = NULL;
 		return;
 	}
@@ -356,6 +392,20 @@ static void conn_release(struct conn *c)
 	worker_submit(&c->b->pool, j);
 }
 
+/* Why the HELLO of j is refused, as the client will print it. */
+static void conn_open_failed(struct job *j, char *reason, size_t len)
+{
+	const char *why = broker_audit_sess_reason(j->sess->audit);
+
+	if (j->run == conn_run_refused ||
+	    (why && strcmp(why, BROKER_AUDIT_UNAVAILABLE) == 0))
+		snprintf(reason, len, "%s", why);
+	else
+		snprintf(reason, len, "cannot open filesystem %s: %s",
+			 j->sess->claims.filesystem_id,
+			 j->sess->why[0] ? j->sess->why : strerror(-j->rc));
+}
+
 static void conn_opened(struct conn *c, struct job *j)
 {
 	struct proto_msg m;
@@ -363,12 +413,8 @@ static void conn_opened(struct conn *c, struct job *j)
 
 	if (c->state == CONN_CLOSED || j->rc) {
 		if (j->rc) {
-			snprintf(reason, sizeof(reason),
-				 "cannot open filesystem %s: %s",
-				 j->sess->claims.filesystem_id,
-				 j->sess->why[0] ? j->sess->why
-						 : strerror(-j->rc));
-			session_free(j->sess);
+			conn_open_failed(j, reason, sizeof(reason));
+			conn_sess_free(j->sess);
 			conn_refuse(c, &j->req, -j->rc, reason);
 		} else {
 			c->sess = j->sess; /* conn_release closes it */
@@ -405,7 +451,7 @@ void conn_job_done(struct conn *c, struct job *j)
 		conn_opened(c, j);
 		break;
 	case JOB_CLOSE:
-		session_free(c->sess);
+		conn_sess_free(c->sess);
 		c->sess = NULL;
 		break;
 	case JOB_REQUEST:
@@ -428,6 +474,44 @@ void conn_job_done(struct conn *c, struct job *j)
 /* ---- requests --------------------------------------------------------------
  */
 
+/*
+ * Hand the HELLO to a worker: open the session and record the handle check
+ * (conn_run_open), or only record a refusal (refused: why, rc the error).
+ */
+static int conn_hello_submit(struct conn *c, struct job *j,
+			     const struct token_claims *claims,
+			     const char *refused, int rc)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
+	pid_t pid = 0;
+	int cred;
+
+	j->sess = session_new(c->b->bops, claims, c->peer);
+	if (!j->sess)
+		return -ENOMEM;
+	if (broker_audit_on()) {
+		cred = !c->internal &&
+		       transport_peer_cred(c->tc, &uid, &gid, &pid) == 0;
+		j->sess->audit = broker_audit_sess_new(cred, uid, gid, pid);
+		if (!j->sess->audit) {
+			session_free(j->sess);
+			j->sess = NULL;
+			return -ENOMEM;
+		}
+		if (refused)
+			broker_audit_sess_refuse(j->sess->audit, refused);
+	}
+	j->kind = JOB_OPEN;
+	j->conn = c;
+	j->run = refused ? conn_run_refused : conn_run_open;
+	j->rc = rc;
+	c->state = CONN_OPENING;
+	c->refs++;
+	worker_submit(&c->b->pool, j);
+	return 0;
+}
+
 static void conn_hello(struct conn *c, struct job *j)
 {
 	const struct broker_config *cfg = c->b->cfg;
@@ -448,16 +532,16 @@ static void conn_hello(struct conn *c, struct job *j)
 	if (c->internal) {
 		claims = c->internal_claims;
 	} else if (!c->b->pubkey) {
-		conn_refuse(c, req, EKEYREJECTED, "no token key configured");
-		goto drop;
+		rc = -EKEYREJECTED;
+		why = "no token key configured";
+		goto refused;
 	} else {
 		rc = token_verify((const char *)req->data, req->data_len,
 				  c->b->pubkey, cfg->audience, time(NULL),
 				  CONN_TOKEN_LEEWAY, &claims, &why);
 		if (rc) {
 			log_warn("%s: HELLO refused: %s", c->peer, why);
-			conn_refuse(c, req, -rc, why);
-			goto drop;
+			goto refused;
 		}
 	}
 	c->features = req->features & PROTO_FEAT_ALL;
@@ -467,18 +551,23 @@ static void conn_hello(struct conn *c, struct job *j)
 		: PROTO_MAX_PAYLOAD;
 	if (c->max_payload < 4096)
 		c->max_payload = 4096;
-	j->sess = session_new(c->b->bops, &claims, c->peer);
-	if (!j->sess) {
-		conn_refuse(c, req, ENOMEM, "out of memory");
-		goto drop;
+	if (conn_hello_submit(c, j, &claims, NULL, 0) == 0)
+		return;
+	conn_refuse(c, req, ENOMEM, "out of memory");
+	goto drop;
+refused:
+	/* The failed check is recorded (on a worker) before the refusal. */
+	if (broker_audit_on()) {
+		/* Only claims under a good signature are worth recording. */
+		if (rc != -EKEYEXPIRED && rc != -EACCES)
+			memset(&claims, 0, sizeof(claims));
+		else if (broker_audit_claims((const char *)req->data,
+					     req->data_len, &claims) < 0)
+			memset(&claims, 0, sizeof(claims));
+		if (conn_hello_submit(c, j, &claims, why, rc) == 0)
+			return;
 	}
-	j->kind = JOB_OPEN;
-	j->conn = c;
-	j->run = conn_run_open;
-	c->state = CONN_OPENING;
-	c->refs++;
-	worker_submit(&c->b->pool, j);
-	return;
+	conn_refuse(c, req, -rc, why);
 drop:
 	conn_job_free(j);
 }
@@ -538,6 +627,8 @@ static void conn_submit(struct conn *c, struct job *j)
 	if (!rc)
 		rc = conn_limits(c, &j->req);
 	if (rc) {
+		broker_audit_request(c->sess, c->sess->audit, &j->req, NULL,
+				     rc);
 		if (!(oi->flags & OPF_NOREPLY))
 			conn_reply_err(c, j->req.op, j->req.id, -rc, NULL);
 		conn_job_free(j);
