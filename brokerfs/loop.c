@@ -7,10 +7,14 @@
  * (--policy), SIGTERM/SIGINT start a drained shutdown (stop accepting,
  * stop reading, let in-flight requests finish for at most BROKER_DRAIN_S
  * seconds, then close everything).  A one-second
- * timer closes connections that never say HELLO and re-arms listeners that
- * ran out of descriptors.
+ * timer closes connections that never say HELLO, cuts sessions whose
+ * handle expired and re-arms listeners that ran out of descriptors.  With
+ * --control-socket the link to occfs-controld is one more event source
+ * (broker_control.c); a session that opened while a revocation arrived is
+ * checked again here the moment it becomes ready.
  */
 #include "broker.h"
+#include "broker_control.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -28,6 +32,8 @@
 #define BROKER_DRAIN_S 5 /* in-flight requests get this long at shutdown */
 #define BROKER_GRACE_S 3 /* then running jobs get this long to return */
 #define BROKER_ACCEPT_BATCH 32
+/* Clock skew a handle's exp is given, as at HELLO (conn.c). */
+#define BROKER_EXP_LEEWAY_S 30
 
 int broker_watch(struct broker *b, int fd, struct loop_src *src, uint32_t ev,
 		 int add)
@@ -125,6 +131,8 @@ int broker_init(struct broker *b, struct token_key *pubkey)
 		if (rc)
 			return rc;
 	}
+	if (b->cfg->control_socket)
+		return broker_control_start(b, b->cfg->control_socket);
 	return 0;
 }
 
@@ -214,6 +222,23 @@ static void loop_signal(struct broker *b)
 	}
 }
 
+/*
+ * A session lives as long as its handle: past exp (and the leeway HELLO
+ * grants) it is cut with a reason the guest logs, not left to run.
+ */
+static void loop_expire(struct broker *b, time_t now)
+{
+	struct conn *c;
+
+	for (c = b->conns; c; c = c->next) {
+		if (c->state != CONN_READY || c->internal || !c->sess ||
+		    c->close_after_flush || !c->sess->claims.exp)
+			continue;
+		if ((int64_t)now > c->sess->claims.exp + BROKER_EXP_LEEWAY_S)
+			conn_revoke(c, "session handle expired");
+	}
+}
+
 static void loop_tick(struct broker *b)
 {
 	uint64_t n;
@@ -226,6 +251,7 @@ static void loop_tick(struct broker *b)
 	b->limit_warned = 0;
 	for (c = b->conns; c; c = c->next)
 		conn_tick(c, now);
+	loop_expire(b, now);
 	for (i = 0; i < b->nls; i++) {
 		if (!b->ls[i].paused)
 			continue;
@@ -238,11 +264,22 @@ static void loop_tick(struct broker *b)
 static void loop_done(struct broker *b)
 {
 	struct job *j, *next;
+	struct conn *c;
+	char why[128];
+	int open;
 
 	for (j = worker_reap(&b->pool); j; j = next) {
 		next = j->next;
 		j->next = NULL;
-		conn_job_done(j->conn, j);
+		c = j->conn;
+		open = j->kind == JOB_OPEN;
+		conn_job_done(c, j);
+		/* The denylist may have changed while the session opened on
+		 * a worker: both happen on this thread, so this closes the
+		 * gap. */
+		if (open && c->state == CONN_READY && !c->internal &&
+		    broker_control_denied(&c->sess->claims, why, sizeof(why)))
+			conn_revoke(c, why);
 	}
 }
 
@@ -290,6 +327,9 @@ static void loop_event(struct broker *b, struct epoll_event *ev)
 	case SRC_DONE:
 		loop_done(b);
 		break;
+	case SRC_CONTROL:
+		broker_control_event(b, src, ev->events);
+		break;
 	}
 }
 
@@ -314,6 +354,7 @@ int broker_run(struct broker *b)
 				  SRC_LISTENER))
 				loop_event(b, &ev[i]);
 		conn_reap(b);
+		broker_control_turn(b);
 	}
 	log_info("stopped");
 	return 0;
@@ -345,6 +386,7 @@ void broker_cleanup(struct broker *b)
 	for (i = 0; i < b->nls; i++)
 		transport_listener_close(b->ls[i].l);
 	b->nls = 0;
+	broker_control_stop(b);
 	/* A worker stuck in the backend cannot be joined; exit leaves it. */
 	if (!b->abandoned)
 		worker_stop(&b->pool);

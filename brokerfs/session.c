@@ -10,8 +10,14 @@
  * With brokerfs --policy the policy decides at open: the filesystem_id
  * must have an entry that allows the handle's intent, and the entry picks
  * the backend and the quota (broker_policy.c).
+ *
+ * With --control-socket the control plane has the first word: a session
+ * it revoked, one under the kill-switch, or any new one while its link is
+ * down is refused before the backend is touched, and its quota overrides
+ * win over the policy's (broker_control.c).
  */
 #include "broker.h"
+#include "broker_control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +57,9 @@ int session_open(struct session *s, struct backend *b)
 	struct broker_session_target t;
 	int rc;
 
+	rc = broker_control_admit(&s->claims, s->why, sizeof(s->why));
+	if (rc)
+		goto refused;
 	if (session_policy) {
 		rc = broker_policy_session(session_policy, &s->claims, &t,
 					   s->why, sizeof(s->why));
@@ -61,6 +70,8 @@ int session_open(struct session *s, struct backend *b)
 		o.quota_bytes = t.quota_bytes;
 		o.quota_inodes = t.quota_inodes;
 	}
+	broker_control_quota(s->claims.filesystem_id, &o.quota_bytes,
+			     &o.quota_inodes);
 	if (s->ops->session_open_opts)
 		rc = s->ops->session_open_opts(b, s->claims.filesystem_id, &o,
 					       &s->bs);
@@ -84,12 +95,16 @@ refused:
 
 void session_policy_changed(struct session *s)
 {
-	uint64_t bytes, inodes;
+	uint64_t bytes = 0, inodes = 0;
 
-	if (!session_policy || !s->bs || !s->ops->session_quota)
+	if (!s->bs || !s->ops->session_quota)
 		return;
-	/* An entry removed by the reload leaves open sessions as they are. */
-	if (broker_policy_quota(session_policy, s->claims.filesystem_id, &bytes,
+	/* The control plane's override, else the policy's quota (none
+	 * without a policy).  An entry removed by a reload leaves open
+	 * sessions as they are. */
+	if (!broker_control_quota(s->claims.filesystem_id, &bytes, &inodes) &&
+	    session_policy &&
+	    broker_policy_quota(session_policy, s->claims.filesystem_id, &bytes,
 				&inodes))
 		return;
 	s->ops->session_quota(s->bs, bytes, inodes);

@@ -13,3 +13,15 @@ controld_occfs_controld_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy \
 controld_occfs_controld_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE_CFLAGS)
 controld_occfs_controld_LDADD = libctlwire.a $(POLICY_LIBS) $(AUDIT_LIBS) \
 	$(SQLITE_LIBS)
+
+# The broker's side of the control link (linked into brokerfs only, like
+# broker_policy.c: loop.c and session.c call it).
+brokerfs_brokerfs_SOURCES += brokerfs/broker_control.h brokerfs/broker_control.c
+brokerfs_brokerfs_CPPFLAGS += -I$(srcdir)/controld
+brokerfs_brokerfs_CFLAGS += $(JANSSON_CFLAGS)
+brokerfs_brokerfs_LDADD += libctlwire.a libocccommon.a $(JANSSON_LIBS)
+
+# occfsctl session ...: the operator's client of the socket.
+tools_occfsctl_SOURCES += tools/occfsctl_session.h tools/occfsctl_session.c
+tools_occfsctl_CPPFLAGS += -I$(srcdir)/controld
+tools_occfsctl_LDADD += libctlwire.a libocccommon.a $(JANSSON_LIBS)

@@ -11,6 +11,7 @@
  * Exit status: 0 success, 1 the operation failed (including a refused
  * handle), 2 usage error.
  */
+#include "occfsctl_session.h"
 #include "token.h"
 
 #include <errno.h>
@@ -51,6 +52,10 @@ static void usage_main(FILE *f)
 	       "  token mint     sign a session handle for one filesystem_id\n"
 	       "  token verify   check a handle as the broker would\n"
 	       "  quarantine     list, release or delete files DLP blocked\n"
+	       "  session        sessions on occfs-controld: create, list, "
+	       "destroy,\n"
+	       "                 revoke, revoke-all, lift, quota, status\n"
+	       "  revoke-all     the kill-switch (as 'session revoke-all')\n"
 	       "\n"
 	       "Run 'occfsctl COMMAND --help' for the options of a command.\n");
 }
@@ -521,6 +526,8 @@ int occfsctl_quarantine(int argc, char **argv);
 static const struct occfsctl_cmd main_cmds[] = {
     {"token", cmd_token},
     {"quarantine", occfsctl_quarantine}, /* occfsctl_quarantine.c */
+    {"session", occfsctl_session},	 /* occfsctl_session.c */
+    {"revoke-all", occfsctl_session_revoke_all},
     {NULL, NULL},
 };
 
