@@ -77,6 +77,7 @@ struct broker_config {
 	unsigned flush_timeout_ms; /* at shutdown, for pending uploads */
 	struct broker_s3_config s3;
 	char *audit_socket, *audit_spool, *audit_rw; /* broker_audit.c */
+	char *control_socket; /* occfs-controld (broker_control.c) */
 	unsigned workers, max_inflight, max_conns;
 	unsigned socket_mode;
 	int foreground, verbose, check_only;
@@ -222,7 +223,14 @@ int session_dispatch(struct session *s, const struct proto_msg *req,
  */
 
 /* What an epoll event points at. */
-enum loop_src_type { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_TIMER, SRC_DONE };
+enum loop_src_type {
+	SRC_LISTENER,
+	SRC_CONN,
+	SRC_SIGNAL,
+	SRC_TIMER,
+	SRC_DONE,
+	SRC_CONTROL /* broker_control.c */
+};
 
 struct loop_src {
 	enum loop_src_type type;

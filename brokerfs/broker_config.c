@@ -87,6 +87,7 @@ static const struct opt config_opts[] = {
     {"audit-socket", 0, T_STR, CFG(audit_socket), 0, 0},
     {"audit-spool", 0, T_STR, CFG(audit_spool), 0, 0},
     {"audit-rw", 0, T_STR, CFG(audit_rw), 0, 0},
+    {"control-socket", 0, T_STR, CFG(control_socket), 0, 0},
     {"config", 'c', T_CONFIG, 0, 0, 0},
     {"help", 'h', T_HELP, 0, 0, 0},
 };
@@ -132,6 +133,9 @@ static void config_usage(FILE *f)
 	    "  --audit-rw MODE     reads and writes: each, aggregate:MS or\n"
 	    "                      sample:N (default " BROKER_AUDIT_DEFAULT_RW
 	    ")\n"
+	    "  --control-socket PATH  occfs-controld: revocations, kill-switch\n"
+	    "                      (default: none; new sessions refused while\n"
+	    "                      it is unreachable)\n"
 	    "  -c, --config FILE   read name = value settings from FILE\n"
 	    "  -f, --foreground    do not daemonize; log to stderr\n"
 	    "  -n, --check         check the configuration and exit\n"
@@ -390,7 +394,8 @@ static int config_validate(struct broker_config *cfg)
 		fprintf(stderr, "brokerfs: cannot resolve relative paths\n");
 		return -1;
 	}
-	if (absolutize(&cfg->audit_socket) || absolutize(&cfg->audit_spool)) {
+	if (absolutize(&cfg->audit_socket) || absolutize(&cfg->audit_spool) ||
+	    absolutize(&cfg->control_socket)) {
 		fprintf(stderr, "brokerfs: cannot resolve relative paths\n");
 		return -1;
 	}
@@ -560,5 +565,6 @@ void broker_config_cleanup(struct broker_config *cfg)
 	free(cfg->audit_socket);
 	free(cfg->audit_spool);
 	free(cfg->audit_rw);
+	free(cfg->control_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
