@@ -7,3 +7,18 @@ mcp_occfs_mcp_SOURCES = mcp/mcp.h mcp/main.c mcp/mcp_broker.c \
 	mcp/mcp_http.c
 mcp_occfs_mcp_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 mcp_occfs_mcp_LDADD = libmountc.a $(COMMON_LIBS) $(MHD_LIBS) $(JANSSON_LIBS)
+
+dist_man_MANS += man/occfs-mcp.1
+dist_doc_DATA += doc/mcp.md
+
+# Tests against a real brokerfs: golden transcripts over stdio and HTTP,
+# the confinement proof, and the official MCP SDK as a client (skips when
+# npm cannot install it).
+TESTS += tests/mcp/stdio.sh tests/mcp/http.sh tests/mcp/confine.sh \
+	tests/mcp/sdk.sh
+EXTRA_DIST += tests/mcp/lib.sh tests/mcp/filter.py tests/mcp/opsproxy.py \
+	tests/mcp/confine.py tests/mcp/sdk-client.mjs \
+	tests/mcp/stdio.sh tests/mcp/stdio.in tests/mcp/stdio2.in \
+	tests/mcp/stdio3.in tests/mcp/stdio.out \
+	tests/mcp/http.sh tests/mcp/http.out \
+	tests/mcp/confine.sh tests/mcp/sdk.sh
