@@ -215,8 +215,7 @@ static int ctld_load_policy(struct ctld *d)
 		policy_unref(pol);
 		return -1;
 	}
-	policy_handle_init(&d->pol, pol);
-	policy_unref(pol);
+	policy_handle_init(&d->pol, pol); /* takes our reference */
 	return 0;
 }
 

@@ -25,3 +25,8 @@ brokerfs_brokerfs_LDADD += libctlwire.a libocccommon.a $(JANSSON_LIBS)
 tools_occfsctl_SOURCES += tools/occfsctl_session.h tools/occfsctl_session.c
 tools_occfsctl_CPPFLAGS += -I$(srcdir)/controld
 tools_occfsctl_LDADD += libctlwire.a libocccommon.a $(JANSSON_LIBS)
+
+# System tests: real occfs-controld, brokerfs and mountc mounts (root).
+CONTROLD_TESTS = tests/controld/lifecycle.sh
+TESTS += $(CONTROLD_TESTS)
+EXTRA_DIST += $(CONTROLD_TESTS) tests/controld/lib.sh

@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "errmap.h"
-
 int ctl_wire_encode(const json_t *msg, char **out, size_t *len)
 {
 	char *s = json_dumps(msg, JSON_COMPACT);
@@ -210,7 +208,9 @@ int ctl_wire_bool(const json_t *o, const char *key, int def)
 
 const char *ctl_wire_errname(int err)
 {
-	return errmap_name(err < 0 ? -err : err);
+	const char *n = strerrorname_np(err < 0 ? -err : err);
+
+	return n ? n : "EIO";
 }
 
 int ctl_wire_errnum(const char *name)
@@ -220,7 +220,7 @@ int ctl_wire_errnum(const char *name)
 	if (!name)
 		return 0;
 	for (e = 1; e < 200; e++)
-		if (strcmp(errmap_name(e), name) == 0)
+		if (strerrorname_np(e) && strcmp(strerrorname_np(e), name) == 0)
 			return e;
 	return 0;
 }

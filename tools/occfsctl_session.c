@@ -99,7 +99,7 @@ static int sess_parse(int argc, char **argv, struct sess_opts *o)
 	o->bytes = o->inodes = -1;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'S':
 			o->socket = optarg;
