@@ -120,5 +120,7 @@ if command -v strace >/dev/null; then
 else
 	echo "strace not installed: connect(2) check skipped"
 fi
-clean_log "$tmp/broker.log"
+for f in broker.log mcp-a.log mcp-b.log replies; do
+	clean_log "$tmp/$f"
+done
 [ $fails = 0 ]

@@ -128,6 +128,27 @@ else
 	fail "HTTP transcript differs from http.out:"; cat "$tmp/diff"
 fi
 
+# The broker goes away and comes back: tool errors, then answers again.
+req "initialize" -H "$J" -H "$A" -d "$INIT" "$url" >/dev/null
+sid=$(sid_of)
+kill $bpid && wait $bpid
+bpid=
+call "storage_usage, broker down" \
+	'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"storage_usage"}}' >"$tmp/down"
+call "mount_status, broker down" \
+	'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"mount_status"}}' >>"$tmp/down"
+grep -q '"isError":true' "$tmp/down" &&
+	grep -q '"reachable":false' "$tmp/down" &&
+	grep -q 'cannot connect' "$tmp/down" &&
+	ok "broker down: storage_usage isError, mount_status unreachable" ||
+	fail "broker down: $(cat "$tmp/down")"
+start_broker
+call "storage_usage, broker back" \
+	'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"storage_usage"}}' >"$tmp/up"
+grep -q '"isError":false' "$tmp/up" && grep -q '\\"used\\":12288' "$tmp/up" &&
+	ok "broker back: the session reconnects with the kept handle" ||
+	fail "broker back: $(cat "$tmp/up")"
+
 # Sessions are capped at 16: of 20, the 4 least recently used are gone.
 : >"$tmp/sids"
 for n in $(seq 20); do
