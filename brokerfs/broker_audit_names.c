@@ -338,8 +338,11 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-/* Put "/name" (escaped) before pos in buf; -1 when it does not fit. */
-static int prepend(char *buf, size_t *pos, const char *name)
+/*
+ * Put "/name" (escaped) before pos in buf, keeping floor bytes free in
+ * front; -1 when it does not fit.
+ */
+static int prepend(char *buf, size_t *pos, size_t floor, const char *name)
 {
 	char tmp[4 * 256 + 2];
 	const unsigned char *s = (const unsigned char *)name;
@@ -356,7 +359,7 @@ static int prepend(char *buf, size_t *pos, const char *name)
 			len += (size_t)snprintf(tmp + len, 5, "\\x%02x", *s++);
 		}
 	}
-	if (len > *pos)
+	if (len + floor > *pos)
 		return -1;
 	*pos -= len;
 	memcpy(buf + *pos, tmp, len);
@@ -384,7 +387,7 @@ static const char *build(struct audit_names *t, uint64_t id, char *buf,
 			}
 			break;
 		}
-		if (prepend(buf, &pos, n->name) < 0)
+		if (prepend(buf, &pos, 3, n->name) < 0) /* room for "..." */
 			break;
 		id = n->parent;
 	}
@@ -422,7 +425,7 @@ void audit_names_child(struct audit_names *t, uint64_t parent, const char *name,
 	pthread_mutex_unlock(&t->lock);
 	/* The child's name goes after the parent's path. */
 	tmp[pos] = '\0';
-	if (prepend(tmp, &pos, name ? name : "") < 0)
+	if (prepend(tmp, &pos, 0, name ? name : "") < 0)
 		pos = sizeof(tmp) - 1;
 	snprintf(buf, size, "%s%s", strcmp(p, "/") == 0 ? "" : p, tmp + pos);
 }
