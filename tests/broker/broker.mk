@@ -22,3 +22,4 @@ tools_occfsctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
 tools_occfsctl_LDADD += $(POLICY_LIBS)
 TESTS += tests/broker/dlp.sh tests/broker/dlp-s3.sh
 EXTRA_DIST += tests/broker/dlp.sh tests/broker/dlp-s3.sh
+EXTRA_DIST += tests/broker/dlp-throughput.sh
