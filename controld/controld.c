@@ -499,6 +499,18 @@ static void ctld_tick(struct ctld *d)
 	}
 }
 
+/* Blocked before any thread starts (the audit spool's), so that only the
+ * signalfd sees them. */
+static void ctld_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 static int ctld_init_loop(struct ctld *d)
 {
 	struct itimerspec its = {.it_interval = {0, 100000000},
@@ -506,12 +518,7 @@ static int ctld_init_loop(struct ctld *d)
 	struct epoll_event ev = {.events = EPOLLIN};
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	ctld_sigset(&set);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->timerfd =
@@ -659,6 +666,7 @@ static void ctld_cleanup(struct ctld *d)
 int main(int argc, char **argv)
 {
 	static struct ctld d;
+	sigset_t set;
 	char why[512];
 	FILE *f;
 	int rc;
@@ -687,6 +695,7 @@ int main(int argc, char **argv)
 	if (!d.cfg.foreground)
 		ctld_daemonize();
 	/* The spool's threads must start in the process that stays. */
+	ctld_sigset(&set);
 	if (ctld_open_audit(&d)) {
 		ctld_ready("cannot open the audit spool");
 		goto fail;

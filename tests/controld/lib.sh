@@ -86,6 +86,7 @@ wait_for() { # seconds command...: poll every 0.1 s
 }
 
 start_ctld() { # extra options
+	rm -f "$OSOCK"
 	"$ctld" -f --policy "$tmp/pol" --state "$tmp/state" \
 		--operator-socket "$OSOCK" --control-socket "$CSOCK" \
 		--endpoint "unix:$BSOCK" --audit-spool "$tmp/spool" \
@@ -119,6 +120,7 @@ create() {
 	rm -f "$tmp/h/$_n"
 	"$ctl" session create --json --fsid "$_f" --handle-out "$tmp/h/$_n" \
 		--mountpoint "$tmp/m.$_n" "$@" >"$tmp/$_n.create" || return 1
+	cp "$tmp/h/$_n" "$tmp/h/$_n.saved" # mountc scrubs the file it read
 	sed -n 's/.*"sid": "\([0-9a-f]*\)".*/\1/p' "$tmp/$_n.create"
 }
 
@@ -131,4 +133,13 @@ mount_line() {
 	mkdir -p "$5"
 	mnts="$mnts $5"
 	"$mountc" "$4" "$5" $6 $7 >"$tmp/mount.out" 2>&1
+}
+
+# replay NAME: mount NAME's saved handle again on a fresh directory.
+replay() {
+	cp "$tmp/h/$1.saved" "$tmp/h/$1.replay"
+	mkdir -p "$tmp/m.$1.replay"
+	"$mountc" "unix:$BSOCK" "$tmp/m.$1.replay" -o "handle=$tmp/h/$1.replay" \
+		>"$tmp/mount.out" 2>&1 && { mnts="$mnts $tmp/m.$1.replay"; return 0; }
+	return 1
 }
