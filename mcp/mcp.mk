@@ -22,3 +22,16 @@ EXTRA_DIST += tests/mcp/lib.sh tests/mcp/filter.py tests/mcp/opsproxy.py \
 	tests/mcp/stdio3.in tests/mcp/stdio.out \
 	tests/mcp/http.sh tests/mcp/http.out \
 	tests/mcp/confine.sh tests/mcp/sdk.sh
+
+# The JSON-RPC core as a fuzz target (libFuzzer with --enable-fuzzers,
+# else the corpus replay driver), and its corpus replay in make check.
+check_PROGRAMS += tests/mcp/fuzz_mcp_rpc
+tests_mcp_fuzz_mcp_rpc_SOURCES = tests/mcp/fuzz_mcp_rpc.c $(FUZZ_MAIN) \
+	mcp/mcp.h mcp/mcp_broker.c mcp/mcp_rpc.c mcp/mcp_tools.c \
+	mcp/mcp_schema.c
+tests_mcp_fuzz_mcp_rpc_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/mcp
+tests_mcp_fuzz_mcp_rpc_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(FUZZ_CFLAGS)
+tests_mcp_fuzz_mcp_rpc_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_mcp_fuzz_mcp_rpc_LDADD = libmountc.a $(COMMON_LIBS) $(JANSSON_LIBS)
+TESTS += tests/mcp/fuzz-replay.sh
+EXTRA_DIST += tests/mcp/fuzz-replay.sh tests/mcp/corpus
