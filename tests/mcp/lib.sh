@@ -26,7 +26,7 @@ cleanup() {
 	if [ -n "${MCP_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 fail() {
 	echo "FAIL: $*"
