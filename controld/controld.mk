@@ -31,3 +31,6 @@ CONTROLD_TESTS = tests/controld/lifecycle.sh tests/controld/killswitch.sh \
 	tests/controld/access.sh tests/controld/linkdown.sh
 TESTS += $(CONTROLD_TESTS)
 EXTRA_DIST += $(CONTROLD_TESTS) tests/controld/lib.sh
+
+dist_man_MANS += man/occfs-controld.8
+dist_doc_DATA += doc/control-plane.md
