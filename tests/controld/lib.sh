@@ -42,6 +42,12 @@ trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 finish() { # the exit status of the test
+	# stop the daemons here so that sanitizer reports at exit are seen
+	[ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid"
+	[ -n "$ctld_pid" ] && kill "$ctld_pid" 2>/dev/null && wait "$ctld_pid"
+	broker_pid= ctld_pid=
+	grep -h "Sanitizer\|runtime error" "$tmp"/*.log 2>/dev/null &&
+		fail "sanitizer report in a daemon's log"
 	[ "$fails" = 0 ] && { echo "$me: all passed"; exit 0; }
 	echo "$me: $fails failed"; exit 1
 }
