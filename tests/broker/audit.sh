@@ -49,8 +49,10 @@ stop_broker() {
 	return $_brc
 }
 umount_all() {
+	# /proc/mounts, not mountpoint(1): a mount whose broker died fails
+	# every stat with ENOTCONN.
 	for m in $MOUNTS; do
-		mountpoint -q "$m" || continue
+		grep -q " $m fuse" /proc/mounts || continue
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
 	MOUNTS=
