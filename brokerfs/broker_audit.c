@@ -596,3 +596,25 @@ void broker_audit_request(struct session *s, struct broker_audit_sess *as,
 	if (!err && rep)
 		ba_track(as->names, req, rep);
 }
+
+int broker_audit_finding(const char *fsid, const char *path, const char *rule,
+			 int severity, int blocked, uint64_t offset,
+			 const char *quarantine)
+{
+	struct audit_finding_event ev = {
+	    .fsid = fsid,
+	    .path = path,
+	    .rule = rule,
+	    .severity =
+		severity >= AUDIT_SEV_INFO && severity <= AUDIT_SEV_CRITICAL
+		    ? (enum audit_severity)severity
+		    : AUDIT_SEV_MEDIUM,
+	    .verdict = blocked ? AUDIT_VERDICT_BLOCK : AUDIT_VERDICT_AUDIT,
+	    .offset = offset,
+	    .quarantine = quarantine && quarantine[0] ? quarantine : NULL,
+	};
+
+	if (!ba_au)
+		return 0;
+	return audit_emit_finding(ba_au, &ev);
+}

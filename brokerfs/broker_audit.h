@@ -83,6 +83,16 @@ void broker_audit_request(struct session *s, struct broker_audit_sess *as,
 			  const struct proto_msg *req,
 			  const struct proto_msg *rep, int rc);
 
+/*
+ * A DLP finding (a rule with action audit or block matched path).  The
+ * record is durable when this returns 0; -errno when it could not be
+ * written (the caller logs it; the verdict stands either way).  Any
+ * thread; 0 at once when auditing is off.  severity is OCSF's 1..5.
+ */
+int broker_audit_finding(const char *fsid, const char *path, const char *rule,
+			 int severity, int blocked, uint64_t offset,
+			 const char *quarantine);
+
 /* ---- the name table (broker_audit_names.c) ---------------------------- */
 
 struct audit_names;

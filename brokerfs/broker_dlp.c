@@ -14,6 +14,7 @@
  * as rules "<name>#1" to "<name>#5" and reported as <name>.
  */
 #include "broker_dlp.h"
+#include "broker_audit.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -246,15 +247,12 @@ void broker_dlp_report(const char *fsid, const char *path,
 		       const struct dlp_finding *f, const char *quarantine)
 {
 	char rule[DLP_NAME_MAX], q[80] = "";
+	int rc;
 
 	policy_rule_name(f->rule, rule, sizeof(rule));
 	if (quarantine)
 		snprintf(q, sizeof(q), " quarantine=%s",
 			 quarantine[0] ? quarantine : "(failed)");
-	/*
-	 * The OCSF finding event belongs here: broker_audit.h offers no
-	 * finding call yet, so this log line is the record for now.
-	 */
 	log_warn("dlp: %s: rule %s (%s, %s) on fsid=%s path=%s offset=%llu "
 		 "excerpt='%s'%s%s%s%s",
 		 f->action == DLP_BLOCK ? "blocked" : "finding", rule,
@@ -262,6 +260,14 @@ void broker_dlp_report(const char *fsid, const char *path,
 		 fsid, path, (unsigned long long)f->offset, f->excerpt,
 		 f->reason[0] ? " reason='" : "", f->reason,
 		 f->reason[0] ? "'" : "", q);
+	/* OCSF severity_id: low 2 .. critical 5. */
+	rc =
+	    broker_audit_finding(fsid, path, rule, (int)f->severity + 2,
+				 f->action == DLP_BLOCK, f->offset, quarantine);
+	if (rc)
+		log_err("dlp: the finding on fsid=%s path=%s could not be "
+			"audited: %s",
+			fsid, path, strerror(-rc));
 }
 
 /* Feed fd's first size bytes to s. */

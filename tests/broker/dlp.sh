@@ -3,7 +3,8 @@
 # key id or a Luhn-valid card number fail at close with EACCES, stay out
 # of the tree (empty there) and are kept in the quarantine, which occfsctl
 # lists, releases and deletes; an audit rule lets its file through with a
-# finding; a clean file passes; a secret split across two writes (the
+# finding (an OCSF Data Security Finding in the audit log, as blocks are);
+# a clean file passes; a secret split across two writes (the
 # first half already accepted by an fsync) is found; hooks that block,
 # and that time out with on_error block and allow.  Needs root and
 # /dev/fuse (skips otherwise).  Run by `make check` from the build dir.
@@ -12,7 +13,9 @@ top_builddir=${top_builddir:-.}
 broker=$top_builddir/brokerfs/brokerfs
 ctl=$top_builddir/tools/occfsctl
 mountc=$top_builddir/mountc/mountc
-for b in "$broker" "$ctl" "$mountc"; do
+auditd=$top_builddir/audit/occfs-auditd
+audit=$top_builddir/audit/occfs-audit
+for b in "$broker" "$ctl" "$mountc" "$auditd" "$audit"; do
 	[ -x "$b" ] || { echo "dlp.sh: $b not built"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "dlp.sh: needs root, skipped"; exit 77; }
@@ -21,6 +24,7 @@ command -v python3 >/dev/null || { echo "dlp.sh: no python3, skipped"; exit 77; 
 
 tmp=$(mktemp -d /tmp/occfs-dlp.XXXXXX)
 pid=
+apid=
 mnts=
 fails=0
 cleanup() {
@@ -30,6 +34,10 @@ cleanup() {
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
+	fi
+	if [ -n "$apid" ]; then
+		kill "$apid" 2>/dev/null
+		wait "$apid" 2>/dev/null
 	fi
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -80,8 +88,17 @@ dlp:
       action: block
 EOF
 
+"$auditd" -s "$tmp/audit.sock" -d "$tmp/auditlog" 2>"$tmp/auditd.log" &
+apid=$!
+i=0
+until [ -S "$tmp/audit.sock" ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && { echo "dlp.sh: occfs-auditd did not start"; cat "$tmp/auditd.log"; exit 1; }
+	sleep 0.05
+done
 "$broker" -f --listen "unix:$tmp/sock" --policy "$tmp/pol" \
-	--staging-dir "$tmp/staging" 2>"$tmp/broker.log" &
+	--staging-dir "$tmp/staging" --audit-socket "$tmp/audit.sock" \
+	--audit-spool "$tmp/spool" 2>"$tmp/broker.log" &
 pid=$!
 i=0
 while [ ! -S "$tmp/sock" ]; do
@@ -205,6 +222,33 @@ r=$(w "$tmp/m/split.txt" "token AKIAIOSF" fsync "ODNN7EXAMPLE end")
 r=$(w "$tmp/m/split2.txt" "pay 4111 1111" "1111 1111 now")
 [ "$r" = "close=13" ] && ok "card split across two writes found" ||
 	fail "split card: '$r', want close=13"
+
+# ---- findings in the audit log (class 2006) ------------------------------------------
+cat >"$tmp/findings.py" <<'EOF'
+import json, sys
+seen = set()
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e.get("class_uid") != 2006:
+        continue
+    s = json.dumps(e)
+    assert "AKIAIOSFODNN7EXAMPLE" not in s and "4111 1111" not in s, "secret in event"
+    for rule, path in (("aws-keys", "/creds.txt"), ("cards", "/order.json"),
+                       ("employee-ids", "/staff.csv")):
+        if rule in s and path in s:
+            seen.add(rule)
+sys.exit(0 if len(seen) == 3 else 1)
+EOF
+i=0
+until "$audit" tail "$tmp/auditlog" -n 1000 --json >"$tmp/ev.json" 2>/dev/null &&
+	python3 "$tmp/findings.py" "$tmp/ev.json"; do
+	i=$((i + 1))
+	[ $i -gt 50 ] && break
+	sleep 0.1
+done
+[ $i -le 50 ] && ok "blocks and the audit finding are OCSF findings in the audit log" ||
+	fail "no class 2006 events for aws-keys, cards and employee-ids"
+"$audit" verify "$tmp/auditlog" >/dev/null 2>&1 || fail "audit chain does not verify"
 
 # ---- hooks -----------------------------------------------------------------------------
 r=$(w "$tmp/m/a.hook" "harmless")
