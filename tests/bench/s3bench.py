@@ -21,6 +21,7 @@ build directory to take brokerfs and occfsctl from (else PATH).
 """
 import hashlib
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -204,6 +205,35 @@ class S3Targets:
                            env=self.env, capture_output=True)
         return hashlib.md5(r.stdout).hexdigest() if r.returncode == 0 else None
 
+    def gc(self):
+        """Free deleted objects now: radosgw's garbage collection waits
+        hours by default, and the test OSD keeps everything in 2 GiB of
+        RAM, which a full run would otherwise fill (radosgw then stalls)."""
+        subprocess.run(["radosgw-admin", "-c", self.env["S3_CEPH_CONF"], "gc", "process",
+                        "--include-all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def abort(self, t):
+        """A target hangs: abort its FUSE connection so that nothing waits on
+        it any more, and leave it out from now on."""
+        ctl = "/sys/fs/fuse/connections"
+        mounted_here = False
+        if not os.path.exists(os.path.join(ctl, "0")) and not os.listdir(ctl):
+            mounted_here = subprocess.run(["mount", "-t", "fusectl", "none", ctl]).returncode == 0
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields[4] == self.dirs[t]:
+                    minor = fields[2].split(":")[1]
+                    try:
+                        with open(os.path.join(ctl, minor, "abort"), "w") as a:
+                            a.write("1")
+                    except OSError:
+                        pass
+        if mounted_here:
+            subprocess.run(["umount", ctl])
+        self.unavailable[t] = "hung during the run; its FUSE connection was aborted"
+        del self.dirs[t]
+
     def rss(self):
         return {t: peak_rss_kib(self.pids.get(t)) for t in self.dirs}
 
@@ -318,7 +348,7 @@ def make_repo(work, tarball):
 
 def workloads(b, quick, tarball, repo):
     """The s3 workload list; b is bench.py's module (fio, create_files, ...)."""
-    size = "32M" if quick else "128M"
+    size = "16M" if quick else "64M"
     rt = 3 if quick else 8
     w = []
     for rw, label in (("write", "seq write"), ("read", "seq read")):
@@ -353,6 +383,30 @@ def why(ex):
     return (msg[-1] if msg else type(ex).__name__)[:160]
 
 
+def timed(fn, d, timeout):
+    """Run fn(d) in a child process: a workload stuck on a hung mount must
+    not stop the benchmark.  Returns fn's result; raises on error/timeout."""
+    rd, wr = multiprocessing.Pipe(duplex=False)
+
+    def child():
+        try:
+            wr.send(("ok", fn(d)))
+        except BaseException as ex:  # report anything to the parent
+            wr.send(("error", why(ex)))
+
+    p = multiprocessing.get_context("fork").Process(target=child)
+    p.start()
+    wr.close()
+    if not rd.poll(timeout):
+        p.kill()
+        raise TimeoutError("timed out after %d s" % timeout)
+    kind, val = rd.recv()
+    p.join()
+    if kind == "error":
+        raise RuntimeError(val)
+    return val
+
+
 def fmt(v):
     if v is None:
         return "-"
@@ -379,19 +433,24 @@ def run(b, args, work):
             if args.only and not any(name.startswith(p) for p in args.only.split(",")):
                 continue
             row = {"workload": name, "errors": {}}
-            for tgt in live:
+            for tgt in list(live):
+                if tgt not in t.dirs:
+                    continue
                 try:
-                    v, unit, hib = fn(t.dirs[tgt])
+                    v, unit, hib = timed(fn, t.dirs[tgt], 300 if args.quick else 900)
                     row[tgt] = v
                     row["unit"], row["higher_is_better"] = unit, hib
                     print("bench: %-22s %-13s %10s %s" % (name, tgt, fmt(v), unit), flush=True)
                 except Exception as ex:
                     row["errors"][tgt] = why(ex)
+                    if isinstance(ex, TimeoutError):
+                        t.abort(tgt)
                     print("bench: %-22s %-13s error: %s" % (name, tgt, row["errors"][tgt]),
                           flush=True)
             results.append(row)
+            t.gc()
         rss = t.rss()
-        for tgt in live:
+        for tgt in [x for x in live if x in t.dirs]:
             try:
                 losses[tgt] = t.kill_after_close(tgt)
             except Exception as ex:
