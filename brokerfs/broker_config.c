@@ -133,7 +133,8 @@ static void config_usage(FILE *f)
 	    "  --audit-rw MODE     reads and writes: each, aggregate:MS or\n"
 	    "                      sample:N (default " BROKER_AUDIT_DEFAULT_RW
 	    ")\n"
-	    "  --control-socket PATH  occfs-controld: revocations, kill-switch\n"
+	    "  --control-socket PATH  occfs-controld: revocations, "
+	    "kill-switch\n"
 	    "                      (default: none; new sessions refused while\n"
 	    "                      it is unreachable)\n"
 	    "  -c, --config FILE   read name = value settings from FILE\n"
