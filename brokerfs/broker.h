@@ -106,6 +106,8 @@ struct broker_session_target {
 	const struct backend_ops *ops;
 	struct backend *backend;
 	uint64_t quota_bytes, quota_inodes;
+	uint64_t idle_timeout_ms; /* 0: none */
+	uint64_t max_lifetime_ms; /* 0: none */
 };
 
 /*
@@ -198,6 +200,11 @@ struct session {
 	char peer[96];
 	char why[96]; /* set by a refused session_open: told to the guest */
 	uint64_t requests; /* loop: requests dispatched, for the close log */
+	/* Limits from the policy (0: none), set by session_open before the
+	 * session is ready; times are wall-clock seconds like claims.exp. */
+	uint64_t idle_timeout_ms, max_lifetime_ms;
+	time_t opened;			 /* set by session_open */
+	time_t last_active;		 /* loop: the last request dispatched */
 	struct broker_audit_sess *audit; /* set at HELLO; NULL: not audited */
 };
 
@@ -212,6 +219,11 @@ int session_open(struct session *s, struct backend *b);
 void session_use_policy(struct broker_policy *bp);
 /* After a policy reload, on the loop: apply the new quota to s. */
 void session_policy_changed(struct session *s);
+/*
+ * Loop timer: why s must be cut now (idle past the policy's idle_timeout,
+ * or open past its max_lifetime), or NULL.
+ */
+const char *session_expired(const struct session *s, time_t now);
 void session_close(struct session *s); /* blocking */
 void session_free(struct session *s);
 /* Would req change a read-only session?  0 or -EROFS. */

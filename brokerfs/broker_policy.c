@@ -450,6 +450,8 @@ int broker_policy_session(struct broker_policy *bp,
 	t->backend = in->b;
 	t->quota_bytes = fs->quota_bytes;
 	t->quota_inodes = fs->quota_inodes;
+	t->idle_timeout_ms = fs->idle_timeout_ms;
+	t->max_lifetime_ms = fs->max_lifetime_ms;
 	rc = 0;
 out:
 	policy_unref(p);

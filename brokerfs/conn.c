@@ -648,6 +648,7 @@ static void conn_submit(struct conn *c, struct job *j)
 	c->inflight++;
 	c->refs++;
 	c->sess->requests++;
+	c->sess->last_active = time(NULL);
 	if (j->req.op < 64 &&
 	    (c->sess->ops->inline_ops & BACKEND_OP_BIT(j->req.op)))
 		worker_run_inline(&c->b->pool, j);

@@ -223,19 +223,24 @@ static void loop_signal(struct broker *b)
 }
 
 /*
- * A session lives as long as its handle: past exp (and the leeway HELLO
- * grants) it is cut with a reason the guest logs, not left to run.
+ * A session lives as long as its handle (past exp and the leeway HELLO
+ * grants) and within the policy's idle timeout and maximum lifetime;
+ * beyond that it is cut with a reason the guest logs, not left to run.
  */
 static void loop_expire(struct broker *b, time_t now)
 {
+	const char *why;
 	struct conn *c;
 
 	for (c = b->conns; c; c = c->next) {
 		if (c->state != CONN_READY || c->internal || !c->sess ||
-		    c->close_after_flush || !c->sess->claims.exp)
+		    c->close_after_flush)
 			continue;
-		if ((int64_t)now > c->sess->claims.exp + BROKER_EXP_LEEWAY_S)
+		if (c->sess->claims.exp &&
+		    (int64_t)now > c->sess->claims.exp + BROKER_EXP_LEEWAY_S)
 			conn_revoke(c, "session handle expired");
+		else if ((why = session_expired(c->sess, now)))
+			conn_revoke(c, why);
 	}
 }
 

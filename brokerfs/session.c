@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend.h"
 #include "log.h"
@@ -69,6 +70,8 @@ int session_open(struct session *s, struct backend *b)
 		b = t.backend;
 		o.quota_bytes = t.quota_bytes;
 		o.quota_inodes = t.quota_inodes;
+		s->idle_timeout_ms = t.idle_timeout_ms;
+		s->max_lifetime_ms = t.max_lifetime_ms;
 	}
 	broker_control_quota(s->claims.filesystem_id, &o.quota_bytes,
 			     &o.quota_inodes);
@@ -80,6 +83,7 @@ int session_open(struct session *s, struct backend *b)
 					  &s->bs);
 	if (rc)
 		goto refused;
+	s->opened = s->last_active = time(NULL);
 	log_info("session open: sid=%s fsid=%s intent=%s peer=%s",
 		 s->claims.sid, s->claims.filesystem_id,
 		 token_intent_name(s->claims.intent), s->peer);
@@ -91,6 +95,21 @@ refused:
 		 token_intent_name(s->claims.intent), s->peer,
 		 s->why[0] ? s->why : strerror(-rc));
 	return rc;
+}
+
+/*
+ * Wall-clock seconds, like handle expiry; a clock stepped backwards never
+ * cuts a session (the differences are then negative and ignored).
+ */
+const char *session_expired(const struct session *s, time_t now)
+{
+	if (s->idle_timeout_ms && s->last_active && now > s->last_active &&
+	    (uint64_t)(now - s->last_active) * 1000 >= s->idle_timeout_ms)
+		return "session idle timeout";
+	if (s->max_lifetime_ms && s->opened && now > s->opened &&
+	    (uint64_t)(now - s->opened) * 1000 >= s->max_lifetime_ms)
+		return "session lifetime exceeded";
+	return NULL;
 }
 
 void session_policy_changed(struct session *s)
