@@ -77,7 +77,11 @@ struct broker_config {
 	unsigned flush_timeout_ms; /* at shutdown, for pending uploads */
 	struct broker_s3_config s3;
 	char *audit_socket, *audit_spool, *audit_rw; /* broker_audit.c */
-	char *control_socket; /* occfs-controld (broker_control.c) */
+	/* From the policy's audit section (no options of their own): */
+	char *audit_read, *audit_write; /* per-op modes over audit_rw */
+	uint64_t audit_spool_max;	/* 0: the library's default */
+	int audit_fail_when_full;	/* on_full: block */
+	char *control_socket;		/* occfs-controld (broker_control.c) */
 	unsigned workers, max_inflight, max_conns;
 	unsigned socket_mode;
 	int foreground, verbose, check_only;

@@ -58,9 +58,15 @@ static int ba_config(const struct broker_config *cfg, struct audit_config *ac,
 	ac->spool_dir =
 	    cfg->audit_spool ? cfg->audit_spool : BROKER_AUDIT_DEFAULT_SPOOL;
 	*what = "--audit-rw";
-	if (audit_config_op(ac, AUDIT_OP_READ, rw) < 0 ||
-	    audit_config_op(ac, AUDIT_OP_WRITE, rw) < 0)
+	if (audit_config_op(ac, AUDIT_OP_READ,
+			    cfg->audit_read ? cfg->audit_read : rw) < 0 ||
+	    audit_config_op(ac, AUDIT_OP_WRITE,
+			    cfg->audit_write ? cfg->audit_write : rw) < 0)
 		return -EINVAL;
+	if (cfg->audit_spool_max)
+		ac->spool_max_bytes = cfg->audit_spool_max;
+	if (cfg->audit_fail_when_full)
+		ac->full_policy = AUDIT_FULL_FAIL;
 	*what = "--audit-spool";
 	if (ac->spool_dir[0] != '/')
 		return -EINVAL;

@@ -566,6 +566,8 @@ void broker_config_cleanup(struct broker_config *cfg)
 	free(cfg->audit_socket);
 	free(cfg->audit_spool);
 	free(cfg->audit_rw);
+	free(cfg->audit_read);
+	free(cfg->audit_write);
 	free(cfg->control_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -92,6 +92,44 @@ static char *tokens_string(const struct policy *p)
 	return s;
 }
 
+/*
+ * The policy's audit section, where the command line left a setting unset:
+ * the socket, a spool below spool_dir (one directory per process, as the
+ * emitter requires), the spool bound, what happens when it is full, and
+ * sampling of reads and writes.  drop_oldest is not a mode the emitter has
+ * (the spool is delivered in order): it falls back to drop_new, logged.
+ */
+static void policy_audit_settings(struct broker_config *cfg,
+				  const struct policy_audit *a)
+{
+	char mode[32];
+	size_t i;
+
+	if (!cfg->audit_socket && a->socket)
+		cfg->audit_socket = strdup(a->socket);
+	if (!cfg->audit_spool && a->spool_dir &&
+	    asprintf(&cfg->audit_spool, "%s/brokerfs", a->spool_dir) < 0)
+		cfg->audit_spool = NULL;
+	cfg->audit_spool_max = a->spool_max_bytes;
+	cfg->audit_fail_when_full = a->on_full == POLICY_FULL_BLOCK;
+	if (a->on_full == POLICY_FULL_DROP_OLDEST)
+		log_warn("policy: audit on_full drop_oldest: the spool keeps "
+			 "events in order, so new file events are dropped");
+	for (i = 0; i < a->nsampling; i++) {
+		char **slot = strcmp(a->sampling[i].op, "read") == 0
+				  ? &cfg->audit_read
+			      : strcmp(a->sampling[i].op, "write") == 0
+				  ? &cfg->audit_write
+				  : NULL;
+
+		if (!slot || *slot)
+			continue;
+		snprintf(mode, sizeof(mode), "sample:%u",
+			 a->sampling[i].one_in);
+		*slot = strdup(mode);
+	}
+}
+
 struct broker_policy *broker_policy_load(struct broker_config *cfg)
 {
 	struct policy_problems probs = {0};
@@ -126,6 +164,7 @@ struct broker_policy *broker_policy_load(struct broker_config *cfg)
 		cfg->audience = strdup(pol->tokens.audience);
 	if (!cfg->audience)
 		cfg->audience = strdup(BROKER_DEFAULT_AUDIENCE);
+	policy_audit_settings(cfg, &pol->audit);
 	if (broker_dlp_load(pol)) {
 		fprintf(stderr,
 			"brokerfs: policy %s: the dlp rules do not "

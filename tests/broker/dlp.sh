@@ -3,7 +3,8 @@
 # key id or a Luhn-valid card number fail at close with EACCES, stay out
 # of the tree (empty there) and are kept in the quarantine, which occfsctl
 # lists, releases and deletes; an audit rule lets its file through with a
-# finding (an OCSF Data Security Finding in the audit log, as blocks are);
+# finding (an OCSF Data Security Finding in the audit log, as blocks are;
+# the broker's audit settings come from the policy's audit section);
 # a clean file passes; a secret split across two writes (the
 # first half already accepted by an fsync) is found; hooks that block,
 # and that time out with on_error block and allow.  Needs root and
@@ -65,6 +66,9 @@ chmod 755 "$tmp/hook-block" "$tmp/hook-slow"
 cat >"$tmp/pol/10-fs.yaml" <<EOF
 version: 1
 tokens: {public_key: $tmp/pub, audience: dlp-test}
+audit:
+  socket: $tmp/audit.sock
+  spool_dir: $tmp/spool
 filesystems:
   - name: fs1
     local: {root: $tmp/root}
@@ -97,8 +101,7 @@ until [ -S "$tmp/audit.sock" ]; do
 	sleep 0.05
 done
 "$broker" -f --listen "unix:$tmp/sock" --policy "$tmp/pol" \
-	--staging-dir "$tmp/staging" --audit-socket "$tmp/audit.sock" \
-	--audit-spool "$tmp/spool" 2>"$tmp/broker.log" &
+	--staging-dir "$tmp/staging" 2>"$tmp/broker.log" &
 pid=$!
 i=0
 while [ ! -S "$tmp/sock" ]; do
