@@ -80,7 +80,6 @@ struct broker_config {
 	/* From the policy's audit section (no options of their own): */
 	char *audit_read, *audit_write; /* per-op modes over audit_rw */
 	uint64_t audit_spool_max;	/* 0: the library's default */
-	int audit_fail_when_full;	/* on_full: block */
 	char *control_socket;		/* occfs-controld (broker_control.c) */
 	unsigned workers, max_inflight, max_conns;
 	unsigned socket_mode;

@@ -65,8 +65,6 @@ static int ba_config(const struct broker_config *cfg, struct audit_config *ac,
 		return -EINVAL;
 	if (cfg->audit_spool_max)
 		ac->spool_max_bytes = cfg->audit_spool_max;
-	if (cfg->audit_fail_when_full)
-		ac->full_policy = AUDIT_FULL_FAIL;
 	*what = "--audit-spool";
 	if (ac->spool_dir[0] != '/')
 		return -EINVAL;

@@ -96,8 +96,10 @@ static char *tokens_string(const struct policy *p)
  * The policy's audit section, where the command line left a setting unset:
  * the socket, a spool below spool_dir (one directory per process, as the
  * emitter requires), the spool bound, what happens when it is full, and
- * sampling of reads and writes.  drop_oldest is not a mode the emitter has
- * (the spool is delivered in order): it falls back to drop_new, logged.
+ * sampling of reads and writes.  File activity is fail-open in the broker
+ * (an event is recorded after the operation, never instead of it), so
+ * on_full block and drop_oldest (the spool is delivered in order) both act
+ * as drop_new there, logged; authentication stays fail-closed regardless.
  */
 static void policy_audit_settings(struct broker_config *cfg,
 				  const struct policy_audit *a)
@@ -111,10 +113,12 @@ static void policy_audit_settings(struct broker_config *cfg,
 	    asprintf(&cfg->audit_spool, "%s/brokerfs", a->spool_dir) < 0)
 		cfg->audit_spool = NULL;
 	cfg->audit_spool_max = a->spool_max_bytes;
-	cfg->audit_fail_when_full = a->on_full == POLICY_FULL_BLOCK;
-	if (a->on_full == POLICY_FULL_DROP_OLDEST)
-		log_warn("policy: audit on_full drop_oldest: the spool keeps "
-			 "events in order, so new file events are dropped");
+	if (a->on_full != POLICY_FULL_DROP_NEW)
+		log_warn("policy: audit on_full %s: brokerfs never holds file "
+			 "I/O for the audit spool; new file events are dropped "
+			 "(and counted) when it is full",
+			 a->on_full == POLICY_FULL_BLOCK ? "block"
+							 : "drop_oldest");
 	for (i = 0; i < a->nsampling; i++) {
 		char **slot = strcmp(a->sampling[i].op, "read") == 0
 				  ? &cfg->audit_read
