@@ -119,18 +119,22 @@ s3t_cleanup() {
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null ||
 			fusermount3 -u -z "$m" 2>/dev/null
 	done
+	# only brokers still running: a stopped one's pid may be reused
 	for entry in "${S3T_BROKERS[@]}"; do
-		pid=${entry#* }
+		pid=$(eval "echo \${S3T_PID_${entry%% *}:-}")
+		[ "$pid" = "${entry#* }" ] || continue
 		kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
+	# helpers still running as our children (a reaped pid may be reused)
 	for pid in "${S3T_PROCS[@]}"; do
+		[ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$$" ] || continue
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	[ -n "$S3T_RGW" ] && "$S3T_HERE/rgw-stop" "$S3T_RGW"
 	if [ "${S3T_KEEP:-0}" = 1 ]; then
 		echo "# kept $S3T_WORK"
 	else
-		rm -rf "$S3T_WORK"
+		rm -rf "$S3T_WORK" 2>/dev/null || { sleep 1; rm -rf "$S3T_WORK"; }
 	fi
 }
 
