@@ -39,6 +39,13 @@ const struct s3_error *s3_http_last_error(void)
 
 /* ---- error table ------------------------------------------------------ */
 
+/*
+ * What the guest sees.  Transient failures (SlowDown, 5xx, timeouts,
+ * resets, refused connections) are retried inside the budget; when they
+ * outlast it the answer is EIO, the guest's "the backend failed", never
+ * EAGAIN (which applications read as "try the same call again now").
+ */
+
 static const struct {
 	const char *code;
 	int err;
@@ -57,11 +64,11 @@ static const struct {
     {"TokenRefreshRequired", EKEYEXPIRED},
     {"PreconditionFailed", ESTALE},
     {"ConditionalRequestConflict", ESTALE},
-    {"SlowDown", EAGAIN},
-    {"ServiceUnavailable", EAGAIN},
-    {"InternalError", EAGAIN},
-    {"RequestTimeout", EAGAIN},
-    {"OperationAborted", EAGAIN},
+    {"SlowDown", EIO},
+    {"ServiceUnavailable", EIO},
+    {"InternalError", EIO},
+    {"RequestTimeout", EIO},
+    {"OperationAborted", EBUSY},
     {"EntityTooLarge", EFBIG},
     {"KeyTooLongError", ENAMETOOLONG},
     {"QuotaExceeded", EDQUOT},
@@ -83,7 +90,7 @@ int s3_http_errno(long status, const char *code)
 		if (!strcmp(code, code_map[i].code))
 			return -code_map[i].err;
 	if (status >= 500)
-		return -EAGAIN;
+		return -EIO;
 	switch (status) {
 	case 401:
 	case 403:
@@ -97,8 +104,9 @@ int s3_http_errno(long status, const char *code)
 	case 416:
 		return -ERANGE;
 	case 429:
-		return -EAGAIN;
+		return -EIO;
 	}
+	/* 0: no reply at all (transport failure) */
 	return status >= 400 ? -EINVAL : -EIO;
 }
 
@@ -114,6 +122,9 @@ static bool retryable(long status, const char *code, int curl_code)
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_HTTP2_STREAM:
+	case CURLE_SEND_FAIL_REWIND:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_SSL_CONNECT_ERROR:
 		return true;
 	default:
 		return false;
@@ -124,20 +135,19 @@ static bool retryable(long status, const char *code, int curl_code)
 	       !strcmp(code, "InternalError");
 }
 
-static int curl_errno(int c)
+/* A transport failure: could S3 have applied the request anyway? */
+static bool transport_ambiguous(int c, bool sent_whole)
 {
 	switch (c) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
 	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		return -EHOSTUNREACH;
+	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
+		return false; /* never reached the server */
 	default:
-		return -EIO;
+		/* S3 acts on a request only once its body is complete */
+		return sent_whole;
 	}
 }
 
@@ -354,10 +364,42 @@ int s3_req_init(struct s3_http *h, struct req *r, const char *method,
 	return n < 0 || (size_t)n >= sizeof(r->path) ? -ENAMETOOLONG : 0;
 }
 
+static uint64_t body_len(const struct req *r)
+{
+	return r->body ? r->body->len : r->memlen;
+}
+
+/*
+ * The MD5 of the body, computed as it is sent (S3's ETag of a PUT); every
+ * attempt sends the same bytes, so once one has gone out whole it is kept.
+ */
+static void md5_restart(struct req *r)
+{
+	if (r->body && r->md5ctx && !r->md5_ok &&
+	    !EVP_DigestInit_ex(r->md5ctx, EVP_md5(), NULL)) {
+		EVP_MD_CTX_free(r->md5ctx);
+		r->md5ctx = NULL;
+	}
+}
+
+static void md5_feed(struct req *r, const void *p, size_t n)
+{
+	unsigned char d[16];
+
+	if (!r->body || !r->md5ctx || r->md5_ok)
+		return;
+	EVP_DigestUpdate(r->md5ctx, p, n);
+	if (r->sent + n == r->body->len &&
+	    EVP_DigestFinal_ex(r->md5ctx, d, NULL)) {
+		memcpy(r->md5, d, sizeof(d));
+		r->md5_ok = true;
+	}
+}
+
 static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 {
 	struct req *r = arg;
-	uint64_t total = r->body ? r->body->len : r->memlen;
+	uint64_t total = body_len(r);
 	size_t n = size * nmemb;
 
 	if (n > total - r->sent)
@@ -375,8 +417,26 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 			return CURL_READFUNC_ABORT;
 		n = (size_t)k;
 	}
+	md5_feed(r, dst, n);
 	r->sent += n;
 	return n;
+}
+
+/*
+ * curl resends a request by itself when a reused connection turns out to
+ * be dead; the request may have reached the server by then.
+ */
+static int on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct req *r = arg;
+
+	if (origin != SEEK_SET || off != 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	if (r->sent == body_len(r))
+		r->ambiguous = true;
+	r->sent = 0;
+	md5_restart(r);
+	return CURL_SEEKFUNC_OK;
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -713,7 +773,7 @@ out:
 }
 
 static void set_opts(struct s3_http *h, CURL *c, struct req *r,
-		     struct attempt *a)
+		     struct attempt *a, long timeout_ms)
 {
 	uint64_t len = r->body ? r->body->len : r->memlen;
 
@@ -726,7 +786,7 @@ static void set_opts(struct s3_http *h, CURL *c, struct req *r,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 			 h->cfg.connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->cfg.request_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->cfg.low_speed_time_s);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -750,24 +810,48 @@ static void set_opts(struct s3_http *h, CURL *c, struct req *r,
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(c, CURLOPT_READDATA, r);
+		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, r);
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	} else if (strcmp(r->method, "GET")) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
 }
 
-static long elapsed_ms(const struct timespec *t0)
+uint64_t s3_now_ms(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 +
-	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+bool s3_etag_eq(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	if (*a == '"')
+		a++;
+	if (*b == '"')
+		b++;
+	la = strlen(a);
+	lb = strlen(b);
+	if (la && a[la - 1] == '"')
+		la--;
+	if (lb && b[lb - 1] == '"')
+		lb--;
+	return la && la == lb && !memcmp(a, b, la);
+}
+
+/* Could the request change anything in S3 (else ambiguity is moot)? */
+static bool changes(const struct req *r)
+{
+	return strcmp(r->method, "GET") && strcmp(r->method, "HEAD");
 }
 
 /* One attempt: 0, or -errno with *retry set when another may succeed. */
 static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
-			bool *retry)
+			long timeout_ms, bool *retry)
 {
 	struct attempt a = {0};
 	CURL *c = NULL;
@@ -778,6 +862,7 @@ static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 	r->status = 0;
 	r->sent = r->got = 0;
 	r->overflow = false;
+	md5_restart(r);
 	if (r->resp)
 		buf_reset(r->resp);
 	ret = build(h, r, hash, &a);
@@ -787,7 +872,7 @@ static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 	c = pool_take(h);
 	if (!c)
 		goto out;
-	set_opts(h, c, r, &a);
+	set_opts(h, c, r, &a, timeout_ms);
 	cc = curl_easy_perform(c);
 	pool_give(h, c, cc == CURLE_OK);
 	last_err.status = r->status;
@@ -797,7 +882,11 @@ static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 		ret = -EOVERFLOW;
 	} else if (cc != CURLE_OK) {
 		*retry = retryable(0, "", cc);
-		ret = curl_errno(cc);
+		ret = cc == CURLE_OUT_OF_MEMORY ? -ENOMEM
+						: s3_http_errno(0, NULL);
+		if (changes(r) &&
+		    transport_ambiguous(cc, r->sent == body_len(r)))
+			r->ambiguous = true;
 		log_debug("s3: %s %s: %s", r->method, r->path,
 			  curl_easy_strerror(cc));
 	} else if (r->status >= 200 && r->status < 300 &&
@@ -811,33 +900,64 @@ static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 					 sizeof(last_err.code));
 		ret = s3_http_errno(r->status, last_err.code);
 		*retry = retryable(r->status, last_err.code, 0);
+		/* a 5xx may come after the server applied the request */
+		if (r->status >= 500 && changes(r) && r->sent == body_len(r))
+			r->ambiguous = true;
 	}
 out:
 	attempt_cleanup(&a);
 	return ret;
 }
 
+/*
+ * The attempt's own timeout: the configured one for the first attempt of
+ * an operation (a large upload may take longer than the retry budget),
+ * and never past the deadline for a retry or for a request that shares an
+ * earlier one's budget (the HEAD resolving an ambiguous failure).
+ */
+static long attempt_timeout(struct s3_http *h, const struct req *r, bool clamp)
+{
+	uint64_t now = s3_now_ms();
+	long t = h->cfg.request_timeout_ms;
+
+	if (!clamp)
+		return t;
+	if (now >= r->deadline)
+		return 0;
+	return r->deadline - now < (uint64_t)t ? (long)(r->deadline - now) : t;
+}
+
 int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 {
-	struct timespec t0;
 	struct buf errbody;
 	char hash[65];
+	bool retry, shared = r->deadline != 0;
 	int ret, n;
-	bool retry;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!shared)
+		r->deadline = s3_now_ms() + (uint64_t)h->cfg.retry_budget_ms;
 	memset(&last_err, 0, sizeof(last_err));
 	buf_init(&errbody, ERR_BODY_MAX);
 	if (!r->resp)
 		r->resp = &errbody;
 	n = 0;
+	if (r->body && !(r->md5ctx = EVP_MD_CTX_new())) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ret = payload_hash(h, r, hash, ck);
 	if (ret)
 		goto out;
 	for (n = 1;; n++) {
-		long delay;
+		long delay, tmo = attempt_timeout(h, r, shared || n > 1);
 
-		ret = attempt_once(h, r, hash, &retry);
+		if (tmo <= 0) {
+			n--;
+			ret =
+			    ret ? ret : -EIO; /* the budget was spent before */
+			break;
+		}
+		ret = attempt_once(h, r, hash, tmo, &retry);
 		if (!ret || !retry || n >= h->cfg.max_attempts)
 			break;
 		/* exponential backoff, half of it random */
@@ -846,7 +966,7 @@ int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 			delay = 10000;
 		delay = delay / 2 +
 			(long)arc4random_uniform((uint32_t)delay / 2 + 1);
-		if (elapsed_ms(&t0) + delay > h->cfg.retry_budget_ms)
+		if (s3_now_ms() + (uint64_t)delay >= r->deadline)
 			break;
 		log_debug("s3: %s %s: %d (%s), retry in %ld ms", r->method,
 			  r->path, ret, last_err.code, delay);
@@ -857,12 +977,23 @@ int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 out:
 	last_err.err = ret;
 	last_err.attempts = n;
-	if (ret && ret != -ENOENT && ret != -ERANGE)
-		log_warn("s3: %s %s: %s (HTTP %ld, %s, %d attempts)", r->method,
-			 r->path, strerror(-ret), last_err.status,
-			 last_err.code[0] ? last_err.code : "-", n);
+	last_err.ambiguous = ret && r->ambiguous;
+	if ((ret == -ESTALE || ret == -ENOENT) && r->ambiguous)
+		log_info("s3: %s %s: %s after an attempt that may have been "
+			 "applied (%d attempts): resolving",
+			 r->method, r->path, strerror(-ret), n);
+	else if (ret && ret != -ENOENT && ret != -ERANGE)
+		log_warn("s3: %s %s: %s (HTTP %ld, %s, %d attempts%s)",
+			 r->method, r->path, strerror(-ret), last_err.status,
+			 last_err.code[0] ? last_err.code
+			 : last_err.curl_code
+			     ? curl_easy_strerror(last_err.curl_code)
+			     : "-",
+			 n, r->ambiguous ? ", may have been applied" : "");
 	if (r->resp == &errbody)
 		r->resp = NULL;
 	buf_cleanup(&errbody);
+	EVP_MD_CTX_free(r->md5ctx);
+	r->md5ctx = NULL;
 	return ret;
 }

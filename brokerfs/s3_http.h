@@ -71,6 +71,13 @@ struct s3_error {
 	int attempts;		/* attempts made */
 	char code[S3_CODE_MAX]; /* S3 error code ("NoSuchKey"), or "" */
 	char request_id[64];
+	/*
+	 * The request failed after it had gone out whole at least once, so S3
+	 * may have applied it; sent_etag is then the ETag the object has if
+	 * it did (PutObject, CompleteMultipartUpload), else "".
+	 */
+	bool ambiguous;
+	char sent_etag[S3_ETAG_MAX];
 };
 
 struct s3_kv {
@@ -104,6 +111,12 @@ struct s3_put_opts {
 	const char *if_match; /* only if the current ETag is this */
 	bool if_none_match;   /* only if the key does not exist */
 	enum s3_checksum checksum;
+	/*
+	 * An earlier PUT of these bytes may have been applied (it failed
+	 * ambiguously): a precondition failure is resolved by a HEAD, as
+	 * after an ambiguous attempt of this call.
+	 */
+	bool maybe_applied;
 };
 
 enum s3_meta_directive { S3_META_COPY, S3_META_REPLACE };
@@ -209,6 +222,13 @@ int s3_http_mpu_complete(struct s3_http *h, const char *key,
 			 size_t nparts, char etag[S3_ETAG_MAX]);
 int s3_http_mpu_abort(struct s3_http *h, const char *key,
 		      const char *upload_id);
+/*
+ * The ETag S3 gives the object completed from these parts: the MD5 of the
+ * parts' binary MD5s, "-" and the count, quoted.  -EINVAL when a part's
+ * ETag is not a plain MD5.
+ */
+int s3_http_mpu_etag(const struct s3_part *parts, size_t nparts,
+		     char etag[S3_ETAG_MAX]);
 
 /* Signed request; on success *status is 2xx and resp holds the body. */
 int s3_http_request_raw(struct s3_http *h, const struct s3_http_raw *rq,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "s3_http.h"
@@ -45,6 +46,19 @@ struct req {
 	struct buf *resp;	    /* other replies */
 	struct s3_obj_info *info;   /* headers of the reply */
 	bool error_in_200;	    /* CopyObject, CompleteMultipartUpload */
+	/*
+	 * Across attempts.  deadline: CLOCK_MONOTONIC ms past which no
+	 * attempt, sleep or resolving HEAD may run; 0 = now + retry budget,
+	 * set by s3_perform (a caller passes its own to share its budget).
+	 * ambiguous: an attempt failed after the whole request had gone out,
+	 * so S3 may have applied it; a later precondition failure or 404 is
+	 * then resolved, not reported.  md5: of the body as last sent whole.
+	 */
+	uint64_t deadline;
+	bool ambiguous;
+	bool md5_ok;
+	unsigned char md5[16];
+	EVP_MD_CTX *md5ctx;
 	/* per attempt */
 	long status;
 	uint64_t sent, got;
@@ -62,6 +76,9 @@ int s3_valid_key(const char *key);
 int s3_req_init(struct s3_http *h, struct req *r, const char *method,
 		const char *key);
 int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck);
+uint64_t s3_now_ms(void);
+/* ETags equal, with or without their quotes. */
+bool s3_etag_eq(const char *a, const char *b);
 
 /* s3_xml.c: reply parsers */
 int s3_xml_etag(struct buf *b, char *etag);

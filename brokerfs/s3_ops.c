@@ -5,6 +5,17 @@
  * Each operation only fills in a struct req (method, path, query, headers,
  * body or sink) and reads the answer; s3_perform() in s3_http.c signs, sends
  * and retries, and s3_xml.c parses the XML replies.
+ *
+ * A retry is not always harmless: when an attempt failed after the whole
+ * request had gone out (a 5xx, a reset or a timeout while waiting for the
+ * answer), S3 may have applied it, and the retry of a conditional PUT then
+ * fails its precondition, a DELETE or an abort finds nothing, a completion
+ * finds no upload.  Such an answer after an ambiguous attempt is resolved
+ * here, not reported: a HEAD (inside the same retry budget) compares the
+ * object's ETag with the one our request gives it (the MD5 of a PUT's
+ * body; MD5 of the part MD5s and "-N" for a multipart upload) and a match
+ * is success.  Only a real mismatch is ESTALE; a HEAD that cannot answer
+ * gives EIO.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,7 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "log.h"
 #include "s3_http.h"
 #include "s3_int.h"
 #include "s3_sign.h"
@@ -52,6 +68,114 @@ static void copy_etag(char *etag, const struct s3_obj_info *in)
 		snprintf(etag, S3_ETAG_MAX, "%s", in->etag);
 }
 
+/* ---- resolving ambiguous failures ------------------------------------ */
+
+static void md5_etag(const unsigned char d[16], char etag[S3_ETAG_MAX])
+{
+	char hex[33];
+
+	s3_sign_hex(d, 16, hex);
+	snprintf(etag, S3_ETAG_MAX, "\"%s\"", hex);
+}
+
+/* The MD5 of a body, read again (when no attempt sent it whole). */
+static int body_md5(const struct s3_body *b, unsigned char d[16])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char chunk[65536];
+	int ret = -ENOMEM;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL))
+		goto out;
+	if (b->buf)
+		EVP_DigestUpdate(ctx, b->buf, b->len);
+	for (uint64_t done = 0; !b->buf && done < b->len;) {
+		size_t want = b->len - done > sizeof(chunk)
+				  ? sizeof(chunk)
+				  : (size_t)(b->len - done);
+		ssize_t k = pread(b->fd, chunk, want, (off_t)(b->off + done));
+
+		if (k <= 0) {
+			ret = k < 0 ? -errno : -EIO;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, chunk, (size_t)k);
+		done += (uint64_t)k;
+	}
+	ret = EVP_DigestFinal_ex(ctx, d, NULL) ? 0 : -EIO;
+out:
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+/* Every header we sent is on the object with the same value. */
+static bool meta_match(const struct s3_obj_info *in, const struct s3_kv *meta,
+		       size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		for (k = 0; k < in->nmeta; k++)
+			if (!strcasecmp(in->meta[k].name, meta[i].name))
+				break;
+		if (k == in->nmeta || strcmp(in->meta[k].value, meta[i].value))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * After an ambiguous failure the retry was refused: does key now hold what
+ * we sent (ETag want, these headers)?  0 (etag filled), -ESTALE when it
+ * holds something else or nothing, -EIO when the HEAD cannot tell (the
+ * budget was spent, S3 still failing).  The HEAD shares the deadline of
+ * the request it resolves.  The failure's details stay in last_error.
+ */
+static int resolve(struct s3_http *h, const char *what, const char *key,
+		   uint64_t deadline, const char *want,
+		   const struct s3_kv *meta, size_t nmeta,
+		   char etag[S3_ETAG_MAX])
+{
+	struct s3_error saved = *s3_http_last_error();
+	struct s3_obj_info *in = malloc(sizeof(*in));
+	struct req *r = malloc(sizeof(*r));
+	int ret = -ENOMEM;
+
+	if (!in || !r)
+		goto out;
+	ret = s3_req_init(h, r, "HEAD", key);
+	if (ret)
+		goto out;
+	r->info = in;
+	r->deadline = deadline ? deadline : 1;
+	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
+	if (ret == -ENOENT)
+		ret = -ESTALE;
+	else if (!ret && (!want || !s3_etag_eq(in->etag, want) ||
+			  !meta_match(in, meta, nmeta)))
+		ret = -ESTALE;
+	else if (ret)
+		ret = -EIO;
+	if (!ret && etag)
+		snprintf(etag, S3_ETAG_MAX, "%s", in->etag);
+	if (!ret)
+		log_info("s3: %s %s: the earlier attempt was applied (ETag %s)",
+			 what, key, in->etag);
+	else
+		log_warn("s3: %s %s: %s after an ambiguous failure (object "
+			 "ETag %s, ours %s)",
+			 what, key,
+			 ret == -ESTALE ? "changed by someone else"
+					: "could not be resolved",
+			 ret == -EIO ? "unknown" : in->etag, want ? want : "?");
+out:
+	saved.err = ret;
+	*(struct s3_error *)s3_http_last_error() = saved;
+	free(in);
+	free(r);
+	return ret;
+}
+
 static const char *unquote(struct req *r, const char *etag)
 {
 	size_t n = strlen(etag);
@@ -86,9 +210,31 @@ int s3_http_put_object(struct s3_http *h, const char *key,
 		goto out;
 	r->body = body;
 	r->info = in;
+	r->ambiguous = o->maybe_applied;
 	ret = s3_perform(h, r, o->checksum);
-	if (!ret)
+	if (!ret) {
 		copy_etag(etag, in);
+	} else if (r->ambiguous) {
+		/* the ETag the object has if one of our attempts landed */
+		char sent[S3_ETAG_MAX];
+		bool cond = o->if_match || o->if_none_match;
+
+		if (r->md5_ok || !body_md5(body, r->md5))
+			md5_etag(r->md5, sent);
+		else
+			sent[0] = '\0';
+		if (ret == -ESTALE && cond)
+			ret = resolve(h, "PUT", key, r->deadline,
+				      sent[0] ? sent : NULL, o->meta, o->nmeta,
+				      etag);
+		if (ret && ret != -ESTALE) {
+			struct s3_error *e =
+			    (struct s3_error *)s3_http_last_error();
+			e->ambiguous = true;
+			snprintf(e->sent_etag, sizeof(e->sent_etag), "%s",
+				 sent);
+		}
+	}
 out:
 	free(in);
 	free(r);
@@ -151,10 +297,16 @@ out:
 	return ret;
 }
 
+/* How a request went, for resolving its failure. */
+struct outcome {
+	bool ambiguous;
+	uint64_t deadline;
+};
+
 /* A request with only a key, a query and maybe an XML reply. */
 static int simple(struct s3_http *h, const char *method, const char *key,
 		  const char *query, const void *mem, size_t memlen,
-		  struct buf *resp)
+		  struct buf *resp, struct outcome *oc)
 {
 	struct req *r = malloc(sizeof(*r));
 	int ret = -ENOMEM;
@@ -170,16 +322,36 @@ static int simple(struct s3_http *h, const char *method, const char *key,
 	r->resp = resp;
 	r->error_in_200 = !strcmp(method, "POST");
 	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
+	if (oc) {
+		oc->ambiguous = r->ambiguous;
+		oc->deadline = r->deadline;
+	}
 out:
 	free(r);
 	return ret;
 }
 
+/* Gone after an attempt that may have deleted it: deleted. */
+static int gone_is_done(int ret, const struct outcome *oc, const char *what,
+			const char *key)
+{
+	if (ret != -ENOENT || !oc->ambiguous)
+		return ret;
+	log_info("s3: %s %s: gone after an attempt that may have been "
+		 "applied: done",
+		 what, key);
+	((struct s3_error *)s3_http_last_error())->err = 0;
+	return 0;
+}
+
 int s3_http_delete_object(struct s3_http *h, const char *key)
 {
+	struct outcome oc = {0};
+
 	if (!key)
 		return -EINVAL;
-	return simple(h, "DELETE", key, NULL, NULL, 0, NULL);
+	return gone_is_done(simple(h, "DELETE", key, NULL, NULL, 0, NULL, &oc),
+			    &oc, "DELETE", key);
 }
 
 /* x-amz-copy-source for src_key and its precondition. */
@@ -231,6 +403,16 @@ int s3_http_copy_object(struct s3_http *h, const char *src_key,
 	ret = s3_perform(h, r, S3_CHECKSUM_NONE);
 	if (!ret)
 		ret = s3_xml_etag(&b, etag);
+	else if (ret == -ESTALE && r->ambiguous && o->src_if_match)
+		/*
+		 * A copy onto itself changes the source, so the retry's
+		 * source precondition fails: the copy keeps the source's
+		 * ETag (and carries our headers when it replaced them).
+		 */
+		ret = resolve(h, "COPY", dst_key, r->deadline, o->src_if_match,
+			      o->directive == S3_META_REPLACE ? o->meta : NULL,
+			      o->directive == S3_META_REPLACE ? o->nmeta : 0,
+			      etag);
 out:
 	buf_cleanup(&b);
 	free(r);
@@ -421,6 +603,77 @@ static int xml_escape(struct buf *b, const char *s)
 	return ret;
 }
 
+static int unhex16(const char *s, unsigned char d[16])
+{
+	for (int i = 0; i < 32; i++) {
+		int c = s[i], v = c >= '0' && c <= '9'	 ? c - '0'
+				  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+							 : -1;
+		if (v < 0)
+			return -EINVAL;
+		if (i % 2)
+			d[i / 2] = (unsigned char)(d[i / 2] | v);
+		else
+			d[i / 2] = (unsigned char)(v << 4);
+	}
+	return 0;
+}
+
+int s3_http_mpu_etag(const struct s3_part *parts, size_t nparts,
+		     char etag[S3_ETAG_MAX])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char d[16], all[16];
+	char hex[33];
+	int ret = -ENOMEM;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL))
+		goto out;
+	ret = nparts && nparts <= 10000 ? 0 : -EINVAL;
+	for (size_t i = 0; !ret && i < nparts; i++) {
+		const char *e = parts[i].etag ? parts[i].etag : "";
+		size_t n = strlen(e);
+
+		if (n == 34 && e[0] == '"' && e[33] == '"')
+			e++, n -= 2;
+		ret = n == 32 && !unhex16(e, d) ? 0 : -EINVAL;
+		if (!ret)
+			EVP_DigestUpdate(ctx, d, 16);
+	}
+	if (!ret && !EVP_DigestFinal_ex(ctx, all, NULL))
+		ret = -EIO;
+	if (!ret) {
+		s3_sign_hex(all, 16, hex);
+		snprintf(etag, S3_ETAG_MAX, "\"%s-%zu\"", hex, nparts);
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+/*
+ * A completion that failed after an ambiguous attempt (the retry finds no
+ * such upload, or the budget ran out): is the object the one these parts
+ * make?
+ */
+static int complete_resolve(struct s3_http *h, const char *key,
+			    const struct s3_part *parts, size_t nparts, int ret,
+			    const struct outcome *oc, char etag[S3_ETAG_MAX])
+{
+	char want[S3_ETAG_MAX] = "";
+	struct s3_error *e;
+
+	s3_http_mpu_etag(parts, nparts, want);
+	if (ret == -ENOENT)
+		return resolve(h, "COMPLETE", key, oc->deadline,
+			       want[0] ? want : NULL, NULL, 0, etag);
+	e = (struct s3_error *)s3_http_last_error();
+	e->ambiguous = true;
+	snprintf(e->sent_etag, sizeof(e->sent_etag), "%s", want);
+	return ret;
+}
+
 int s3_http_mpu_complete(struct s3_http *h, const char *key,
 			 const char *upload_id, const struct s3_part *parts,
 			 size_t nparts, char etag[S3_ETAG_MAX])
@@ -452,10 +705,16 @@ int s3_http_mpu_complete(struct s3_http *h, const char *key,
 	}
 	if (!ret)
 		ret = buf_append(&x, "</CompleteMultipartUpload>", 26);
-	if (!ret)
-		ret = simple(h, "POST", key, q, x.p, x.len, &b);
-	if (!ret)
-		ret = s3_xml_etag(&b, etag);
+	if (!ret) {
+		struct outcome oc = {0};
+
+		ret = simple(h, "POST", key, q, x.p, x.len, &b, &oc);
+		if (ret && oc.ambiguous)
+			ret = complete_resolve(h, key, parts, nparts, ret, &oc,
+					       etag);
+		else if (!ret)
+			ret = s3_xml_etag(&b, etag);
+	}
 	if (!ret && etag && !etag[0]) {
 		/* radosgw 16 answers <ETag></ETag>: ask for it */
 		struct s3_obj_info *in = malloc(sizeof(*in));
@@ -473,10 +732,11 @@ int s3_http_mpu_complete(struct s3_http *h, const char *key,
 int s3_http_mpu_abort(struct s3_http *h, const char *key, const char *upload_id)
 {
 	char *q = upload_query(upload_id, 0);
-	int ret = q ? simple(h, "DELETE", key, q, NULL, 0, NULL) : -EINVAL;
+	struct outcome oc = {0};
+	int ret = q ? simple(h, "DELETE", key, q, NULL, 0, NULL, &oc) : -EINVAL;
 
 	free(q);
-	return ret;
+	return gone_is_done(ret, &oc, "ABORT", key);
 }
 
 /* ---- raw ---------------------------------------------------------------- */

@@ -401,6 +401,7 @@ int s3b_stage_write(struct s3b_stage *sg, const void *buf, size_t len,
 	if (off + done > sg->size)
 		sg->size = off + done;
 	sg->changed = true;
+	sg->landed[0] = '\0';
 out:
 	pthread_mutex_unlock(&sg->lock);
 	return ret;
@@ -434,6 +435,7 @@ int s3b_stage_truncate(struct s3b_stage *sg, uint64_t size)
 	}
 	if (size == sg->size)
 		goto out;
+	sg->landed[0] = '\0';
 	if (ftruncate(sg->fd, (off_t)size) < 0) {
 		ret = -errno;
 		goto out;
@@ -485,6 +487,7 @@ int s3b_stage_set_meta(struct s3b_stage *sg, const struct s3_kv *meta,
 	sg->meta = m;
 	sg->nmeta = nmeta;
 	sg->meta_dirty = true;
+	sg->landed[0] = '\0';
 	ret = s3b_mf_write(sg, false);
 	pthread_mutex_unlock(&sg->lock);
 	return ret;
@@ -529,6 +532,7 @@ int s3b_stage_set_key(struct s3b_stage *sg, const char *key, const char *etag)
 			}
 		sg->changed = true;
 	}
+	sg->landed[0] = '\0';
 	s3b_store_rehash(sg->st, sg, sg->fsid, key);
 	if (strcmp(sg->key, key)) {
 		ret = -ENOMEM;

@@ -78,6 +78,13 @@ struct s3b_base {
  */
 int s3b_stage_get(struct s3b_store *st, struct s3_http *http, const char *fsid,
 		  const struct s3b_base *base, struct s3b_stage **out);
+/*
+ * The stage of key in fsid if the store holds one (open, or left dirty by
+ * a failed upload), with one more reference; -ENOENT when there is none.
+ * No network: staged bytes stay readable while S3 is unreachable.
+ */
+int s3b_stage_lookup(struct s3b_store *st, const char *fsid, const char *key,
+		     struct s3b_stage **out);
 /* Drop a reference.  A clean stage with no references is removed. */
 void s3b_stage_put(struct s3b_stage *sg);
 void s3b_stage_set_http(struct s3b_stage *sg, struct s3_http *http);

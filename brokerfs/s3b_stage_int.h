@@ -58,6 +58,12 @@ struct s3b_stage {
 	bool discarded;
 	bool quarantined; /* DLP blocked it: no reads, writes or uploads */
 	bool dlp_skip;	  /* released from quarantine: upload unscanned */
+	/*
+	 * The ETag the object has if an upload that failed ambiguously (it
+	 * may have been applied) landed after all; the next flush checks it
+	 * before uploading again.  Cleared by any change to the stage.
+	 */
+	char landed[S3_ETAG_MAX];
 	struct s3b_stage_stats stats;
 	struct dlp_scan_result dlp; /* the last scan's; fixed while busy */
 };

@@ -341,6 +341,24 @@ int s3b_stage_get(struct s3b_store *st, struct s3_http *http, const char *fsid,
 	return ret;
 }
 
+int s3b_stage_lookup(struct s3b_store *st, const char *fsid, const char *key,
+		     struct s3b_stage **out)
+{
+	struct s3b_stage *sg;
+
+	*out = NULL;
+	if (!fsid || !key)
+		return -EINVAL;
+	pthread_mutex_lock(&st->table_lock);
+	/* a discarded stage has left the table already */
+	sg = s3b_store_find(st, fsid, key);
+	if (sg)
+		sg->refs++;
+	pthread_mutex_unlock(&st->table_lock);
+	*out = sg;
+	return sg ? 0 : -ENOENT;
+}
+
 void s3b_stage_put(struct s3b_stage *sg)
 {
 	struct s3b_store *st;

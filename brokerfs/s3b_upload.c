@@ -196,6 +196,52 @@ static bool etag_eq(const char *a, const char *b)
 	return la == lb && !memcmp(a, b, la);
 }
 
+/*
+ * The upload just failed: if S3 may have applied it, remember the ETag
+ * the object then has, so the next flush finds out before uploading again
+ * (a conditional upload would otherwise see our own object as a second
+ * writer's).
+ */
+static void note_ambiguous(struct s3b_stage *sg)
+{
+	const struct s3_error *e = s3_http_last_error();
+
+	if (!e->ambiguous || !e->sent_etag[0])
+		return;
+	pthread_mutex_lock(&sg->lock);
+	snprintf(sg->landed, sizeof(sg->landed), "%s", e->sent_etag);
+	pthread_mutex_unlock(&sg->lock);
+	log_info("stage %s: the failed upload may have landed as %s", sg->key,
+		 e->sent_etag);
+}
+
+/* Busy: did the ambiguous upload land?  1 (etag set), 0 no, -errno. */
+static int landed_check(struct s3b_stage *sg, struct s3_http *http,
+			char etag[S3_ETAG_MAX])
+{
+	struct s3_obj_info *in = malloc(sizeof(*in));
+	int ret;
+
+	if (!in)
+		return -ENOMEM;
+	ret = s3_http_head_object(http, sg->key, in);
+	if (!ret && etag_eq(in->etag, sg->landed)) {
+		log_info("stage %s: the earlier upload landed (%s)", sg->key,
+			 in->etag);
+		snprintf(etag, S3_ETAG_MAX, "%s", in->etag);
+		ret = 1;
+	} else if (!ret || ret == -ENOENT) {
+		ret = 0; /* it did not: upload as usual */
+	}
+	free(in);
+	if (ret >= 0) {
+		pthread_mutex_lock(&sg->lock);
+		sg->landed[0] = '\0';
+		pthread_mutex_unlock(&sg->lock);
+	}
+	return ret;
+}
+
 /* The key still holds the base (or nothing, for a new object)? */
 static int base_check(struct s3_http *http, const char *key, const char *etag)
 {
@@ -227,6 +273,8 @@ static int upload_single(struct s3b_stage *sg, struct s3_http *http,
 	if (ret)
 		return ret;
 	ret = s3_http_put_object(http, sg->key, &body, po, etag);
+	if (ret)
+		note_ambiguous(sg);
 	if (!ret) {
 		pthread_mutex_lock(&sg->lock);
 		sg->stats.puts++;
@@ -323,6 +371,8 @@ static int upload_multi(struct s3b_stage *sg, struct s3_http *http,
 	ret = s3_http_mpu_complete(http, sg->key, m.upload_id, parts, n, etag);
 	if (!ret)
 		created = false;
+	else
+		note_ambiguous(sg); /* before the abort replaces last_error */
 out:
 	if (created && s3_http_mpu_abort(http, sg->key, m.upload_id))
 		log_warn("stage %s: abort of upload %s failed", sg->key,
@@ -369,6 +419,11 @@ int s3b_upload(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 	pthread_mutex_unlock(&sg->lock);
 	if (!http)
 		return -ENOTCONN;
+	if (sg->landed[0]) {
+		ret = landed_check(sg, http, etag);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
 	/* DLP strict, and any single PUT: nothing leaves before a pass. */
 	if (scan && (!visible || !multi)) {
 		ret = s3b_dlp_scan(sg);
@@ -388,6 +443,7 @@ static void flushed(struct s3b_stage *sg, const char *etag)
 	s3b_bits_clear_from(&sg->dirty, 0);
 	sg->changed = false;
 	sg->meta_dirty = false;
+	sg->landed[0] = '\0';
 	sg->stats.uploads++;
 	/* failing here only leaves a dirty-looking manifest: re-upload */
 	if (s3b_mf_write(sg, false))

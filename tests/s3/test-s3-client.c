@@ -11,9 +11,14 @@
  * preconditions and odd keys; multipart with UploadPartCopy; a wrong secret
  * gives EACCES; an AssumeRole credential scoped to fsid A works under
  * prefix/A/ and is refused (EACCES) under prefix/B/ for GET, PUT and LIST.
- * Fake server: 503/SlowDown retried then success, retries bounded,
- * ExpiredToken gives EKEYEXPIRED without a retry, 200 carrying an error,
- * resets retried; through a CONNECT proxy to the live server.
+ * Fake server: 503/SlowDown retried then success, retries bounded (EIO
+ * within the budget), ExpiredToken gives EKEYEXPIRED without a retry, 200
+ * carrying an error, resets retried; through a CONNECT proxy to the live
+ * server.  Ambiguous failures: the fake forwards a request to radosgw and
+ * then answers 500 or resets, so S3 applied what the client saw fail; the
+ * retried conditional PUT, DELETE, self-copy and multipart completion must
+ * still succeed with the right ETag, while a real second writer stays
+ * ESTALE.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../unit/unit.h"
@@ -264,6 +271,11 @@ static void test_multipart(struct s3_http *h)
 	struct s3_part parts[] = {{1, e1}, {2, e2}};
 	CHECK_EQ(s3_http_mpu_complete(h, "m/big", up, parts, 2, etag), 0);
 	CHECK(strstr(etag, "-2\"") != NULL);
+	char want[S3_ETAG_MAX];
+	CHECK_EQ(s3_http_mpu_etag(parts, 2, want), 0);
+	CHECK_STR(etag, want); /* radosgw follows S3's rule */
+	struct s3_part bad[] = {{1, "\"xyz\""}};
+	CHECK_EQ(s3_http_mpu_etag(bad, 1, want), -EINVAL);
 	struct s3_sink s = {.buf = back, .cap = n1 + n2 + 1};
 	CHECK_EQ(s3_http_get_object(h, "m/big", 0, 0, &s, NULL, &got, NULL), 0);
 	CHECK_EQ(got, n1 + n2);
@@ -370,12 +382,16 @@ static void test_sts(struct s3_http *base)
 struct canned {
 	int status; /* 0 = close the connection without answering */
 	const char *body;
+	int fwd; /* FWD_*: send the request to the live server first */
 };
+
+enum { FWD_NONE, FWD_PASS, FWD_THEN };
 
 struct fake {
 	int lfd, port;
 	const struct canned *script;
 	int n, served;
+	int up_port;  /* the live server, for FWD_* */
 	bool proxy;   /* act as a CONNECT proxy instead */
 	int connects; /* CONNECT requests seen */
 	char connect_to[128];
@@ -397,6 +413,77 @@ static int listen_any(int *port)
 	}
 	*port = ntohs(a.sin_port);
 	return fd;
+}
+
+/* Read one request head and body (by Content-Length) into buf. */
+static int read_whole(int fd, char *buf, size_t cap, size_t *len)
+{
+	size_t n = 0, want;
+	char *end = NULL, *cl;
+
+	while (!end && n + 1 < cap) {
+		ssize_t k = read(fd, buf + n, cap - 1 - n);
+		if (k <= 0)
+			return -1;
+		n += (size_t)k;
+		buf[n] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+	}
+	if (!end)
+		return -1;
+	cl = strcasestr(buf, "\ncontent-length:");
+	want = (size_t)(end + 4 - buf) +
+	       (cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0);
+	if (want > cap)
+		return -1;
+	while (n < want) {
+		ssize_t k = read(fd, buf + n, want - n);
+		if (k <= 0)
+			return -1;
+		n += (size_t)k;
+	}
+	*len = n;
+	return 0;
+}
+
+/*
+ * Send the request to the live server (asking it to close after the
+ * reply) and collect the whole reply into rep.
+ */
+static int forward(int port, const char *req, size_t len, char *rep, size_t cap,
+		   size_t *replen)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	const char *eol = strstr(req, "\r\n");
+	int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	size_t n = 0, head = eol ? (size_t)(eol + 2 - req) : 0;
+	const char *cc = "Connection: close\r\n";
+	ssize_t k;
+
+	if (up < 0 || !eol || connect(up, (struct sockaddr *)&a, sizeof(a)) ||
+	    write(up, req, head) != (ssize_t)head ||
+	    write(up, cc, strlen(cc)) != (ssize_t)strlen(cc) ||
+	    write(up, req + head, len - head) != (ssize_t)(len - head)) {
+		if (up >= 0)
+			close(up);
+		return -1;
+	}
+	while (n < cap && (k = read(up, rep + n, cap - n)) > 0)
+		n += (size_t)k;
+	close(up);
+	*replen = n;
+	return 0;
+}
+
+/* Close with a reset (RST), as a dropped connection looks. */
+static void close_reset(int fd)
+{
+	struct linger l = {1, 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
 }
 
 /* Read one request head (and its body, by Content-Length). */
@@ -468,6 +555,35 @@ static void serve_proxy(struct fake *f, int c, char *req)
 		close(up);
 }
 
+/* One scripted exchange that goes to the live server first. */
+static int serve_forward(struct fake *f, int c, const struct canned *k)
+{
+	size_t cap = 1 << 20, len, rl;
+	char *req = malloc(cap), *rep = malloc(cap);
+	const char *b = k->body ? k->body : "";
+	int ret = -1;
+
+	if (!req || !rep || read_whole(c, req, cap, &len) ||
+	    forward(f->up_port, req, len, rep, cap, &rl))
+		goto out;
+	ret = 0;
+	if (k->fwd == FWD_PASS) {
+		if (write(c, rep, rl) != (ssize_t)rl)
+			ret = -1;
+	} else if (k->status) {
+		dprintf(c,
+			"HTTP/1.1 %d X\r\nContent-Length: %zu\r\n"
+			"Connection: close\r\n\r\n%s",
+			k->status, strlen(b), b);
+	} else {
+		ret = 1; /* reset after the server applied it */
+	}
+out:
+	free(req);
+	free(rep);
+	return ret;
+}
+
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
@@ -477,6 +593,13 @@ static void *fake_main(void *arg)
 		int c = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
 			return NULL;
+		if (!f->proxy && f->served < f->n && f->script[f->served].fwd) {
+			if (serve_forward(f, c, &f->script[f->served++]) == 1)
+				close_reset(c);
+			else
+				close(c);
+			continue;
+		}
 		/* one request per connection keeps the script simple */
 		if (read_request(c, req, sizeof(req)) == 0) {
 			if (f->proxy) {
@@ -514,6 +637,14 @@ static void fake_stop(struct fake *f)
 
 #define ERR(code) "<?xml version=\"1.0\"?><Error><Code>" code "</Code></Error>"
 
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
 static void run_script(const struct canned *script, int n, int want_ret,
 		       int want_served, int want_attempts, const char *what)
 {
@@ -534,30 +665,63 @@ static void run_script(const struct canned *script, int n, int want_ret,
 	CHECK_EQ(f.served, want_served);
 }
 
+/* A server that stays down: EIO, and never past the retry budget. */
+static void test_budget(void)
+{
+	struct canned down[40];
+	struct fake f = {.script = down, .n = 40};
+	struct s3_http_config cfg = {.region = "us-east-1",
+				     .bucket = "bkt",
+				     .retry_base_ms = 50,
+				     .retry_budget_ms = 700,
+				     .max_attempts = 40};
+	struct s3_cred cr = {"AK", "SK", NULL};
+	char url[64], buf[8];
+
+	for (int i = 0; i < 40; i++)
+		down[i] = (struct canned){503, ERR("SlowDown"), FWD_NONE};
+	CHECK_EQ(fake_start(&f), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.port);
+	cfg.endpoint = url;
+	struct s3_http *h = s3_http_new(&cfg);
+	CHECK(h && !s3_http_set_cred(h, &cr));
+	uint64_t t0 = now_ms();
+	CHECK_EQ(get_str(h, "k", buf, sizeof(buf)), -EIO);
+	uint64_t el = now_ms() - t0;
+	CHECK(el <= 700 + 200);
+	CHECK(s3_http_last_error()->attempts >= 3);
+	CHECK(s3_http_last_error()->attempts < 40);
+	CHECK_STR(s3_http_last_error()->code, "SlowDown");
+	s3_http_free(h);
+	fake_stop(&f);
+}
+
 static void test_fake_server(void)
 {
-	const struct canned flaky[] = {{503, ERR("SlowDown")},
-				       {500, ERR("InternalError")},
-				       {0, NULL}, /* reset */
-				       {200, "ok"}};
-	const struct canned down[] = {
-	    {503, ERR("ServiceUnavailable")}, {503, ERR("ServiceUnavailable")},
-	    {503, ERR("ServiceUnavailable")}, {503, ERR("ServiceUnavailable")},
-	    {503, ERR("ServiceUnavailable")}, {200, "never"}};
-	const struct canned expired[] = {{400, ERR("ExpiredToken")},
-					 {200, "no"}};
-	const struct canned denied[] = {{403, ERR("AccessDenied")}};
-	const struct canned odd[] = {{418, "<not xml"}};
+	const struct canned flaky[] = {{503, ERR("SlowDown"), 0},
+				       {500, ERR("InternalError"), 0},
+				       {0, NULL, 0}, /* reset */
+				       {200, "ok", 0}};
+	const struct canned down[] = {{503, ERR("ServiceUnavailable"), 0},
+				      {503, ERR("ServiceUnavailable"), 0},
+				      {503, ERR("ServiceUnavailable"), 0},
+				      {503, ERR("ServiceUnavailable"), 0},
+				      {503, ERR("ServiceUnavailable"), 0},
+				      {200, "never", 0}};
+	const struct canned expired[] = {{400, ERR("ExpiredToken"), 0},
+					 {200, "no", 0}};
+	const struct canned denied[] = {{403, ERR("AccessDenied"), 0}};
+	const struct canned odd[] = {{418, "<not xml", 0}};
 
 	run_script(flaky, 4, 0, 4, 4, "flaky");
-	run_script(down, 6, -EAGAIN, 5, 5, "down");
+	run_script(down, 6, -EIO, 5, 5, "down");
 	run_script(expired, 2, -EKEYEXPIRED, 1, 1, "expired");
 	CHECK_STR(s3_http_last_error()->code, "ExpiredToken");
 	run_script(denied, 1, -EACCES, 1, 1, "denied");
 	run_script(odd, 1, -EINVAL, 1, 1, "odd");
 
 	/* CompleteMultipartUpload can fail inside a 200 */
-	const struct canned in200[] = {{200, ERR("AccessDenied")}};
+	const struct canned in200[] = {{200, ERR("AccessDenied"), 0}};
 	struct fake f = {.script = in200, .n = 1};
 	char url[64], et[S3_ETAG_MAX];
 	CHECK_EQ(fake_start(&f), 0);
@@ -565,15 +729,18 @@ static void test_fake_server(void)
 	struct s3_http *h = client(url, "bkt", NULL, "AK", "SK", NULL, NULL);
 	struct s3_part part = {1, "\"e\""};
 	CHECK_EQ(s3_http_mpu_complete(h, "k", "u", &part, 1, et), -EACCES);
+	CHECK(!s3_http_last_error()->ambiguous); /* an answer, not a failure */
 	s3_http_free(h);
 	fake_stop(&f);
 
 	/* nobody listening: refused, retried, bounded */
 	h = client(url, "bkt", NULL, "AK", "SK", NULL, NULL);
 	char buf[8];
-	CHECK_EQ(get_str(h, "k", buf, sizeof(buf)), -ECONNREFUSED);
+	CHECK_EQ(get_str(h, "k", buf, sizeof(buf)), -EIO);
 	CHECK_EQ(s3_http_last_error()->attempts, 5);
+	CHECK(!s3_http_last_error()->ambiguous); /* never reached a server */
 	s3_http_free(h);
+	test_budget();
 }
 
 static void test_proxy(void)
@@ -592,6 +759,148 @@ static void test_proxy(void)
 	fake_stop(&f);
 	CHECK(f.connects >= 1);
 	CHECK(strstr(env_endpoint, f.connect_to) != NULL);
+}
+
+/* A client of the live server through a fake running script. */
+static struct s3_http *via(struct fake *f, const struct canned *script, int n)
+{
+	char url[64];
+
+	*f = (struct fake){.script = script, .n = n};
+	f->up_port = atoi(strrchr(env_endpoint, ':') + 1);
+	if (fake_start(f))
+		return NULL;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->port);
+	return client(url, env_bucket, NULL, env_ak, env_sk, NULL, NULL);
+}
+
+#define AFTER500                                    \
+	{                                           \
+		500, ERR("InternalError"), FWD_THEN \
+	}
+#define AFTERRST                  \
+	{                         \
+		0, NULL, FWD_THEN \
+	}
+#define PASS                      \
+	{                         \
+		0, NULL, FWD_PASS \
+	}
+
+/* The server applied the request, the client saw it fail. */
+static void test_ambiguous(struct s3_http *direct)
+{
+	const char *v1 = "first version", *v2 = "second version";
+	struct s3_body b1 = {.buf = v1, .len = strlen(v1)};
+	struct s3_body b2 = {.buf = v2, .len = strlen(v2)};
+	const struct s3_kv meta[] = {{"mode", "33188"}};
+	struct s3_put_opts po = {
+	    .if_none_match = true, .meta = meta, .nmeta = 1};
+	char etag[S3_ETAG_MAX], e2[S3_ETAG_MAX], buf[64], md5[S3_ETAG_MAX];
+	struct s3_obj_info *in = calloc(1, sizeof(*in));
+	struct s3_http *h;
+	struct fake f;
+
+	s3_http_delete_object(direct, "amb/new");
+	/* If-None-Match: applied, 500, retried: 412, HEAD: ours */
+	const struct canned s1[] = {AFTER500, PASS, PASS};
+	h = via(&f, s1, 3);
+	CHECK_EQ(s3_http_put_object(h, "amb/new", &b1, &po, etag), 0);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_EQ(f.served, 3);
+	CHECK_STR(etag,
+		  "\"e9e2371570daec2e7b70faa4f0f1eab8\""); /* MD5 of the body */
+	CHECK_EQ(s3_http_head_object(direct, "amb/new", in), 0);
+	CHECK_STR(in->etag, etag);
+	CHECK_EQ(get_str(direct, "amb/new", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, v1);
+
+	/* If-Match: applied, reset before the reply; retried: 412; ours */
+	const struct canned s2[] = {AFTERRST, PASS, PASS};
+	po = (struct s3_put_opts){.if_match = etag, .meta = meta, .nmeta = 1};
+	h = via(&f, s2, 3);
+	CHECK_EQ(s3_http_put_object(h, "amb/new", &b2, &po, e2), 0);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_EQ(f.served, 3);
+	CHECK(strcmp(e2, etag) != 0);
+	CHECK_EQ(get_str(direct, "amb/new", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, v2);
+
+	/* a real second writer after an ambiguous 500: ESTALE, nothing
+	 * overwritten (the 500 came before the server saw the request) */
+	const struct canned s3[] = {
+	    {500, ERR("InternalError"), FWD_NONE}, PASS, PASS};
+	po = (struct s3_put_opts){.if_match = etag};
+	h = via(&f, s3, 3);
+	CHECK_EQ(s3_http_put_object(h, "amb/new", &b1, &po, md5), -ESTALE);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_EQ(f.served, 3);
+	CHECK_EQ(get_str(direct, "amb/new", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, v2);
+	/* the same, new object: If-None-Match on what another wrote */
+	po = (struct s3_put_opts){.if_none_match = true};
+	h = via(&f, s3, 3);
+	CHECK_EQ(s3_http_put_object(h, "amb/new", &b1, &po, md5), -ESTALE);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_STR(get_str(direct, "amb/new", buf, sizeof(buf)) ? "" : buf, v2);
+
+	/* an earlier flush may have landed (maybe_applied): same bytes ok,
+	 * other bytes ESTALE, without any fault */
+	po = (struct s3_put_opts){.if_none_match = true, .maybe_applied = true};
+	CHECK_EQ(s3_http_put_object(direct, "amb/new", &b2, &po, md5), 0);
+	CHECK_STR(md5, e2);
+	CHECK_EQ(s3_http_put_object(direct, "amb/new", &b1, &po, md5), -ESTALE);
+
+	/* self-copy with REPLACE and a source precondition */
+	const struct s3_kv m2[] = {{"mode", "33261"}};
+	struct s3_copy_opts co = {.directive = S3_META_REPLACE,
+				  .meta = m2,
+				  .nmeta = 1,
+				  .src_if_match = e2};
+	const struct canned s4[] = {AFTER500, PASS, PASS};
+	h = via(&f, s4, 3);
+	CHECK_EQ(s3_http_copy_object(h, "amb/new", "amb/new", &co, etag), 0);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_EQ(s3_http_head_object(direct, "amb/new", in), 0);
+	CHECK_STR(meta_of(in, "mode") ? meta_of(in, "mode") : "", "33261");
+
+	/* DELETE applied, 500, retried: gone is done */
+	const struct canned s5[] = {AFTER500, PASS};
+	h = via(&f, s5, 2);
+	CHECK_EQ(s3_http_delete_object(h, "amb/new"), 0);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_EQ(s3_http_head_object(direct, "amb/new", in), -ENOENT);
+
+	/* multipart completion applied, reset; retried: NoSuchUpload; the
+	 * HEAD finds the ETag the parts make */
+	char up[S3_UPLOAD_ID_MAX], pe[S3_ETAG_MAX], want[S3_ETAG_MAX];
+	CHECK_EQ(s3_http_mpu_create(direct, "amb/mpu", NULL, up), 0);
+	CHECK_EQ(s3_http_mpu_put_part(direct, "amb/mpu", up, 1, &b1, pe), 0);
+	struct s3_part part = {1, pe};
+	CHECK_EQ(s3_http_mpu_etag(&part, 1, want), 0);
+	const struct canned s6[] = {AFTERRST, PASS, PASS};
+	h = via(&f, s6, 3);
+	CHECK_EQ(s3_http_mpu_complete(h, "amb/mpu", up, &part, 1, etag), 0);
+	s3_http_free(h);
+	fake_stop(&f);
+	CHECK_EQ(s3_http_head_object(direct, "amb/mpu", in), 0);
+	CHECK_STR(in->etag, want);
+	CHECK_EQ(get_str(direct, "amb/mpu", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, v1);
+	/* abort applied, 500, retried: NoSuchUpload is done */
+	CHECK_EQ(s3_http_mpu_create(direct, "amb/mpu2", NULL, up), 0);
+	const struct canned s7[] = {AFTER500, PASS};
+	h = via(&f, s7, 2);
+	CHECK_EQ(s3_http_mpu_abort(h, "amb/mpu2", up), 0);
+	s3_http_free(h);
+	fake_stop(&f);
+	free(in);
 }
 
 static void test_config(void)
@@ -629,6 +938,7 @@ int main(void)
 	test_objects(h);
 	test_list(h);
 	test_multipart(h);
+	test_ambiguous(h);
 	test_bad_secret();
 	test_sts(h);
 	test_proxy();
