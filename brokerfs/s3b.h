@@ -51,11 +51,27 @@ struct broker_config;
 #define S3B_DIR_CTYPE "application/x-directory"
 #define S3B_FILE_CTYPE "application/octet-stream"
 
-/* POSIX attributes as s3fs's headers carry them (seconds only). */
+#define S3B_KV_MAX 10	 /* x-amz-meta-* headers we write */
+#define S3B_KV_BUF 320	 /* their numbers, as text */
+#define S3B_XSIDE_LEN 17 /* sidecar id: 16 hex digits and a NUL */
+
+/* One time stamp; set is false while no header gave it. */
+struct s3b_ts {
+	int64_t sec;
+	uint32_t nsec;
+	bool set;
+};
+
+/*
+ * POSIX attributes as s3fs's headers carry them (seconds), with the
+ * nanoseconds in x-amz-meta-occfs-ns and the id of an xattr sidecar object
+ * when the set is too big for a header (x-amz-meta-occfs-xattr).
+ */
 struct s3b_meta {
-	uint32_t mode;		     /* with the type bits; 0 = header absent */
-	uint32_t uid, gid;	     /* S3B_ID_NONE = header absent */
-	int64_t atime, mtime, ctime; /* 0 = header absent */
+	uint32_t mode;	   /* with the type bits; 0 = header absent */
+	uint32_t uid, gid; /* S3B_ID_NONE = header absent */
+	struct s3b_ts atime, mtime, ctime;
+	char xside[S3B_XSIDE_LEN]; /* "" = xattrs (if any) in the header */
 };
 
 /* A copy of what the cache knows of one key (xattr is the caller's). */
@@ -109,6 +125,7 @@ struct backend {
 	struct s3b_cent *lru_tail; /* cache_lock */
 	size_t ncache;		   /* cache_lock */
 	uint64_t copies;	   /* cache_lock: metadata CopyObjects */
+	uint64_t cache_forgets;	   /* cache_lock: positive entries dropped */
 
 	pthread_t flusher;
 	pthread_cond_t flusher_cv; /* with cache_lock */
@@ -213,6 +230,26 @@ void s3b_cache_move(struct backend *b, const char *from, const char *to,
 int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key);
 /* Apply every pending change of fs (fs NULL: of all) older than age_ms. */
 int s3b_cache_apply_all(struct backend *b, struct s3b_fs *fs, uint64_t age_ms);
+/*
+ * Directories.  A directory is complete when every child has an entry
+ * (positive, or a stub from a listing): then a name without one does not
+ * exist, no request needed.  It becomes complete when made here (mkdir) or
+ * listed whole with no entry dropped meanwhile (forgets unchanged), and
+ * incomplete when a child's entry is evicted or dropped.
+ */
+void s3b_cache_stub(struct backend *b, const char *key, const char *etag,
+		    uint64_t size, int64_t lastmod);
+uint64_t s3b_cache_forgets(struct backend *b);
+void s3b_cache_dir_complete(struct backend *b, const char *dkey, uint32_t nsub,
+			    uint64_t forgets);
+/* 1 and *nsub (subdirectories) when dkey is complete, else 0. */
+int s3b_cache_dir_count(struct backend *b, const char *dkey, uint32_t *nsub);
+/* A subdirectory appeared (+1) or went (-1) in key's parent. */
+void s3b_cache_dir_adjust(struct backend *b, const char *key, int delta);
+/* key (a file key, no '/') and key/ are known not to exist. */
+bool s3b_cache_absent(struct backend *b, const char *key);
+/* Entries under prefix: dropped (drop) or their directories incomplete. */
+void s3b_cache_below(struct backend *b, const char *prefix, bool drop);
 int s3b_cache_start_flusher(struct backend *b);
 void s3b_cache_stop_flusher(struct backend *b);
 void s3b_info_clear(struct s3b_info *i);
@@ -222,7 +259,9 @@ void s3b_info_clear(struct s3b_info *i);
 void s3b_meta_from_obj(const struct s3_obj_info *o, struct s3b_info *i);
 /* x-amz-meta-* to send for m and xattr; strings live in buf. */
 size_t s3b_meta_to_kv(const struct s3b_meta *m, const char *xattr,
-		      struct s3_kv kv[8], char buf[192]);
+		      struct s3_kv kv[S3B_KV_MAX], char buf[S3B_KV_BUF]);
+/* The current time into t. */
+void s3b_ts_now(struct s3b_ts *t);
 /* Fill a reply's attributes for a node of type from i. */
 void s3b_meta_attr(struct proto_attr *a, uint64_t nodeid, mode_t type,
 		   const struct s3b_info *i, uint32_t uid, uint32_t gid);
@@ -240,6 +279,13 @@ int s3b_xattr_list(const char *hdr, char *buf, size_t cap, size_t *len);
 int s3b_nodes_init(struct backend_session *s);
 void s3b_nodes_cleanup(struct backend_session *s);
 int s3b_name_check(const char *name);
+/*
+ * Names under the root starting with S3B_RESERVED hold the backend's own
+ * objects (unlinked open files, xattr sidecars, exchange temporaries):
+ * never listed, never reachable by a guest name (EPERM; ENOENT on lookup).
+ */
+#define S3B_RESERVED ".occfs-"
+bool s3b_reserved(const char *name, size_t len);
 struct s3b_node *s3b_node_get(struct backend_session *s, uint64_t nodeid);
 void s3b_node_put(struct backend_session *s, struct s3b_node *n);
 int s3b_node_get_dir(struct backend_session *s, uint64_t nodeid,
@@ -303,6 +349,22 @@ void s3b_quota_usage(struct s3b_fs *fs, uint64_t *bytes, uint64_t *inodes);
 /* What is at key: 1 file-like (with *i), 2 directory, -ENOENT, -errno. */
 int s3b_ns_stat(struct backend_session *s, const char *key, mode_t *type,
 		struct s3b_info *i);
+/* The marker of directory dkey, or implied-directory defaults. */
+int s3b_ns_dir_info(struct backend_session *s, const char *dkey,
+		    struct s3b_info *i);
+/*
+ * List directory dkey whole: every child gets a cache entry (a stub if
+ * unknown), the directory becomes complete and *nsub counts its
+ * subdirectories.
+ */
+int s3b_dir_scan(struct backend_session *s, const char *dkey, uint32_t *nsub);
+/* A new entry below p: an S_ISGID directory passes on its group (and,
+ * to subdirectories, the bit itself), as Linux does. */
+void s3b_ns_inherit(struct backend_session *s, struct s3b_node *p,
+		    struct s3b_meta *m);
+/* A name in p appeared or went: p's mtime and ctime move, in the cache
+ * at once and in S3 with the next coalesced metadata copy. */
+void s3b_ns_dir_changed(struct backend_session *s, struct s3b_node *p);
 /* Attributes of node n (locks as needed; fills a). */
 int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 		const struct proto_msg *req, struct proto_attr *a);

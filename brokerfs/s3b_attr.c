@@ -64,8 +64,8 @@ static int meta_change(struct backend_session *s, struct s3b_node *n,
 		       const struct s3b_meta *m, const char *xattr)
 {
 	struct s3b_stage *sg;
-	struct s3_kv kv[8];
-	char buf[192];
+	struct s3_kv kv[S3B_KV_MAX];
+	char buf[S3B_KV_BUF];
 	size_t nkv = s3b_meta_to_kv(m, xattr, kv, buf);
 	int rc;
 
@@ -149,18 +149,23 @@ out:
 	return rc;
 }
 
+static void set_ts(struct s3b_ts *t, int64_t sec, uint32_t nsec)
+{
+	t->sec = sec;
+	t->nsec = nsec < 1000000000u ? nsec : 0;
+	t->set = true;
+}
+
 static void apply_times(struct s3b_meta *m, const struct proto_msg *req)
 {
-	int64_t now = (int64_t)time(NULL);
-
 	if (req->valid & PROTO_SET_ATIME_NOW)
-		m->atime = now;
+		s3b_ts_now(&m->atime);
 	else if (req->valid & PROTO_SET_ATIME)
-		m->atime = req->attr.atime;
+		set_ts(&m->atime, req->attr.atime, req->attr.atime_ns);
 	if (req->valid & PROTO_SET_MTIME_NOW)
-		m->mtime = now;
+		s3b_ts_now(&m->mtime);
 	else if (req->valid & PROTO_SET_MTIME)
-		m->mtime = req->attr.mtime;
+		set_ts(&m->mtime, req->attr.mtime, req->attr.mtime_ns);
 }
 
 /* The complete attribute set as shown, as headers to write back. */
@@ -170,12 +175,13 @@ static void full_meta(struct s3b_node *n, const struct s3b_info *i,
 	struct proto_attr a;
 
 	s3b_meta_attr(&a, n->nodeid, n->type, i, req->uid, req->gid);
+	*m = i->m;
 	m->mode = a.mode;
 	m->uid = a.uid;
 	m->gid = a.gid;
-	m->atime = a.atime;
-	m->mtime = a.mtime;
-	m->ctime = a.ctime;
+	set_ts(&m->atime, a.atime, a.atime_ns);
+	set_ts(&m->mtime, a.mtime, a.mtime_ns);
+	set_ts(&m->ctime, a.ctime, a.ctime_ns);
 }
 
 static int setattr_apply(struct backend_session *s, struct s3b_node *n,
@@ -210,7 +216,7 @@ static int setattr_apply(struct backend_session *s, struct s3b_node *n,
 		n->wrote = false; /* an explicit mtime wins over the writes */
 		pthread_mutex_unlock(&s->lock);
 	}
-	m.ctime = (int64_t)time(NULL);
+	s3b_ts_now(&m.ctime);
 	rc = meta_change(s, n, key, &i, &m, i.xattr);
 out:
 	s3b_info_clear(&i);
@@ -297,7 +303,7 @@ static int xattr_change(struct backend_session *s, const struct proto_msg *req,
 				   (int)req->flags, &hdr);
 	if (!rc) {
 		full_meta(n, &i, req, &m);
-		m.ctime = (int64_t)time(NULL);
+		s3b_ts_now(&m.ctime);
 		rc =
 		    n == s->root ? -EPERM : meta_change(s, n, key, &i, &m, hdr);
 	}

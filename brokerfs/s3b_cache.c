@@ -34,7 +34,10 @@ struct s3b_cent {
 	char *key;
 	bool negative;
 	bool dirty;
-	bool local; /* only staged so far: never evicted */
+	bool local;    /* only staged so far: never evicted */
+	bool stub;     /* known to exist (a listing), headers not known yet */
+	bool complete; /* a directory whose children all have entries */
+	uint32_t nsub; /* complete: how many of them are directories */
 	uint64_t stamp_ms;
 	uint64_t gen;
 	struct s3b_info info; /* info.xattr owned */
@@ -124,6 +127,33 @@ static struct s3b_cent *find(struct backend *b, const char *key)
 	return e;
 }
 
+/* key's directory, "a/b/" for "a/b/c" or "a/b/c/", into out. */
+static bool parent_of(const char *key, char *out)
+{
+	size_t l = strlen(key);
+
+	if (l && key[l - 1] == '/')
+		l--;
+	while (l && key[l - 1] != '/')
+		l--;
+	if (!l || l > S3_KEY_MAX)
+		return false;
+	memcpy(out, key, l);
+	out[l] = '\0';
+	return true;
+}
+
+/* A child of e's directory is no longer known: it is incomplete. */
+static void parent_incomplete(struct backend *b, const char *key)
+{
+	char pk[S3_KEY_MAX + 1];
+	struct s3b_cent *p;
+
+	b->cache_forgets++;
+	if (parent_of(key, pk) && (p = find(b, pk)))
+		p->complete = false;
+}
+
 static void remove_ent(struct backend *b, struct s3b_cent *e)
 {
 	struct s3b_cent **pp = &b->buckets[hash_key(e->key)];
@@ -137,6 +167,15 @@ static void remove_ent(struct backend *b, struct s3b_cent *e)
 	ent_free(e);
 }
 
+/* Out of the cache for good: a positive entry leaves its parent
+ * incomplete, as a lookup there could no longer tell it exists. */
+static void forget_ent(struct backend *b, struct s3b_cent *e)
+{
+	if (!e->negative)
+		parent_incomplete(b, e->key);
+	remove_ent(b, e);
+}
+
 static void evict(struct backend *b)
 {
 	struct s3b_cent *e = b->lru_tail, *prev;
@@ -145,7 +184,7 @@ static void evict(struct backend *b)
 	while (b->ncache > S3B_CACHE_MAX && e && scan++ < 64) {
 		prev = e->prev;
 		if (!e->dirty && !e->local)
-			remove_ent(b, e);
+			forget_ent(b, e);
 		e = prev;
 	}
 }
@@ -194,6 +233,8 @@ int s3b_cache_get(struct backend *b, const char *key, const char *etag,
 			remove_ent(b, e);
 		goto out;
 	}
+	if (e->stub)
+		goto out;
 	if (etag && *etag && !e->local && strcmp(etag, e->info.etag))
 		goto out;
 	if (out) {
@@ -221,6 +262,7 @@ void s3b_cache_put(struct backend *b, const char *key,
 	if (!e)
 		goto out;
 	e->negative = false;
+	e->stub = false;
 	e->local = !in->etag[0];
 	snprintf(e->info.etag, sizeof(e->info.etag), "%s", in->etag);
 	e->info.size = in->size;
@@ -243,7 +285,7 @@ void s3b_cache_neg(struct backend *b, const char *key)
 	e = get_or_add(b, key);
 	if (e) {
 		e->negative = true;
-		e->dirty = e->local = false;
+		e->dirty = e->local = e->stub = e->complete = false;
 		e->stamp_ms = s3b_clock_ms();
 		free(e->info.xattr);
 		memset(&e->info, 0, sizeof(e->info));
@@ -258,7 +300,7 @@ void s3b_cache_drop(struct backend *b, const char *key)
 	pthread_mutex_lock(&b->cache_lock);
 	e = find(b, key);
 	if (e)
-		remove_ent(b, e);
+		forget_ent(b, e);
 	pthread_mutex_unlock(&b->cache_lock);
 }
 
@@ -274,7 +316,7 @@ int s3b_cache_set_meta(struct backend *b, const char *key,
 		return -ENOMEM;
 	pthread_mutex_lock(&b->cache_lock);
 	e = find(b, key);
-	if (!e || e->negative) {
+	if (!e || e->negative || e->stub) {
 		rc = -ENOENT;
 		goto out;
 	}
@@ -304,7 +346,7 @@ void s3b_cache_uploaded(struct backend *b, const char *key, const char *etag,
 	pthread_mutex_lock(&b->cache_lock);
 	e = get_or_add(b, key);
 	if (e) {
-		e->negative = e->dirty = e->local = false;
+		e->negative = e->dirty = e->local = e->stub = false;
 		snprintf(e->info.etag, sizeof(e->info.etag), "%s",
 			 etag ? etag : "");
 		e->info.size = size;
@@ -354,14 +396,135 @@ void s3b_cache_move(struct backend *b, const char *from, const char *to,
 	s3b_cache_neg(b, from);
 }
 
+/* ---- directories: completeness and subdirectory counts ------------------ */
+
+void s3b_cache_stub(struct backend *b, const char *key, const char *etag,
+		    uint64_t size, int64_t lastmod)
+{
+	struct s3b_cent *e;
+
+	pthread_mutex_lock(&b->cache_lock);
+	if (!find(b, key) && (e = get_or_add(b, key))) {
+		e->stub = true;
+		snprintf(e->info.etag, sizeof(e->info.etag), "%s",
+			 etag ? etag : "-");
+		e->info.size = size;
+		e->info.lastmod = lastmod;
+	}
+	pthread_mutex_unlock(&b->cache_lock);
+}
+
+uint64_t s3b_cache_forgets(struct backend *b)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&b->cache_lock);
+	n = b->cache_forgets;
+	pthread_mutex_unlock(&b->cache_lock);
+	return n;
+}
+
+void s3b_cache_dir_complete(struct backend *b, const char *dkey, uint32_t nsub,
+			    uint64_t forgets)
+{
+	struct s3b_cent *e;
+
+	pthread_mutex_lock(&b->cache_lock);
+	e = find(b, dkey);
+	if (!e || e->negative || b->cache_forgets != forgets)
+		goto out;
+	e->complete = true;
+	e->nsub = nsub;
+out:
+	pthread_mutex_unlock(&b->cache_lock);
+}
+
+int s3b_cache_dir_count(struct backend *b, const char *dkey, uint32_t *nsub)
+{
+	struct s3b_cent *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&b->cache_lock);
+	e = find(b, dkey);
+	if (e && !e->negative && e->complete) {
+		*nsub = e->nsub;
+		rc = 1;
+	}
+	pthread_mutex_unlock(&b->cache_lock);
+	return rc;
+}
+
+void s3b_cache_dir_adjust(struct backend *b, const char *key, int delta)
+{
+	char pk[S3_KEY_MAX + 1];
+	struct s3b_cent *e;
+
+	if (!parent_of(key, pk))
+		return;
+	pthread_mutex_lock(&b->cache_lock);
+	e = find(b, pk);
+	if (e && e->complete) {
+		if (delta < 0 && e->nsub < (uint32_t)-delta)
+			e->complete = false; /* cannot be: count again */
+		else
+			e->nsub += (uint32_t)delta;
+	}
+	pthread_mutex_unlock(&b->cache_lock);
+}
+
+static bool known(struct backend *b, const char *key)
+{
+	struct s3b_cent *e = find(b, key);
+
+	return e && !e->negative;
+}
+
+bool s3b_cache_absent(struct backend *b, const char *key)
+{
+	char pk[S3_KEY_MAX + 1], dk[S3_KEY_MAX + 2];
+	struct s3b_cent *p;
+	bool rc = false;
+	size_t l = strlen(key);
+
+	if (!l || key[l - 1] == '/' || l > S3_KEY_MAX || !parent_of(key, pk))
+		return false;
+	memcpy(dk, key, l);
+	dk[l] = '/';
+	dk[l + 1] = '\0';
+	pthread_mutex_lock(&b->cache_lock);
+	p = find(b, pk);
+	if (p && !p->negative && p->complete)
+		rc = !known(b, key) && !known(b, dk);
+	pthread_mutex_unlock(&b->cache_lock);
+	return rc;
+}
+
+void s3b_cache_below(struct backend *b, const char *prefix, bool drop)
+{
+	size_t pl = strlen(prefix);
+	struct s3b_cent *e, *next;
+
+	pthread_mutex_lock(&b->cache_lock);
+	for (e = b->lru_head; e; e = next) {
+		next = e->next;
+		if (strncmp(e->key, prefix, pl))
+			continue;
+		if (drop && !e->dirty && !e->local)
+			remove_ent(b, e);
+		else
+			e->complete = false;
+	}
+	pthread_mutex_unlock(&b->cache_lock);
+}
+
 /* ---- applying coalesced changes ----------------------------------------- */
 
 static int apply_copy(struct backend *b, struct s3b_fs *fs, const char *key,
 		      const struct s3b_meta *m, const char *xattr,
 		      const char *etag, bool dir, char *newetag)
 {
-	struct s3_kv kv[8];
-	char buf[192];
+	struct s3_kv kv[S3B_KV_MAX];
+	char buf[S3B_KV_BUF];
 	struct s3_copy_opts o = {
 	    .directive = S3_META_REPLACE,
 	    .meta = kv,
@@ -413,7 +576,7 @@ int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
 		if (!rc || rc == -ESTALE || rc == -ENOENT)
 			e->dirty = e->gen != gen;
 		if (rc == -ESTALE)
-			remove_ent(b, e);
+			forget_ent(b, e);
 	}
 	pthread_mutex_unlock(&b->cache_lock);
 	if (rc)

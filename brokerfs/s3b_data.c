@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +52,13 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 	if (rc)
 		return rc;
 	if (s3b_cache_get(s->b, key, NULL, &i) == 1) {
-		struct s3_kv kv[8];
-		char buf[192];
+		struct s3_kv kv[S3B_KV_MAX];
+		char buf[S3B_KV_BUF];
 
-		if (wrote)
-			i.m.mtime = i.m.ctime = (int64_t)time(NULL);
+		if (wrote) {
+			s3b_ts_now(&i.m.mtime);
+			i.m.ctime = i.m.mtime;
+		}
 		rc = s3b_stage_set_meta(sg, kv,
 					s3b_meta_to_kv(&i.m, i.xattr, kv, buf));
 		if (!rc)
@@ -77,6 +80,12 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 	if (rc) {
 		log_warn("s3: fsid %s: upload of %s failed: %s", s->fs->fsid,
 			 key, strerror(-rc));
+		/* the data stays staged: stat shows its size, not S3's */
+		if (s3b_cache_get(s->b, key, NULL, &i) == 1) {
+			i.size = s3b_stage_size(sg);
+			s3b_cache_put(s->b, key, &i);
+			s3b_info_clear(&i);
+		}
 		return rc;
 	}
 	s3b_cache_uploaded(s->b, key, etag, s3b_stage_size(sg));
@@ -219,14 +228,14 @@ int s3b_data_open(struct backend_session *s, const struct proto_msg *req,
 
 /* A new file: cached as staged-only, its stage carries its headers. */
 static int create_new(struct backend_session *s, const struct proto_msg *req,
-		      const char *key, char *path, int fl,
+		      struct s3b_node *p, const char *key, char *path, int fl,
 		      struct proto_msg *rep)
 {
 	struct s3b_info i;
 	struct s3b_node *n;
 	struct s3b_stage *sg;
-	struct s3_kv kv[8];
-	char buf[192];
+	struct s3_kv kv[S3B_KV_MAX];
+	char buf[S3B_KV_BUF];
 	uint64_t id;
 	int rc;
 
@@ -237,7 +246,8 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 	}
 	memset(&i, 0, sizeof(i));
 	s3b_meta_new(&i.m, S_IFREG | (req->mode & 07777), req->uid, req->gid);
-	i.lastmod = i.m.mtime;
+	s3b_ns_inherit(s, p, &i.m);
+	i.lastmod = i.m.mtime.sec;
 	s3b_cache_put(s->b, key, &i); /* etag "": only staged */
 	rc = s3b_node_ref(s, path, S_IFREG, &id);
 	if (!rc && !(n = s3b_node_get(s, id)))
@@ -271,6 +281,7 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 		s3b_node_forget(s, id, 1);
 	} else {
 		s3b_meta_attr(&rep->attr, id, S_IFREG, &i, req->uid, req->gid);
+		s3b_ns_dir_changed(s, p);
 	}
 	s3b_node_put(s, n);
 	return rc;
@@ -298,7 +309,7 @@ int s3b_data_create(struct backend_session *s, const struct proto_msg *req,
 		goto out;
 	rc = s3b_ns_stat(s, key, &type, &i);
 	if (rc == -ENOENT) {
-		rc = create_new(s, req, key, path, fl, rep);
+		rc = create_new(s, req, p, key, path, fl, rep);
 		path = NULL;
 		goto out;
 	}
@@ -366,9 +377,15 @@ int s3b_data_read(struct backend_session *s, const struct proto_msg *req,
 		struct s3_sink sink = {.buf = buf, .cap = len};
 
 		rc = s3b_node_key(s, f->node, key);
-		if (!rc)
+		/* a stage left dirty by a failed upload holds the file */
+		if (!rc && !s3b_stage_lookup(s->b->store, s->fs->fsid, key,
+					     &sg)) {
+			rc = s3b_stage_read(sg, buf, len, req->off, &got);
+			s3b_stage_put(sg);
+		} else if (!rc) {
 			rc = s3_http_get_object(s->fs->http, key, req->off, len,
 						&sink, NULL, &got, NULL);
+		}
 	}
 	if (rc)
 		goto out;
@@ -498,7 +515,11 @@ int s3b_data_release(struct backend_session *s, const struct proto_msg *req,
 	return 0;
 }
 
-/* Only plain allocation (mode 0): it extends the file like a write. */
+/*
+ * Mode 0 extends the file like a write; FALLOC_FL_KEEP_SIZE has nothing to
+ * allocate in an object store, so it only checks its arguments.  Holes
+ * (PUNCH_HOLE and the rest) are not supported.
+ */
 int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 		       struct proto_msg *rep)
 {
@@ -509,7 +530,7 @@ int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 
 	if (!f)
 		return -EBADF;
-	if (req->mode) {
+	if (req->mode & ~(uint32_t)FALLOC_FL_KEEP_SIZE) {
 		rc = -EOPNOTSUPP;
 		goto out;
 	}
@@ -521,6 +542,8 @@ int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 		rc = -EFBIG;
 		goto out;
 	}
+	if (req->mode & FALLOC_FL_KEEP_SIZE)
+		goto out;
 	sg = s3b_node_stage_pin(s, f->node);
 	if (!sg) {
 		rc = -EIO;

@@ -151,8 +151,68 @@ static int add_staged(struct backend_session *s, struct s3b_file *f,
 	return rc;
 }
 
+/* Is key (below dkey) a name the guest may see? */
+static bool visible(struct backend_session *s, const char *dkey,
+		    const char *name, size_t len)
+{
+	if (!len || len > PROTO_MAX_NAME || memchr(name, '/', len))
+		return false;
+	return !(strcmp(dkey, s->fs->root) == 0 && s3b_reserved(name, len));
+}
+
+/* What one listed page tells the cache; counts its subdirectories. */
+static void page_stub(struct backend_session *s, const char *dkey,
+		      const struct s3_list_page *p, uint32_t *nsub)
+{
+	size_t dl = strlen(dkey);
+
+	for (size_t i = 0; i < p->nentries; i++) {
+		const struct s3_list_entry *e = &p->entries[i];
+		const char *k = e->key;
+
+		if (!strncmp(k, dkey, dl) &&
+		    visible(s, dkey, k + dl, strlen(k + dl)))
+			s3b_cache_stub(s->b, k, e->etag, e->size, e->mtime);
+	}
+	for (size_t i = 0; i < p->nprefixes; i++) {
+		const char *k = p->prefixes[i];
+		size_t l = strlen(k);
+
+		if (l > dl + 1 && !strncmp(k, dkey, dl) &&
+		    visible(s, dkey, k + dl, l - dl - 1)) {
+			s3b_cache_stub(s->b, k, "-", 0, s->b->started);
+			(*nsub)++;
+		}
+	}
+}
+
+int s3b_dir_scan(struct backend_session *s, const char *dkey, uint32_t *nsub)
+{
+	uint64_t forgets = s3b_cache_forgets(s->b);
+	struct s3_list_page p;
+	char *token = NULL;
+	int rc;
+
+	*nsub = 0;
+	do {
+		rc = s3_http_list(s->fs->http, dkey, "/", token, 0, &p);
+		free(token);
+		token = NULL;
+		if (rc)
+			return rc;
+		page_stub(s, dkey, &p, nsub);
+		if (p.truncated && p.next_token)
+			token = strdup(p.next_token);
+		s3_http_list_free(&p);
+	} while (token);
+	s3b_cache_dir_complete(s->b, dkey, *nsub, forgets);
+	return 0;
+}
+
 static int dir_list(struct backend_session *s, struct s3b_file *f)
 {
+	uint64_t forgets = s3b_cache_forgets(s->b);
+	uint32_t nsub = 0;
 	char dkey[S3_KEY_MAX + 1], *token = NULL, *dpath = NULL;
 	struct s3_list_page p;
 	size_t dl, cap = 0;
@@ -169,10 +229,12 @@ static int dir_list(struct backend_session *s, struct s3b_file *f)
 		token = NULL;
 		if (rc)
 			break;
+		page_stub(s, dkey, &p, &nsub);
 		for (size_t i = 0; i < p.nentries && !rc; i++) {
 			const char *k = p.entries[i].key;
 
-			if (!strncmp(k, dkey, dl))
+			if (!strncmp(k, dkey, dl) &&
+			    visible(s, dkey, k + dl, strlen(k + dl)))
 				rc = ents_add(f, &cap, k + dl, strlen(k + dl),
 					      S_IFREG, &p.entries[i]);
 		}
@@ -180,7 +242,8 @@ static int dir_list(struct backend_session *s, struct s3b_file *f)
 			const char *k = p.prefixes[i];
 			size_t l = strlen(k);
 
-			if (l > dl && !strncmp(k, dkey, dl))
+			if (l > dl && !strncmp(k, dkey, dl) &&
+			    visible(s, dkey, k + dl, l - dl - 1))
 				rc = ents_add(f, &cap, k + dl, l - dl - 1,
 					      S_IFDIR, NULL);
 		}
@@ -202,6 +265,7 @@ static int dir_list(struct backend_session *s, struct s3b_file *f)
 	}
 	ents_unique(f);
 	f->listed = true;
+	s3b_cache_dir_complete(s->b, dkey, nsub, forgets);
 	return 0;
 }
 
@@ -333,11 +397,15 @@ static int ent_fill(struct backend_session *s, struct s3b_file *f,
 	char key[S3_KEY_MAX + 1], *path = NULL;
 	struct s3b_info i;
 	mode_t type = d->type;
+	uint32_t nsub = 0;
 	uint64_t id;
 	int rc = ent_key(dkey, d, key);
 
 	if (rc)
 		return -ENOENT;
+	/* Subdirectories counted only where known: no LIST per entry. */
+	if (type == S_IFDIR && s3b_cache_dir_count(s->b, key, &nsub) != 1)
+		nsub = 0;
 	memset(&i, 0, sizeof(i));
 	rc = s3b_cache_get(s->b, key, NULL, &i);
 	if (rc == -ENOENT && type == S_IFDIR) {
@@ -346,8 +414,10 @@ static int ent_fill(struct backend_session *s, struct s3b_file *f,
 	} else if (rc != 1) {
 		return -ENOENT;
 	}
-	if (type != S_IFDIR && (i.m.mode & S_IFMT) == S_IFLNK)
-		type = S_IFLNK;
+	if (type != S_IFDIR &&
+	    ((i.m.mode & S_IFMT) == S_IFLNK || (i.m.mode & S_IFMT) == S_IFIFO ||
+	     (i.m.mode & S_IFMT) == S_IFSOCK))
+		type = i.m.mode & S_IFMT;
 	rc = s3b_child_key(s, f->node, d->name, false, key, &path);
 	if (!rc)
 		rc = s3b_node_ref(s, path, type, &id);
@@ -355,6 +425,8 @@ static int ent_fill(struct backend_session *s, struct s3b_file *f,
 		struct s3b_node *n = s3b_node_get(s, id);
 
 		s3b_meta_attr(&out->attr, id, type, &i, req->uid, req->gid);
+		if (type == S_IFDIR)
+			out->attr.nlink = 2 + nsub;
 		if (n && type == S_IFREG) {
 			struct s3b_stage *sg = s3b_node_stage_pin(s, n);
 

@@ -4,12 +4,15 @@
  * s3fs stores st_mode as a decimal number with the type bits
  * (x-amz-meta-mode: 33188 for a 0644 file), uid and gid as decimal numbers,
  * times as decimal seconds (x-amz-meta-mtime, -ctime, -atime; newer s3fs and
- * rclone may add ".fraction", which is accepted and dropped), and extended
- * attributes in one header, x-amz-meta-xattr: the URL-encoded text
+ * rclone may add ".fraction", which is read), and extended attributes in
+ * one header, x-amz-meta-xattr: the URL-encoded text
  * {"name":"base64(value)",...}.  We write exactly that, integer seconds
  * included (s3fs 1.90 cannot read fractions), so either tool reads the
- * other's bucket.  Objects another tool wrote without these headers get
- * defaults at the attribute level (s3b_meta_attr).
+ * other's bucket; the nanoseconds go in x-amz-meta-occfs-ns
+ * ("atime_ns,mtime_ns,ctime_ns"), and an xattr set too big for a header
+ * goes to a sidecar object named by x-amz-meta-occfs-xattr (s3b_xattr.c).
+ * Objects another tool wrote without these headers get defaults at the
+ * attribute level (s3b_meta_attr).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,9 +35,10 @@ struct xa {
 
 /* ---- numbers ------------------------------------------------------------ */
 
-/* Decimal digits, optionally ".fraction"; false on anything else. */
-static bool parse_num(const char *s, int64_t *out)
+/* Decimal digits, optionally ".fraction" (into *ns); false otherwise. */
+static bool parse_frac(const char *s, int64_t *out, uint32_t *ns)
 {
+	uint32_t frac = 0, scale = 100000000;
 	int64_t v = 0;
 	bool neg = false;
 
@@ -50,12 +54,19 @@ static bool parse_num(const char *s, int64_t *out)
 		v = v * 10 + (*s - '0');
 	}
 	if (*s == '.')
-		for (s++; *s >= '0' && *s <= '9'; s++)
-			;
+		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			frac += (uint32_t)(*s - '0') * scale;
 	if (*s)
 		return false;
 	*out = neg ? -v : v;
+	if (ns)
+		*ns = neg ? 0 : frac;
 	return true;
+}
+
+static bool parse_num(const char *s, int64_t *out)
+{
+	return parse_frac(s, out, NULL);
 }
 
 static const char *meta_of(const struct s3_obj_info *o, const char *name)
@@ -64,6 +75,37 @@ static const char *meta_of(const struct s3_obj_info *o, const char *name)
 		if (!strcmp(o->meta[i].name, name))
 			return o->meta[i].value;
 	return NULL;
+}
+
+static void get_ts(const struct s3_obj_info *o, const char *name,
+		   struct s3b_ts *t)
+{
+	const char *v = meta_of(o, name);
+
+	if (v && parse_frac(v, &t->sec, &t->nsec))
+		t->set = true;
+}
+
+/* "atime_ns,mtime_ns,ctime_ns": the parts s3fs's headers cannot hold. */
+static void get_ns(const char *v, struct s3b_meta *m)
+{
+	struct s3b_ts *t[3] = {&m->atime, &m->mtime, &m->ctime};
+	char *end;
+
+	for (int k = 0; k < 3; k++) {
+		unsigned long ns;
+
+		if (*v < '0' || *v > '9')
+			return;
+		ns = strtoul(v, &end, 10);
+		if (ns > 999999999ul || (*end && *end != ','))
+			return;
+		if (t[k]->set)
+			t[k]->nsec = (uint32_t)ns;
+		if (!*end)
+			return;
+		v = end + 1;
+	}
 }
 
 void s3b_meta_from_obj(const struct s3_obj_info *o, struct s3b_info *i)
@@ -85,30 +127,32 @@ void s3b_meta_from_obj(const struct s3_obj_info *o, struct s3b_info *i)
 	if ((v = meta_of(o, "gid")) && parse_num(v, &n) && n >= 0 &&
 	    n < S3B_ID_NONE)
 		i->m.gid = (uint32_t)n;
-	if ((v = meta_of(o, "mtime")) && parse_num(v, &n) && n > 0)
-		i->m.mtime = n;
-	if ((v = meta_of(o, "ctime")) && parse_num(v, &n) && n > 0)
-		i->m.ctime = n;
-	if ((v = meta_of(o, "atime")) && parse_num(v, &n) && n > 0)
-		i->m.atime = n;
-	if ((v = meta_of(o, "xattr")) && *v)
+	get_ts(o, "atime", &i->m.atime);
+	get_ts(o, "mtime", &i->m.mtime);
+	get_ts(o, "ctime", &i->m.ctime);
+	if ((v = meta_of(o, "occfs-ns")))
+		get_ns(v, &i->m);
+	if ((v = meta_of(o, "occfs-xattr")) && strlen(v) == 16 &&
+	    strspn(v, "0123456789abcdef") == 16)
+		memcpy(i->m.xside, v, 17);
+	else if ((v = meta_of(o, "xattr")) && *v)
 		i->xattr = strdup(v);
 }
 
 size_t s3b_meta_to_kv(const struct s3b_meta *m, const char *xattr,
-		      struct s3_kv kv[8], char buf[192])
+		      struct s3_kv kv[S3B_KV_MAX], char buf[S3B_KV_BUF])
 {
 	size_t n = 0, used = 0;
 	int w;
 
-#define PUT_NUM(hdr, fmt, val)                                  \
-	do {                                                    \
-		w = snprintf(buf + used, 192 - used, fmt, val); \
-		if (w > 0 && (size_t)w < 192 - used) {          \
-			kv[n].name = hdr;                       \
-			kv[n++].value = buf + used;             \
-			used += (size_t)w + 1;                  \
-		}                                               \
+#define PUT_NUM(hdr, fmt, ...)                                                 \
+	do {                                                                   \
+		w = snprintf(buf + used, S3B_KV_BUF - used, fmt, __VA_ARGS__); \
+		if (w > 0 && (size_t)w < S3B_KV_BUF - used) {                  \
+			kv[n].name = hdr;                                      \
+			kv[n++].value = buf + used;                            \
+			used += (size_t)w + 1;                                 \
+		}                                                              \
 	} while (0)
 	if (m->mode)
 		PUT_NUM("mode", "%" PRIu32, m->mode);
@@ -116,28 +160,47 @@ size_t s3b_meta_to_kv(const struct s3b_meta *m, const char *xattr,
 		PUT_NUM("uid", "%" PRIu32, m->uid);
 	if (m->gid != S3B_ID_NONE)
 		PUT_NUM("gid", "%" PRIu32, m->gid);
-	if (m->mtime)
-		PUT_NUM("mtime", "%" PRId64, m->mtime);
-	if (m->ctime)
-		PUT_NUM("ctime", "%" PRId64, m->ctime);
-	if (m->atime)
-		PUT_NUM("atime", "%" PRId64, m->atime);
+	/* Whole seconds, as s3fs 1.90 reads them; the rest apart. */
+	if (m->mtime.set)
+		PUT_NUM("mtime", "%" PRId64, m->mtime.sec);
+	if (m->ctime.set)
+		PUT_NUM("ctime", "%" PRId64, m->ctime.sec);
+	if (m->atime.set)
+		PUT_NUM("atime", "%" PRId64, m->atime.sec);
+	if (m->atime.nsec || m->mtime.nsec || m->ctime.nsec)
+		PUT_NUM("occfs-ns", "%" PRIu32 ",%" PRIu32 ",%" PRIu32,
+			m->atime.set ? m->atime.nsec : 0,
+			m->mtime.set ? m->mtime.nsec : 0,
+			m->ctime.set ? m->ctime.nsec : 0);
 #undef PUT_NUM
-	if (xattr && *xattr) {
+	if (m->xside[0]) {
+		kv[n].name = "occfs-xattr";
+		kv[n++].value = m->xside;
+	} else if (xattr && *xattr) {
 		kv[n].name = "xattr";
 		kv[n++].value = xattr;
 	}
 	return n;
 }
 
+void s3b_ts_now(struct s3b_ts *t)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t->sec = ts.tv_sec;
+	t->nsec = (uint32_t)ts.tv_nsec;
+	t->set = true;
+}
+
 void s3b_meta_new(struct s3b_meta *m, mode_t mode, uint32_t uid, uint32_t gid)
 {
-	int64_t now = (int64_t)time(NULL);
-
+	memset(m, 0, sizeof(*m));
 	m->mode = (uint32_t)mode;
 	m->uid = uid;
 	m->gid = gid;
-	m->atime = m->mtime = m->ctime = now;
+	s3b_ts_now(&m->mtime);
+	m->atime = m->ctime = m->mtime;
 }
 
 /*
@@ -149,6 +212,7 @@ void s3b_meta_attr(struct proto_attr *a, uint64_t nodeid, mode_t type,
 		   const struct s3b_info *i, uint32_t uid, uint32_t gid)
 {
 	uint32_t perm = i->m.mode & 07777;
+	const struct s3b_meta *m = &i->m;
 	int64_t t = i->lastmod;
 
 	memset(a, 0, sizeof(*a));
@@ -160,12 +224,17 @@ void s3b_meta_attr(struct proto_attr *a, uint64_t nodeid, mode_t type,
 	a->nlink = type == S_IFDIR ? 2 : 1;
 	a->uid = i->m.uid != S3B_ID_NONE ? i->m.uid : uid;
 	a->gid = i->m.gid != S3B_ID_NONE ? i->m.gid : gid;
-	a->size = type == S_IFDIR ? 0 : i->size;
+	a->size = type == S_IFDIR || type == S_IFIFO || type == S_IFSOCK
+		      ? 0
+		      : i->size;
 	a->blocks = (a->size + 511) / 512;
 	a->blksize = 4096;
-	a->mtime = i->m.mtime ? i->m.mtime : t;
-	a->ctime = i->m.ctime ? i->m.ctime : a->mtime;
-	a->atime = i->m.atime ? i->m.atime : a->mtime;
+	a->mtime = m->mtime.set ? m->mtime.sec : t;
+	a->mtime_ns = m->mtime.set ? m->mtime.nsec : 0;
+	a->ctime = m->ctime.set ? m->ctime.sec : a->mtime;
+	a->ctime_ns = m->ctime.set ? m->ctime.nsec : a->mtime_ns;
+	a->atime = m->atime.set ? m->atime.sec : a->mtime;
+	a->atime_ns = m->atime.set ? m->atime.nsec : a->mtime_ns;
 }
 
 /* ---- xattrs: URL-encoded {"name":"base64",...} --------------------------- */

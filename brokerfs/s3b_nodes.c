@@ -52,6 +52,12 @@ int s3b_name_check(const char *name)
 	return 0;
 }
 
+bool s3b_reserved(const char *name, size_t len)
+{
+	return len >= sizeof(S3B_RESERVED) - 1 &&
+	       !memcmp(name, S3B_RESERVED, sizeof(S3B_RESERVED) - 1);
+}
+
 /* ---- tables (lock held) ------------------------------------------------- */
 
 static void link_id(struct backend_session *s, struct s3b_node *n)
@@ -296,6 +302,11 @@ int s3b_child_key(struct backend_session *s, struct s3b_node *dir,
 	pthread_mutex_lock(&s->lock);
 	if (!dir->path) {
 		rc = -ENOENT;
+		goto out;
+	}
+	/* The backend's own objects live there: no guest name reaches them. */
+	if (!dir->path[0] && s3b_reserved(name, strlen(name))) {
+		rc = -EPERM;
 		goto out;
 	}
 	rc = build_key(s, dir->path, name, as_dir, key);

@@ -27,9 +27,12 @@
 
 #define IMPLIED_ETAG "-" /* a directory that has no marker object */
 
+/* What a non-directory object is: s3fs's mode header says. */
 static mode_t type_of(const struct s3b_info *i)
 {
-	return (i->m.mode & S_IFMT) == S_IFLNK ? S_IFLNK : S_IFREG;
+	mode_t t = i->m.mode & S_IFMT;
+
+	return t == S_IFLNK || t == S_IFIFO || t == S_IFSOCK ? t : S_IFREG;
 }
 
 static int head_into(struct backend_session *s, const char *key,
@@ -51,19 +54,32 @@ static int head_into(struct backend_session *s, const char *key,
 	return rc;
 }
 
-/* The marker of directory dkey, or the implied-directory defaults. */
-static int dir_info(struct backend_session *s, const char *dkey,
+/* The filesystem root belongs to root unless its marker says otherwise. */
+static void root_defaults(struct backend_session *s, const char *dkey,
+			  struct s3b_info *i)
+{
+	if (strcmp(dkey, s->fs->root))
+		return;
+	if (i->m.uid == S3B_ID_NONE)
+		i->m.uid = 0;
+	if (i->m.gid == S3B_ID_NONE)
+		i->m.gid = 0;
+}
+
+int s3b_ns_dir_info(struct backend_session *s, const char *dkey,
 		    struct s3b_info *i)
 {
 	int rc = s3b_cache_get(s->b, dkey, NULL, i);
 
 	if (rc == 1)
-		return 0;
+		goto out;
 	memset(i, 0, sizeof(*i));
 	i->m.uid = i->m.gid = S3B_ID_NONE;
 	i->lastmod = s->b->started;
-	if (rc == -ENOENT)
-		return 0;
+	if (rc == -ENOENT) {
+		snprintf(i->etag, sizeof(i->etag), IMPLIED_ETAG);
+		goto out;
+	}
 	rc = head_into(s, dkey, i);
 	if (rc == -ENOENT) {
 		memset(i, 0, sizeof(*i));
@@ -71,9 +87,66 @@ static int dir_info(struct backend_session *s, const char *dkey,
 		i->lastmod = s->b->started;
 		snprintf(i->etag, sizeof(i->etag), IMPLIED_ETAG);
 		s3b_cache_put(s->b, dkey, i);
-		rc = 0;
+	} else if (rc) {
+		return rc;
 	}
-	return rc;
+out:
+	root_defaults(s, dkey, i);
+	return 0;
+}
+
+static int dir_info(struct backend_session *s, const char *dkey,
+		    struct s3b_info *i)
+{
+	return s3b_ns_dir_info(s, dkey, i);
+}
+
+void s3b_ns_inherit(struct backend_session *s, struct s3b_node *p,
+		    struct s3b_meta *m)
+{
+	char dkey[S3_KEY_MAX + 1];
+	struct s3b_info i;
+
+	if (s3b_node_key(s, p, dkey) || dir_info(s, dkey, &i))
+		return;
+	if (i.m.mode & S_ISGID) {
+		if (i.m.gid != S3B_ID_NONE)
+			m->gid = i.m.gid;
+		if (S_ISDIR(m->mode))
+			m->mode |= S_ISGID;
+	}
+	s3b_info_clear(&i);
+}
+
+void s3b_ns_dir_changed(struct backend_session *s, struct s3b_node *p)
+{
+	char dkey[S3_KEY_MAX + 1];
+	struct s3b_info i;
+	bool implied;
+
+	if (s3b_node_key(s, p, dkey) || dir_info(s, dkey, &i))
+		return;
+	s3b_ts_now(&i.m.mtime);
+	i.m.ctime = i.m.mtime;
+	/* An implied directory (the root, usually) has no marker to carry
+	 * it: the cache alone shows the change. */
+	implied = !strcmp(i.etag, IMPLIED_ETAG);
+	s3b_cache_set_meta(s->b, dkey, &i.m, i.xattr, s->fs, !implied);
+	s3b_info_clear(&i);
+}
+
+/* st_nlink of directory dkey: 2 + its subdirectories (scan: list it if
+ * that is not known yet; else 2 stands for "not counted"). */
+static uint32_t dir_nlink(struct backend_session *s, const char *dkey,
+			  bool scan)
+{
+	uint32_t nsub = 0;
+
+	if (s3b_cache_dir_count(s->b, dkey, &nsub) == 1)
+		return 2 + nsub;
+	if (scan && !s3b_dir_scan(s, dkey, &nsub))
+		return 2 + nsub;
+	return 2;
 }
 
 /* Is there anything below dkey (a marker counts)?  1 yes, 0 no. */
@@ -110,9 +183,12 @@ int s3b_ns_stat(struct backend_session *s, const char *key, mode_t *type,
 	rd = s3b_cache_get(s->b, dkey, NULL, i);
 	if (rd == 1) {
 		*type = S_IFDIR;
-		return 0;
+		return dir_info(s, dkey, i); /* the root's defaults */
 	}
 	if (rf == -ENOENT && rd == -ENOENT)
+		return -ENOENT;
+	/* A directory listed whole, or made here, knows all its names. */
+	if (s3b_cache_absent(s->b, key))
 		return -ENOENT;
 	if (rf == 0) {
 		rf = head_into(s, key, i);
@@ -150,11 +226,7 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 	if (rc)
 		return rc;
 	if (n->type == S_IFDIR) {
-		rc = n == s->root ? 0 : dir_info(s, key, &i);
-		if (n == s->root) {
-			i.m.uid = i.m.gid = S3B_ID_NONE;
-			i.lastmod = s->b->started;
-		}
+		rc = dir_info(s, key, &i);
 	} else {
 		rc = s3b_cache_get(s->b, key, NULL, &i);
 		rc = rc == 1 ? 0 : rc == 0 ? head_into(s, key, &i) : rc;
@@ -162,6 +234,8 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 	if (rc)
 		return rc;
 	s3b_meta_attr(a, n->nodeid, n->type, &i, req->uid, req->gid);
+	if (n->type == S_IFDIR)
+		a->nlink = dir_nlink(s, key, true);
 	sg = n->type == S_IFREG ? s3b_node_stage_pin(s, n) : NULL;
 	if (sg) {
 		a->size = s3b_stage_size(sg);
@@ -175,7 +249,7 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 int s3b_ns_lookup(struct backend_session *s, const struct proto_msg *req,
 		  struct proto_msg *rep)
 {
-	char key[S3_KEY_MAX + 1];
+	char key[S3_KEY_MAX + 2];
 	struct s3b_node *p;
 	struct s3b_info i;
 	char *path = NULL;
@@ -199,6 +273,10 @@ int s3b_ns_lookup(struct backend_session *s, const struct proto_msg *req,
 
 			s3b_meta_attr(&rep->attr, id, type, &i, req->uid,
 				      req->gid);
+			if (type == S_IFDIR) {
+				strcat(key, "/");
+				rep->attr.nlink = dir_nlink(s, key, true);
+			}
 			if (n && type == S_IFREG) {
 				struct s3b_stage *sg = s3b_node_stage_pin(s, n);
 
@@ -214,7 +292,7 @@ int s3b_ns_lookup(struct backend_session *s, const struct proto_msg *req,
 	pthread_rwlock_unlock(&s->fs->ns);
 	free(path);
 	s3b_node_put(s, p);
-	return rc;
+	return rc == -EPERM ? -ENOENT : rc;
 }
 
 /* No network: pending metadata of a forgotten node goes with the flusher. */
@@ -290,17 +368,17 @@ out:
 static int make_object(struct backend_session *s, const struct proto_msg *req,
 		       struct proto_msg *rep, mode_t type, const char *body)
 {
-	char key[S3_KEY_MAX + 2], etag[S3_ETAG_MAX] = "", buf[192];
+	char key[S3_KEY_MAX + 2], etag[S3_ETAG_MAX] = "", buf[S3B_KV_BUF];
 	struct s3b_info i, old;
-	struct s3_kv kv[8];
+	struct s3_kv kv[S3B_KV_MAX];
 	struct s3b_node *p;
 	struct s3_put_opts po = {.meta = NULL};
 	struct s3_body b = {.buf = body ? body : "",
 			    .len = body ? strlen(body) : 0};
 	char *path = NULL;
 	bool took = false;
+	uint64_t id, forgets = s3b_cache_forgets(s->b);
 	mode_t ot;
-	uint64_t id;
 	int rc;
 
 	rc = s3b_node_get_dir(s, req->ino, &p);
@@ -327,6 +405,7 @@ static int make_object(struct backend_session *s, const struct proto_msg *req,
 	s3b_meta_new(&i.m,
 		     type | (type == S_IFLNK ? 0777 : (req->mode & 07777)),
 		     req->uid, req->gid);
+	s3b_ns_inherit(s, p, &i.m);
 	po.meta = kv;
 	po.nmeta = s3b_meta_to_kv(&i.m, NULL, kv, buf);
 	po.content_type = type == S_IFDIR ? S3B_DIR_CTYPE : S3B_FILE_CTYPE;
@@ -336,8 +415,15 @@ static int make_object(struct backend_session *s, const struct proto_msg *req,
 	took = false; /* the object exists: it stays counted */
 	snprintf(i.etag, sizeof(i.etag), "%s", etag[0] ? etag : "?");
 	i.size = b.len;
-	i.lastmod = i.m.mtime;
+	i.lastmod = i.m.mtime.sec;
 	s3b_cache_put(s->b, key, &i);
+	if (type == S_IFDIR) {
+		/* Nothing lies below a directory made here (we checked),
+		 * and only this broker writes the prefix. */
+		s3b_cache_dir_complete(s->b, key, 0, forgets);
+		s3b_cache_dir_adjust(s->b, key, 1);
+	}
+	s3b_ns_dir_changed(s, p);
 	rc = s3b_node_ref(s, path, type, &id);
 	path = NULL;
 	if (!rc)
@@ -367,15 +453,21 @@ int s3b_ns_mkdir(struct backend_session *s, const struct proto_msg *req,
 	return make_locked(s, req, rep, S_IFDIR, NULL);
 }
 
-/* Regular files only: S3 holds no fifos, sockets or devices. */
+/*
+ * Regular files, fifos and sockets, as s3fs stores them: empty objects
+ * whose type is in x-amz-meta-mode.  Devices are refused (EPERM): a guest
+ * has no business making them on shared storage.
+ */
 int s3b_ns_mknod(struct backend_session *s, const struct proto_msg *req,
 		 struct proto_msg *rep)
 {
 	mode_t type = req->mode & S_IFMT;
 
-	if (type && type != S_IFREG)
+	if (!type)
+		type = S_IFREG;
+	if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK)
 		return -EPERM;
-	return make_locked(s, req, rep, S_IFREG, NULL);
+	return make_locked(s, req, rep, type, NULL);
 }
 
 int s3b_ns_symlink(struct backend_session *s, const struct proto_msg *req,
@@ -484,6 +576,9 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	if (rc)
 		goto out;
 	s3b_cache_neg(s->b, key);
+	if (dir)
+		s3b_cache_dir_adjust(s->b, key, -1);
+	s3b_ns_dir_changed(s, p);
 	s3b_node_detach(s, path);
 out:
 	pthread_rwlock_unlock(&s->fs->ns);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "log.h"
 #include "proto.h"
@@ -81,9 +82,9 @@ static int copy_one(struct backend_session *s, struct mv *m)
 {
 	struct s3_copy_opts o = {.directive = S3_META_COPY,
 				 .src_if_match = m->etag[0] ? m->etag : NULL};
-	struct s3_kv kv[8];
+	struct s3_kv kv[S3B_KV_MAX];
 	struct s3b_info i;
-	char buf[192];
+	char buf[S3B_KV_BUF];
 	size_t l = strlen(m->src);
 	int rc;
 
@@ -250,6 +251,29 @@ static int check_target(struct backend_session *s, mode_t stype,
 	return rc;
 }
 
+/*
+ * The cache after a move of skey to dkey (with '/' for directories): what
+ * was below the source is gone; the moved tree is incomplete (entries
+ * for prefix-only directories did not move with it); the parents' counts
+ * and times follow.
+ */
+static void names_moved(struct backend_session *s, struct s3b_node *op,
+			struct s3b_node *np, const char *skey, const char *dkey,
+			bool dir, bool replaced)
+{
+	if (dir) {
+		s3b_cache_below(s->b, skey, true);
+		s3b_cache_neg(s->b, skey);
+		s3b_cache_below(s->b, dkey, false);
+		s3b_cache_dir_adjust(s->b, skey, -1);
+		if (!replaced)
+			s3b_cache_dir_adjust(s->b, dkey, 1);
+	}
+	s3b_ns_dir_changed(s, op);
+	if (np != op)
+		s3b_ns_dir_changed(s, np);
+}
+
 static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		     struct s3b_node *op, struct s3b_node *np)
 {
@@ -320,6 +344,7 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		s3b_quota_give(s->fs, dsize, 1);
 	rc = s3b_node_move(s, spath, dpath);
 	rekey_below(s, dpath);
+	names_moved(s, op, np, skey, dkey, stype == S_IFDIR, exists);
 out:
 	if (v)
 		mv_free(v, n);
@@ -328,15 +353,141 @@ out:
 	return rc;
 }
 
+/* The moves of key (a file, or with '/' every key below) to dst. */
+static int moves_of(struct backend_session *s, const char *key, bool dir,
+		    const char *dst, struct mv **v, size_t *n)
+{
+	if (dir)
+		return list_moves(s, key, dst, v, n);
+	*n = 1;
+	*v = calloc(1, sizeof(**v));
+	if (!*v || !((*v)[0].src = strdup(key)) || !((*v)[0].dst = strdup(dst)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Move key to dst (both files, or both directory prefixes). */
+static int move_tree(struct backend_session *s, const char *key, bool dir,
+		     const char *dst)
+{
+	struct mv *v = NULL;
+	size_t n = 0;
+	int rc = moves_of(s, key, dir, dst, &v, &n);
+
+	if (!rc)
+		rc = move_all(s, v, n);
+	if (v)
+		mv_free(v, n);
+	return rc;
+}
+
+/*
+ * RENAME_EXCHANGE: a through a hidden temporary key, b to a, the
+ * temporary to b, all under the exclusive namespace lock, so guests see
+ * both names swap at once.  If the second or third step fails the first
+ * ones are undone where possible.
+ */
+static int exchange(struct backend_session *s, struct s3b_node *op,
+		    struct s3b_node *np, const char *an, const char *bn)
+{
+	char ak[S3_KEY_MAX + 2], bk[S3_KEY_MAX + 2], tk[S3_KEY_MAX + 2];
+	char ak2[S3_KEY_MAX + 2], bk2[S3_KEY_MAX + 2];
+	char *ap = NULL, *bp = NULL, tp[64];
+	struct s3b_info i;
+	mode_t at, bt;
+	uint64_t r;
+	size_t al, bl;
+	int rc;
+
+	rc = s3b_child_key(s, op, an, false, ak, &ap);
+	if (!rc)
+		rc = s3b_child_key(s, np, bn, false, bk, &bp);
+	if (!rc && !(rc = s3b_ns_stat(s, ak, &at, &i)))
+		s3b_info_clear(&i);
+	if (!rc && !(rc = s3b_ns_stat(s, bk, &bt, &i)))
+		s3b_info_clear(&i);
+	if (rc || !strcmp(ap, bp))
+		goto out;
+	al = strlen(ap);
+	bl = strlen(bp);
+	if ((!strncmp(bp, ap, al) && bp[al] == '/') ||
+	    (!strncmp(ap, bp, bl) && ap[bl] == '/')) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = flush_below(s, ap);
+	if (!rc)
+		rc = flush_below(s, bp);
+	if (rc)
+		goto out;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = s3b_clock_ms() ^ (uint64_t)(uintptr_t)&r;
+	snprintf(tp, sizeof(tp), S3B_RESERVED "tmp/%016llx",
+		 (unsigned long long)r);
+	if (snprintf(tk, sizeof(tk), "%s%s", s->fs->root, tp) > S3_KEY_MAX) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if (at == S_IFDIR)
+		strcat(tk, "/");
+	/* Each name's key in the form of what is there before and after. */
+	strcpy(ak2, ak);
+	strcpy(bk2, bk);
+	if (bt == S_IFDIR)
+		strcat(ak2, "/");
+	if (at == S_IFDIR)
+		strcat(bk2, "/");
+	if (at == S_IFDIR)
+		strcat(ak, "/");
+	if (bt == S_IFDIR)
+		strcat(bk, "/");
+	rc = move_tree(s, ak, at == S_IFDIR, tk);
+	if (rc)
+		goto out;
+	rc = move_tree(s, bk, bt == S_IFDIR, ak2);
+	if (rc) {
+		if (move_tree(s, tk, at == S_IFDIR, ak))
+			log_err("s3: fsid %s: exchange: %s left at %s",
+				s->fs->fsid, ak, tk);
+		goto out;
+	}
+	rc = move_tree(s, tk, at == S_IFDIR, bk2);
+	if (rc) {
+		log_err("s3: fsid %s: exchange: %s left at %s", s->fs->fsid,
+			bk2, tk);
+		goto out;
+	}
+	s3b_node_move(s, ap, tp);
+	s3b_node_move(s, bp, ap);
+	s3b_node_move(s, tp, bp);
+	rekey_below(s, ap);
+	rekey_below(s, bp);
+	s3b_cache_below(s->b, tk, true);
+	s3b_cache_below(s->b, ak2, false);
+	s3b_cache_below(s->b, bk2, false);
+	if ((at == S_IFDIR) != (bt == S_IFDIR)) {
+		s3b_cache_dir_adjust(s->b, ak2, at == S_IFDIR ? -1 : 1);
+		s3b_cache_dir_adjust(s->b, bk2, bt == S_IFDIR ? -1 : 1);
+	}
+	s3b_ns_dir_changed(s, op);
+	if (np != op)
+		s3b_ns_dir_changed(s, np);
+out:
+	free(ap);
+	free(bp);
+	return rc;
+}
+
 int s3b_ns_rename(struct backend_session *s, const struct proto_msg *req,
 		  struct proto_msg *rep)
 {
 	struct s3b_node *op = NULL, *np = NULL;
+	unsigned fl = req->flags;
 	int rc;
 
-	if (req->flags & PROTO_RENAME_EXCHANGE)
+	if (fl & ~(unsigned)(PROTO_RENAME_NOREPLACE | PROTO_RENAME_EXCHANGE))
 		return -EINVAL;
-	if (req->flags & ~(unsigned)PROTO_RENAME_NOREPLACE)
+	if ((fl & PROTO_RENAME_EXCHANGE) && (fl & PROTO_RENAME_NOREPLACE))
 		return -EINVAL;
 	rc = s3b_node_get_dir(s, req->ino, &op);
 	if (!rc)
@@ -344,7 +495,10 @@ int s3b_ns_rename(struct backend_session *s, const struct proto_msg *req,
 	if (rc)
 		goto out;
 	pthread_rwlock_wrlock(&s->fs->ns);
-	rc = do_rename(s, req, op, np);
+	if (fl & PROTO_RENAME_EXCHANGE)
+		rc = exchange(s, op, np, req->name, req->name2);
+	else
+		rc = do_rename(s, req, op, np);
 	pthread_rwlock_unlock(&s->fs->ns);
 out:
 	s3b_node_put(s, np);

@@ -273,8 +273,21 @@ static void test_dirs(struct s3_obj_info *o)
 	CHECK_EQ(s3_http_put_object(H, key, &b, NULL, NULL), 0);
 	CHECK_EQ(lookup(ROOT, "implied", &d), 0);
 	CHECK_EQ(d.mode & S_IFMT, S_IFDIR);
-	/* mknod: regular files only; no hard links */
+	/* mknod: files, fifos and sockets (as s3fs stores them), no
+	 * devices; no hard links */
 	CHECK_EQ(name_op(PROTO_OP_MKNOD, ROOT, "fifo", S_IFIFO | 0644, NULL),
+		 0);
+	CHECK_EQ(head("fifo", o), 0);
+	CHECK_STR(meta(o, "mode"), "4516"); /* S_IFIFO | 0644 */
+	CHECK_EQ(lookup(ROOT, "fifo", &d), 0);
+	CHECK_EQ(d.mode, S_IFIFO | 0644);
+	CHECK_EQ(name_op(PROTO_OP_MKNOD, ROOT, "sock", S_IFSOCK | 0600, NULL),
+		 0);
+	CHECK_EQ(lookup(ROOT, "sock", &d), 0);
+	CHECK_EQ(d.mode, S_IFSOCK | 0600);
+	CHECK_EQ(name_op(PROTO_OP_MKNOD, ROOT, "chr", S_IFCHR | 0600, NULL),
+		 -EPERM);
+	CHECK_EQ(name_op(PROTO_OP_MKNOD, ROOT, "blk", S_IFBLK | 0600, NULL),
 		 -EPERM);
 	CHECK_EQ(name_op(PROTO_OP_MKNOD, ROOT, "plain", S_IFREG | 0600, NULL),
 		 0);
@@ -371,8 +384,22 @@ static void test_rename(struct s3_obj_info *o)
 	CHECK_EQ(put_file_on(S, ROOT, "r3", "other", NULL), 0);
 	CHECK_EQ(do_rename(ROOT, "r2", ROOT, "r3", PROTO_RENAME_NOREPLACE),
 		 -EEXIST);
-	CHECK_EQ(do_rename(ROOT, "r2", ROOT, "r3", PROTO_RENAME_EXCHANGE),
+	CHECK_EQ(do_rename(ROOT, "r2", ROOT, "r3",
+			   PROTO_RENAME_EXCHANGE | PROTO_RENAME_NOREPLACE),
 		 -EINVAL);
+	CHECK_EQ(do_rename(ROOT, "r2", ROOT, "nowhere", PROTO_RENAME_EXCHANGE),
+		 -ENOENT);
+	/* exchange: both names swap, nodes follow their objects */
+	CHECK_EQ(do_rename(ROOT, "r2", ROOT, "r3", PROTO_RENAME_EXCHANGE), 0);
+	CHECK_EQ(get_str(H, "fsA", "r2", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "other");
+	CHECK_EQ(get_str(H, "fsA", "r3", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "rename me");
+	CHECK_EQ(lookup(ROOT, "r3", &a), 0);
+	CHECK_EQ(a.nodeid, id);
+	CHECK_EQ(do_rename(ROOT, "r3", ROOT, "r2", PROTO_RENAME_EXCHANGE), 0);
+	CHECK_EQ(get_str(H, "fsA", "r2", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "rename me");
 	CHECK_EQ(do_rename(ROOT, "r2", ROOT, "r3", 0), 0); /* replaces */
 	CHECK_EQ(get_str(H, "fsA", "r3", buf, sizeof(buf)), 0);
 	CHECK_STR(buf, "rename me");
@@ -450,6 +477,7 @@ static void test_chmod(struct s3_obj_info *o)
 	uint64_t id, fh, before;
 
 	CHECK_EQ(put_file_on(S, ROOT, "c1", "chmod", &id), 0);
+	s3b_cache_apply_all(B, NULL, 0); /* earlier directory times */
 	pthread_mutex_lock(&B->cache_lock);
 	before = B->copies;
 	pthread_mutex_unlock(&B->cache_lock);
