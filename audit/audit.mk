@@ -13,9 +13,10 @@ AUDIT_LIBS = libaudit.a $(COMMON_LIBS)
 bin_PROGRAMS += audit/occfs-auditd audit/occfs-audit
 audit_occfs_auditd_SOURCES = audit/auditd.h audit/auditd.c \
 	audit/auditd_store.c audit/auditd_sink.c
-audit_occfs_auditd_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
+audit_occfs_auditd_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit \
+	-I$(srcdir)/policy
 audit_occfs_auditd_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-audit_occfs_auditd_LDADD = $(AUDIT_LIBS)
+audit_occfs_auditd_LDADD = $(AUDIT_LIBS) $(POLICY_LIBS)
 audit_occfs_audit_SOURCES = audit/audit_cli.c
 audit_occfs_audit_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
 audit_occfs_audit_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
@@ -34,7 +35,8 @@ tests_audit_audit_emit_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
 tests_audit_audit_emit_LDADD = $(AUDIT_LIBS)
 AUDIT_SHELL_TESTS = tests/audit/ingest.sh tests/audit/tamper.sh \
 	tests/audit/outage.sh tests/audit/spool-full.sh \
-	tests/audit/auth-closed.sh tests/audit/malformed.sh
+	tests/audit/auth-closed.sh tests/audit/malformed.sh \
+	tests/audit/policy.sh
 TESTS += tests/audit/test_audit_ocsf $(AUDIT_SHELL_TESTS)
 EXTRA_DIST += $(AUDIT_SHELL_TESTS) tests/audit/lib.sh tests/audit/tamper.py \
 	tests/audit/golden

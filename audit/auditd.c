@@ -14,6 +14,7 @@
 #include "auditd.h"
 #include "buf.h"
 #include "log.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,8 @@ struct opts {
 	const char *group;
 	unsigned max_clients;
 	int check;
+	const char *policy_dir; /* --policy: the audit section fills the rest */
+	int set_socket, set_dir, set_segment; /* given on the command line */
 };
 
 static struct auditd_store store;
@@ -65,7 +68,8 @@ static void usage(void)
 		"[-g GROUP]\n"
 		"  [--segment-size BYTES] [--segment-age SECONDS] "
 		"[--zstd-level N]\n"
-		"  [--syslog] [--file-sink PATH] [--max-clients N]\n");
+		"  [--syslog] [--file-sink PATH] [--max-clients N] "
+		"[--policy DIR]\n");
 	exit(2);
 }
 
@@ -102,28 +106,28 @@ static unsigned long long parse_size(const char *s)
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = {{"socket", 1, NULL, 's'},
-					   {"dir", 1, NULL, 'd'},
-					   {"mode", 1, NULL, 'm'},
-					   {"group", 1, NULL, 'g'},
-					   {"segment-size", 1, NULL, 'S'},
-					   {"segment-age", 1, NULL, 'A'},
-					   {"zstd-level", 1, NULL, 'Z'},
-					   {"syslog", 0, NULL, 'L'},
-					   {"file-sink", 1, NULL, 'F'},
-					   {"max-clients", 1, NULL, 'C'},
-					   {"verbose", 0, NULL, 'v'},
-					   {"help", 0, NULL, 'h'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"socket", 1, NULL, 's'},	    {"dir", 1, NULL, 'd'},
+	    {"mode", 1, NULL, 'm'},	    {"group", 1, NULL, 'g'},
+	    {"segment-size", 1, NULL, 'S'}, {"segment-age", 1, NULL, 'A'},
+	    {"zstd-level", 1, NULL, 'Z'},   {"syslog", 0, NULL, 'L'},
+	    {"file-sink", 1, NULL, 'F'},    {"max-clients", 1, NULL, 'C'},
+	    {"policy", 1, NULL, 'P'},	    {"verbose", 0, NULL, 'v'},
+	    {"help", 0, NULL, 'h'},	    {NULL, 0, NULL, 0}};
 	int c, verbose = 0;
 
 	while ((c = getopt_long(argc, argv, "s:d:m:g:nvfh", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->socket = optarg;
+			o->set_socket = 1;
 			break;
 		case 'd':
 			o->dir = optarg;
+			o->set_dir = 1;
+			break;
+		case 'P':
+			o->policy_dir = optarg;
 			break;
 		case 'm':
 			o->mode = strtoul(optarg, NULL, 8) & 0777;
@@ -133,6 +137,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'S':
 			store.seg_max = parse_size(optarg);
+			o->set_segment = 1;
 			break;
 		case 'A':
 			store.seg_age = parse_size(optarg);
@@ -164,6 +169,43 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	if (optind != argc || store.seg_max < 4096 || !o->max_clients)
 		usage();
 	log_init("occfs-auditd", verbose);
+}
+
+/*
+ * --policy DIR: the shared policy files (occfs-policy(5)).  Their audit
+ * section gives the socket, the log directory and the segment size where
+ * the command line did not; a policy with problems stops the daemon (-n
+ * prints them), as every occfs daemon does.  The policy stays loaded: the
+ * strings point into it.
+ */
+static void policy_settings(struct opts *o)
+{
+	struct policy_problems probs = {0};
+	struct policy *pol;
+	char line[1024];
+	size_t i;
+
+	if (!o->policy_dir)
+		return;
+	pol = policy_load(o->policy_dir, NULL, &probs);
+	if (!pol) {
+		for (i = 0; i < probs.n; i++) {
+			policy_problem_format(&probs.v[i], line, sizeof(line));
+			fprintf(stderr, "%s\n", line);
+		}
+		if (!probs.n)
+			fprintf(stderr, "occfs-auditd: policy %s: %s\n",
+				o->policy_dir, strerror(errno));
+		policy_problems_free(&probs);
+		exit(1);
+	}
+	policy_problems_free(&probs);
+	if (!o->set_socket && pol->audit.socket)
+		o->socket = pol->audit.socket;
+	if (!o->set_dir && pol->audit.log_dir)
+		o->dir = pol->audit.log_dir;
+	if (!o->set_segment && pol->audit.segment_max_bytes)
+		store.seg_max = pol->audit.segment_max_bytes;
 }
 
 static int listen_on(const struct opts *o)
@@ -407,12 +449,10 @@ static void serve(int lfd, int sfd, unsigned max)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {AUDIT_DEFAULT_SOCKET,
-			 "/var/log/occfs/audit",
-			 0600,
-			 NULL,
-			 MAX_CLIENTS_DEFAULT,
-			 0};
+	struct opts o = {.socket = AUDIT_DEFAULT_SOCKET,
+			 .dir = "/var/log/occfs/audit",
+			 .mode = 0600,
+			 .max_clients = MAX_CLIENTS_DEFAULT};
 	sigset_t set;
 	int lfd, sfd, r;
 
@@ -420,6 +460,7 @@ int main(int argc, char **argv)
 	store.seg_age = 86400;
 	store.zlevel = 3;
 	parse_opts(argc, argv, &o);
+	policy_settings(&o);
 	r = auditd_store_open(&store, o.dir);
 	if (r < 0)
 		fatal("%s: %s", o.dir, strerror(-r));
