@@ -617,10 +617,22 @@ static void test_errors(struct s3_http *h)
 	base.key = K("retry");
 	CHECK_EQ(s3b_stage_get(st, dead, FSID, &base, &sg), 0);
 	CHECK_EQ(s3b_stage_write(sg, "retry me", 8, 0), 0);
-	CHECK(s3b_stage_flush(sg, NULL) < 0);
+	CHECK_EQ(s3b_stage_flush(sg, NULL), -EIO); /* the guest's errno */
+	CHECK(!s3_http_last_error()->ambiguous);   /* it never got there */
 	CHECK(s3b_stage_dirty(sg));
 	s3b_stage_put(sg); /* dirty: stays in the store */
 	CHECK_EQ(count_files(d, ".mf"), 1);
+	/* found again without a request, and readable while S3 is away */
+	struct s3b_stage *found;
+	CHECK_EQ(s3b_stage_lookup(st, FSID, base.key, &found), 0);
+	CHECK(found == sg);
+	CHECK_EQ(s3b_stage_read(found, buf, sizeof(buf), 0, &got), 0);
+	CHECK(got == 8 && !memcmp(buf, "retry me", 8));
+	s3b_stage_put(found);
+	CHECK_EQ(s3b_stage_lookup(st, FSID, K("nothing-here"), &found),
+		 -ENOENT);
+	CHECK(found == NULL);
+	CHECK_EQ(s3b_stage_lookup(st, "other-fs", base.key, &found), -ENOENT);
 	CHECK_EQ(s3b_stage_get(st, h, FSID, &base, &sg2), 0);
 	CHECK(sg2 == sg); /* the same stage, still holding its data */
 	s3b_stage_set_http(sg2, h);
