@@ -393,6 +393,8 @@ int s3b_fs_get(struct backend *b, const char *fsid, struct s3b_fs **out)
 		pthread_mutex_unlock(&b->lock);
 		if (fresh)
 			fs_free(fresh);
+		else
+			s3b_hidden_sweep(fs); /* what a crash left hidden */
 	}
 	*out = fs;
 	return 0;

@@ -142,7 +142,9 @@ struct s3b_node {
 	uint32_t refs;	  /* lock: workers and open files using it */
 	struct s3b_stage *stage; /* lock: its stage while written */
 	unsigned stage_users;	 /* lock: files and readers pinning it */
-	bool wrote; /* lock: data written since the last upload (mtime) */
+	bool wrote;	/* lock: data written since the last upload (mtime) */
+	unsigned opens; /* lock: open files (S3B_FILE) on this node */
+	char *hidden;	/* lock: its object's key after an unlink while open */
 	struct s3b_node *id_next;   /* lock */
 	struct s3b_node *path_next; /* lock */
 };
@@ -344,6 +346,19 @@ int s3b_quota_take(struct s3b_fs *fs, uint64_t bytes); /* one new object */
 void s3b_quota_give(struct s3b_fs *fs, uint64_t bytes, uint64_t inodes);
 int s3b_quota_statfs(struct s3b_fs *fs, struct proto_msg *rep);
 void s3b_quota_usage(struct s3b_fs *fs, uint64_t *bytes, uint64_t *inodes);
+
+/*
+ * ---- s3b_hidden.c: files unlinked while open ------------------------------
+ * The object moves to <root>.occfs-unlinked/<id> (never listed, no guest
+ * name reaches it), the node follows it, and the last close deletes it.
+ */
+/* 1: path's node is open and now hidden; 0: not open; -errno. */
+int s3b_hidden_unlink(struct backend_session *s, const char *path,
+		      const char *key);
+/* The last open file of hidden node n closed: delete its object. */
+void s3b_hidden_release(struct backend_session *s, struct s3b_node *n);
+/* A filesystem's first use: delete what a previous run left hidden. */
+void s3b_hidden_sweep(struct s3b_fs *fs);
 
 /* ---- s3b_ns.c / s3b_dir.c / s3b_attr.c / s3b_data.c -------------------- */
 /* What is at key: 1 file-like (with *i), 2 directory, -ENOENT, -errno. */

@@ -35,15 +35,18 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 {
 	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX] = "";
 	struct s3b_info i;
-	bool wrote, gone;
+	bool wrote, gone, hidden;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	gone = !n->path;
+	hidden = !n->path && n->hidden;
+	gone = !n->path && !n->hidden;
 	wrote = n->wrote;
 	pthread_mutex_unlock(&s->lock);
+	if (hidden)
+		return 0; /* unlinked, still open: kept staged until the end */
 	if (gone) {
-		s3b_stage_discard(sg); /* unlinked while open */
+		s3b_stage_discard(sg); /* its name was replaced or removed */
 		return 0;
 	}
 	if (!s3b_stage_dirty(sg))
@@ -378,8 +381,8 @@ int s3b_data_read(struct backend_session *s, const struct proto_msg *req,
 
 		rc = s3b_node_key(s, f->node, key);
 		/* a stage left dirty by a failed upload holds the file */
-		if (!rc && !s3b_stage_lookup(s->b->store, s->fs->fsid, key,
-					     &sg)) {
+		if (!rc &&
+		    !s3b_stage_lookup(s->b->store, s->fs->fsid, key, &sg)) {
 			rc = s3b_stage_read(sg, buf, len, req->off, &got);
 			s3b_stage_put(sg);
 		} else if (!rc) {

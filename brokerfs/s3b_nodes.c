@@ -156,6 +156,7 @@ static void node_free(struct s3b_node *n)
 	if (n->stage)
 		s3b_stage_put(n->stage);
 	free(n->path);
+	free(n->hidden);
 	free(n);
 }
 
@@ -284,8 +285,12 @@ int s3b_node_key(struct backend_session *s, struct s3b_node *n, char *key)
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	rc = n->path ? build_key(s, n->path, NULL, n->type == S_IFDIR, key)
-		     : -ENOENT;
+	if (n->path)
+		rc = build_key(s, n->path, NULL, n->type == S_IFDIR, key);
+	else if (n->hidden && strlen(n->hidden) <= S3_KEY_MAX)
+		rc = (strcpy(key, n->hidden), 0); /* unlinked while open */
+	else
+		rc = -ENOENT;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -535,6 +540,8 @@ int s3b_file_insert(struct backend_session *s, struct s3b_file *f, uint64_t *fh)
 		s->free_head = s->slots[idx].next_free;
 		s->slots[idx].f = f;
 		f->refs = 1;
+		if (f->kind == S3B_FILE)
+			f->node->opens++;
 		*fh = (uint64_t)s->slots[idx].gen << 32 | (idx + 1);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -572,6 +579,16 @@ struct s3b_file *s3b_file_get(struct backend_session *s, uint64_t fh, int kind)
 
 void s3b_file_free(struct backend_session *s, struct s3b_file *f)
 {
+	bool last_hidden = false;
+
+	if (f->kind == S3B_FILE) {
+		pthread_mutex_lock(&s->lock);
+		if (f->node->opens && --f->node->opens == 0)
+			last_hidden = f->node->hidden != NULL;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (last_hidden)
+		s3b_hidden_release(s, f->node);
 	if (f->kind == S3B_DIR) {
 		for (size_t i = 0; i < f->nents; i++)
 			free(f->ents[i].name);

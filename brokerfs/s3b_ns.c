@@ -236,6 +236,10 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 	s3b_meta_attr(a, n->nodeid, n->type, &i, req->uid, req->gid);
 	if (n->type == S_IFDIR)
 		a->nlink = dir_nlink(s, key, true);
+	pthread_mutex_lock(&s->lock);
+	if (!n->path)
+		a->nlink = 0; /* unlinked, still open */
+	pthread_mutex_unlock(&s->lock);
 	sg = n->type == S_IFREG ? s3b_node_stage_pin(s, n) : NULL;
 	if (sg) {
 		a->size = s3b_stage_size(sg);
@@ -564,6 +568,15 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 		if (rc)
 			goto out;
 	} else {
+		rc = s3b_hidden_unlink(s, path, key);
+		if (rc < 0)
+			goto out;
+		if (rc == 1) {
+			s3b_quota_give(s->fs, size, 1);
+			s3b_ns_dir_changed(s, p);
+			rc = 0;
+			goto out;
+		}
 		discard_below(s, path, &size);
 	}
 	rc = s3_http_delete_object(s->fs->http, key);
