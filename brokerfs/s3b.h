@@ -54,6 +54,10 @@ struct broker_config;
 #define S3B_KV_MAX 10	 /* x-amz-meta-* headers we write */
 #define S3B_KV_BUF 320	 /* their numbers, as text */
 #define S3B_XSIDE_LEN 17 /* sidecar id: 16 hex digits and a NUL */
+/* An encoded xattr set up to this size rides in x-amz-meta-xattr (S3
+ * keeps 2 KiB of user metadata, the other headers need the rest). */
+#define S3B_XATTR_HDR_MAX 1792u
+#define S3B_XATTR_SET_MAX (4u << 20) /* encoded, in a sidecar */
 
 /* One time stamp; set is false while no header gave it. */
 struct s3b_ts {
@@ -359,6 +363,23 @@ int s3b_hidden_unlink(struct backend_session *s, const char *path,
 void s3b_hidden_release(struct backend_session *s, struct s3b_node *n);
 /* A filesystem's first use: delete what a previous run left hidden. */
 void s3b_hidden_sweep(struct s3b_fs *fs);
+
+/*
+ * ---- s3b_xside.c: xattr sets too big for a header -------------------------
+ * Stored whole in <root>.occfs-xattr/<id>; the object's
+ * x-amz-meta-occfs-xattr names the id (and x-amz-meta-xattr is left out),
+ * so renames, which copy headers, keep the link.
+ */
+/* i->xattr from the sidecar when i->m.xside names one and it is not
+ * loaded yet (and the cache entry of key learns it). */
+int s3b_xside_load(struct backend_session *s, const char *key,
+		   struct s3b_info *i);
+/* New encoded set hdr for an object whose headers are m: store it where
+ * it fits, updating m->xside. */
+int s3b_xside_store(struct backend_session *s, const char *hdr,
+		    struct s3b_meta *m);
+/* The object naming sidecar id went away: delete the sidecar. */
+void s3b_xside_drop(struct backend_session *s, const char *id);
 
 /* ---- s3b_ns.c / s3b_dir.c / s3b_attr.c / s3b_data.c -------------------- */
 /* What is at key: 1 file-like (with *i), 2 directory, -ENOENT, -errno. */

@@ -296,17 +296,24 @@ static int xattr_change(struct backend_session *s, const struct proto_msg *req,
 		rc = node_info(s, n, key, &i);
 	if (rc)
 		goto out;
+	rc = s3b_xside_load(s, key, &i);
+	if (rc)
+		goto out_info;
 	if (remove)
 		rc = s3b_xattr_remove(i.xattr, req->name, &hdr);
 	else
 		rc = s3b_xattr_set(i.xattr, req->name, req->data, req->data_len,
 				   (int)req->flags, &hdr);
+	if (!rc && n == s->root)
+		rc = -EPERM;
 	if (!rc) {
 		full_meta(n, &i, req, &m);
 		s3b_ts_now(&m.ctime);
-		rc =
-		    n == s->root ? -EPERM : meta_change(s, n, key, &i, &m, hdr);
+		rc = s3b_xside_store(s, hdr, &m);
 	}
+	if (!rc)
+		rc = meta_change(s, n, key, &i, &m, hdr);
+out_info:
 	free(hdr);
 	s3b_info_clear(&i);
 out:
@@ -351,6 +358,11 @@ static int xattr_info(struct backend_session *s, const struct proto_msg *req,
 	rc = s3b_node_key(s, n, key);
 	if (!rc)
 		rc = node_info(s, n, key, i);
+	if (!rc) {
+		rc = s3b_xside_load(s, key, i);
+		if (rc)
+			s3b_info_clear(i);
+	}
 	pthread_rwlock_unlock(&s->fs->ns);
 	s3b_node_put(s, n);
 	return rc;

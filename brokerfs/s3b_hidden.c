@@ -115,6 +115,7 @@ out:
 void s3b_hidden_release(struct backend_session *s, struct s3b_node *n)
 {
 	struct s3b_stage *sg = s3b_node_stage_pin(s, n);
+	struct s3b_info i;
 	char *hk;
 	int rc;
 
@@ -128,6 +129,10 @@ void s3b_hidden_release(struct backend_session *s, struct s3b_node *n)
 	pthread_mutex_unlock(&s->lock);
 	if (!hk)
 		return;
+	if (s3b_cache_get(s->b, hk, NULL, &i) == 1) {
+		s3b_xside_drop(s, i.m.xside);
+		s3b_info_clear(&i);
+	}
 	rc = s3_http_delete_object(s->fs->http, hk);
 	if (rc && rc != -ENOENT)
 		log_warn("s3: fsid %s: %s not deleted: %s (swept at the next "

@@ -25,7 +25,7 @@
 #include "proto.h"
 #include "s3b.h"
 
-#define XA_MAX 128 /* xattrs per object: the header holds 2 KiB anyway */
+#define XA_MAX 1024 /* xattrs per object */
 
 struct xa {
 	char *name;
@@ -423,8 +423,9 @@ static int xa_build(const struct xa *x, size_t n, char **out)
 	free(json);
 	if (!enc)
 		return -ENOMEM;
-	/* S3 keeps 2 KiB of user metadata; leave room for the others. */
-	if (strlen(enc) > 1792) {
+	/* A set too big for a header goes to a sidecar (s3b_xside.c),
+	 * up to this bound. */
+	if (strlen(enc) > S3B_XATTR_SET_MAX) {
 		free(enc);
 		return -ENOSPC;
 	}

@@ -523,7 +523,7 @@ static void discard_below(struct backend_session *s, const char *path,
 static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 			bool dir)
 {
-	char key[S3_KEY_MAX + 2];
+	char key[S3_KEY_MAX + 2], xside[S3B_XSIDE_LEN] = "";
 	struct s3b_node *p;
 	struct s3b_info i;
 	char *path = NULL;
@@ -541,6 +541,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	if (rc)
 		goto out;
 	size = type == S_IFDIR ? 0 : i.size;
+	memcpy(xside, i.m.xside, sizeof(xside));
 	s3b_info_clear(&i);
 	if (dir && type != S_IFDIR) {
 		rc = -ENOTDIR;
@@ -588,6 +589,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 		rc = 0; /* an implied directory, or a file never uploaded */
 	if (rc)
 		goto out;
+	s3b_xside_drop(s, xside);
 	s3b_cache_neg(s->b, key);
 	if (dir)
 		s3b_cache_dir_adjust(s->b, key, -1);

@@ -535,6 +535,60 @@ static int xattr_op(uint32_t op, uint64_t ino, const char *name,
 	return rc;
 }
 
+/* Keys below the filesystem's hidden prefix name (".occfs-xattr/"...). */
+static int count_hidden(const char *what)
+{
+	char key[S3_KEY_MAX + 1];
+	struct s3_list_page p;
+	int n;
+
+	key_of(key, sizeof(key), "fsA", what);
+	if (s3_http_list(H, key, NULL, NULL, 0, &p))
+		return -1;
+	n = (int)p.nentries;
+	s3_http_list_free(&p);
+	return n;
+}
+
+/* A set too big for a header: a sidecar, kept by rename, gone at unlink. */
+static void test_xattr_sidecar(struct s3_obj_info *o)
+{
+	static char big[6001];
+	struct proto_msg p;
+	uint64_t id;
+
+	memset(big, 'b', sizeof(big) - 1);
+	CHECK_EQ(put_file_on(S, ROOT, "xbig", "x", &id), 0);
+	CHECK_EQ(xattr_op(PROTO_OP_SETXATTR, id, "user.small", "s", 0, NULL),
+		 0);
+	CHECK_EQ(xattr_op(PROTO_OP_SETXATTR, id, "user.big", big, 0, NULL), 0);
+	CHECK_EQ(count_hidden(".occfs-xattr/"), 1);
+	s3b_cache_apply_all(B, NULL, 0);
+	CHECK_EQ(head("xbig", o), 0);
+	CHECK(meta(o, "occfs-xattr") != NULL);
+	CHECK(meta(o, "xattr") == NULL);
+	CHECK_EQ(do_rename(ROOT, "xbig", ROOT, "xbig2", 0), 0);
+	/* a fresh cache reads the set back from the sidecar */
+	s3b_cache_below(B, prefix, true);
+	CHECK_EQ(xattr_op(PROTO_OP_GETXATTR, id, "user.big", NULL, 8192, &p),
+		 0);
+	CHECK_EQ(p.data_len, sizeof(big) - 1);
+	CHECK(p.data && !memcmp(p.data, big, sizeof(big) - 1));
+	proto_msg_cleanup(&p);
+	CHECK_EQ(xattr_op(PROTO_OP_GETXATTR, id, "user.small", NULL, 64, &p),
+		 0);
+	CHECK_EQ(p.data_len, 1);
+	proto_msg_cleanup(&p);
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "xbig2", 0, NULL), 0);
+	CHECK_EQ(count_hidden(".occfs-xattr/"), 0);
+	/* a value over 64 KiB is refused, as Linux does */
+	static char huge[PROTO_MAX_XATTR + 2];
+	memset(huge, 'h', sizeof(huge) - 1);
+	CHECK_EQ(put_file_on(S, ROOT, "xhuge", "x", &id), 0);
+	CHECK_EQ(xattr_op(PROTO_OP_SETXATTR, id, "user.h", huge, 0, NULL),
+		 -E2BIG);
+}
+
 static void test_xattr(struct s3_obj_info *o)
 {
 	struct proto_msg p;
@@ -568,6 +622,112 @@ static void test_xattr(struct s3_obj_info *o)
 		 -ENODATA);
 	CHECK_EQ(xattr_op(PROTO_OP_REMOVEXATTR, id, "user.k", NULL, 0, NULL),
 		 -ENODATA);
+	test_xattr_sidecar(o);
+}
+
+/* Unlinked while open: readable, writable, hidden; gone at last close. */
+static void test_unlink_open(void)
+{
+	struct proto_msg q, p;
+	struct proto_attr a;
+	uint64_t id, fh;
+
+	CHECK_EQ(put_file_on(S, ROOT, "uo", "still here", &id), 0);
+	req_init(&q, PROTO_OP_OPEN);
+	q.ino = id;
+	q.flags = O_RDWR;
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	fh = p.fh;
+	proto_msg_cleanup(&p);
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "uo", 0, NULL), 0);
+	CHECK_EQ(lookup(ROOT, "uo", NULL), -ENOENT);
+	CHECK_EQ(head("uo", NULL), -ENOENT);
+	CHECK_EQ(count_hidden(".occfs-unlinked/"), 1);
+	CHECK_EQ(lookup(ROOT, ".occfs-unlinked", NULL), -ENOENT);
+	CHECK_EQ(name_op(PROTO_OP_MKDIR, ROOT, ".occfs-x", 0755, NULL), -EPERM);
+	CHECK_EQ(write_on(S, fh, 10, "!"), 0);
+	req_init(&q, PROTO_OP_READ);
+	q.fh = fh;
+	q.len = 64;
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(p.data_len, 11);
+	CHECK(p.data && !memcmp(p.data, "still here!", 11));
+	proto_msg_cleanup(&p);
+	req_init(&q, PROTO_OP_GETATTR);
+	q.ino = id;
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(p.attr.nlink, 0);
+	CHECK_EQ(p.attr.size, 11);
+	proto_msg_cleanup(&p);
+	CHECK_EQ(fop_on(S, PROTO_OP_FLUSH, id, fh), 0);
+	CHECK_EQ(fop_on(S, PROTO_OP_RELEASE, id, fh), 0);
+	CHECK_EQ(count_hidden(".occfs-unlinked/"), 0);
+	CHECK_EQ(lookup(ROOT, "uo", &a), -ENOENT);
+}
+
+/* Nanoseconds and time 0 survive a fresh cache. */
+static void test_times(struct s3_obj_info *o)
+{
+	struct proto_msg q, p;
+	uint64_t id;
+
+	CHECK_EQ(put_file_on(S, ROOT, "tm", "t", &id), 0);
+	req_init(&q, PROTO_OP_SETATTR);
+	q.ino = id;
+	q.valid = PROTO_SET_ATIME | PROTO_SET_MTIME;
+	q.attr.atime = 0;
+	q.attr.atime_ns = 0;
+	q.attr.mtime = 981173106;
+	q.attr.mtime_ns = 123456789;
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	proto_msg_cleanup(&p);
+	s3b_cache_apply_all(B, NULL, 0);
+	CHECK_EQ(head("tm", o), 0);
+	CHECK_STR(meta(o, "mtime"), "981173106"); /* s3fs reads seconds */
+	CHECK_STR(meta(o, "atime"), "0");
+	CHECK(meta(o, "occfs-ns") &&
+	      !strncmp(meta(o, "occfs-ns"), "0,123456789,", 12));
+	s3b_cache_below(B, prefix, true);
+	req_init(&q, PROTO_OP_GETATTR);
+	q.ino = id;
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(p.attr.mtime, 981173106);
+	CHECK_EQ(p.attr.mtime_ns, 123456789);
+	CHECK_EQ(p.attr.atime, 0);
+	proto_msg_cleanup(&p);
+}
+
+/* Directory made here: unknown names answered without S3; nlink counts. */
+static void test_complete(void)
+{
+	struct proto_attr d, a;
+	struct proto_msg q, p;
+
+	CHECK_EQ(name_op(PROTO_OP_MKDIR, ROOT, "cd", 0755, &d), 0);
+	CHECK_EQ(name_op(PROTO_OP_MKDIR, d.nodeid, "s1", 0755, NULL), 0);
+	CHECK_EQ(name_op(PROTO_OP_MKDIR, d.nodeid, "s2", 0755, NULL), 0);
+	/* another writer's object: not seen through the complete directory
+	 * (the broker is the only writer) until it is listed again */
+	char key[S3_KEY_MAX + 1];
+	struct s3_body b = {.buf = "o", .len = 1};
+	key_of(key, sizeof(key), "fsA", "cd/foreign");
+	CHECK_EQ(s3_http_put_object(H, key, &b, NULL, NULL), 0);
+	CHECK_EQ(lookup(d.nodeid, "foreign", NULL), -ENOENT);
+	req_init(&q, PROTO_OP_GETATTR);
+	q.ino = d.nodeid;
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(p.attr.nlink, 4);
+	proto_msg_cleanup(&p);
+	CHECK_EQ(name_op(PROTO_OP_RMDIR, d.nodeid, "s1", 0, NULL), 0);
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(p.attr.nlink, 3);
+	proto_msg_cleanup(&p);
+	/* evicted from the cache: incomplete again, S3 asked */
+	s3b_cache_below(B, prefix, true);
+	CHECK_EQ(lookup(d.nodeid, "foreign", &a), 0);
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(p.attr.nlink, 3); /* counted by a listing */
+	proto_msg_cleanup(&p);
 }
 
 static void test_hostile(void)
@@ -733,6 +893,9 @@ int main(void)
 	test_symlink(o);
 	test_chmod(o);
 	test_xattr(o);
+	test_unlink_open();
+	test_times(o);
+	test_complete();
 	test_hostile();
 	test_second_writer();
 	test_sessions();
