@@ -461,12 +461,13 @@ int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 		pthread_cond_wait(&sg->cv, &sg->lock);
 	if (!s3b_stage_dirty_locked(sg))
 		goto out;
-	/* what we are about to send survives a crash of the host too */
-	if (fsync(sg->fd) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = s3b_mf_write(sg, true);
+	/*
+	 * No fsync: the guest is acknowledged only once S3 has the bytes, and
+	 * what a broker restart needs (the data file, the manifest replaced
+	 * by rename) is in the page cache, which a process crash keeps. See
+	 * doc/staging.md, "Crash order".
+	 */
+	ret = s3b_mf_write(sg, false);
 	if (ret)
 		goto out;
 	sg->busy = true;
