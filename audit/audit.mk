@@ -42,3 +42,14 @@ EXTRA_DIST += $(AUDIT_SHELL_TESTS) tests/audit/lib.sh tests/audit/tamper.py \
 	tests/audit/golden
 dist_man_MANS += man/occfs-auditd.8 man/occfs-audit.1
 dist_doc_DATA += doc/audit.md
+
+# The ingest framing and record check are a trust boundary: a fuzz target,
+# its corpus replayed by make check (tests/fuzz/replay.sh).
+check_PROGRAMS += tests/fuzz/fuzz_audit_ingest
+tests_fuzz_fuzz_audit_ingest_SOURCES = tests/fuzz/fuzz_audit_ingest.c \
+	audit/auditd_sink.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_audit_ingest_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/audit
+tests_fuzz_fuzz_audit_ingest_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS) \
+	$(JANSSON_CFLAGS)
+tests_fuzz_fuzz_audit_ingest_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_audit_ingest_LDADD = $(AUDIT_LIBS) $(JANSSON_LIBS)
