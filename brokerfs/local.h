@@ -244,6 +244,7 @@ LOCAL_HANDLER_PROTO(local_dir_fsyncdir);
 #define LOCAL_HANDLER_HELLO NULL
 #define LOCAL_HANDLER_PING NULL
 #define LOCAL_HANDLER_INTERRUPT NULL
+#define LOCAL_HANDLER_DLP_FINDINGS NULL
 #define LOCAL_HANDLER_LOOKUP local_meta_lookup
 #define LOCAL_HANDLER_FORGET local_meta_forget
 #define LOCAL_HANDLER_GETATTR local_meta_getattr

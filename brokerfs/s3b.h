@@ -453,6 +453,7 @@ S3B_HANDLER_PROTO(s3b_dir_fsyncdir);
 #define S3B_HANDLER_HELLO NULL
 #define S3B_HANDLER_PING NULL
 #define S3B_HANDLER_INTERRUPT NULL
+#define S3B_HANDLER_DLP_FINDINGS NULL
 #define S3B_HANDLER_LOOKUP s3b_ns_lookup
 #define S3B_HANDLER_FORGET s3b_ns_forget
 #define S3B_HANDLER_GETATTR s3b_ns_getattr

@@ -38,7 +38,9 @@
  *                      (1..PROTO_MAX_TARGET)
  *   d                  bin: READ/WRITE <= PROTO_MAX_PAYLOAD, HELLO (the
  *                      session handle) <= PROTO_MAX_HANDLE, xattr ops
- *                      <= PROTO_MAX_XATTR, READLINK <= PROTO_MAX_TARGET
+ *                      <= PROTO_MAX_XATTR, READLINK <= PROTO_MAX_TARGET,
+ *                      DLP_FINDINGS (a JSON document, not checked here)
+ *                      <= PROTO_MAX_FINDINGS_JSON
  *   a                  array of 17 ints, struct proto_attr order:
  *                      [nodeid, gen, ino, mode, nlink, uid, gid, rdev,
  *                       size, blocks, blksize, atime, mtime, ctime,
@@ -203,6 +205,8 @@ static size_t codec_data_max(uint32_t op)
 		return PROTO_MAX_HANDLE;
 	case PROTO_OP_READLINK:
 		return PROTO_MAX_TARGET;
+	case PROTO_OP_DLP_FINDINGS:
+		return PROTO_MAX_FINDINGS_JSON;
 	default:
 		return PROTO_MAX_XATTR;
 	}

@@ -30,6 +30,9 @@ struct buf;
 #define PROTO_MAX_DIRENTS 4096u /* entries in one READDIRPLUS reply */
 #define PROTO_MAX_HANDLE 8192u	/* session handle (JWT) bytes */
 #define PROTO_MAX_REASON 512u	/* error reason string */
+/* DLP_FINDINGS: most findings per reply, and the JSON document's size. */
+#define PROTO_MAX_FINDINGS 100u
+#define PROTO_MAX_FINDINGS_JSON (256u * 1024u)
 
 /* HELLO feature bits (negotiated: reply = request & broker support). */
 #define PROTO_FEAT_ZSTD 0x1u  /* frame bodies may be zstd-compressed */
@@ -96,6 +99,7 @@ enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
 	X(LSEEK, 33, "ihow", "o", 0)                                         \
 	X(COPY_FILE_RANGE, 34, "ihojkplf", "l", OPF_MUTATES)                 \
 	X(ACCESS, 35, "im", "", 0)                                           \
+	X(DLP_FINDINGS, 36, "l", "d", OPF_SESSION)                           \
 	X(INVAL_ENTRY, 100, "in", "", OPF_PUSH)                              \
 	X(INVAL_INODE, 101, "iol", "", OPF_PUSH)                             \
 	X(SESSION_REVOKED, 102, "n", "", OPF_PUSH)
