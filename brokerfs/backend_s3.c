@@ -32,6 +32,7 @@
 #include "proto.h"
 #include "s3_sts.h"
 #include "s3b.h"
+#include "s3b_ra.h"
 
 /* clang-format off */
 static const s3b_handler s3b_table[PROTO_OP_MAX] = {
@@ -614,6 +615,7 @@ static void s3b_session_close(struct backend_session *s)
 
 	if (!s)
 		return;
+	s3b_ra_session_close(s);
 	/* Files the guest never released: upload what they hold. */
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		f = s->slots[i].f;

@@ -5,9 +5,10 @@
  * A file opened for writing gets the node's stage (s3b_stage.h), shared by
  * every writer of that node; all writes, truncation and reads of that node
  * go through it until the last writer closes.  A file nobody writes is
- * read with ranged GETs, nothing cached in the broker (the guest kernel
- * has its page cache).  CREATE makes a stage for an object that does not
- * exist yet, so create, write and close is one PUT.
+ * read with ranged GETs, sequential reads from read-ahead windows tied to
+ * the object's ETag (s3b_ra.h) and dropped with the file.  CREATE makes a
+ * stage for an object that does not exist yet, so create, write and close
+ * is one PUT.
  *
  * FLUSH (every close) and FSYNC return only once s3b_stage_flush has the
  * object in S3, and return its error: -ESTALE when another writer changed
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "proto.h"
 #include "s3b.h"
+#include "s3b_ra.h"
 
 #define OPEN_KEEP (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC)
 
@@ -377,8 +379,6 @@ int s3b_data_read(struct backend_session *s, const struct proto_msg *req,
 		rc = s3b_stage_read(sg, buf, len, req->off, &got);
 		s3b_node_stage_unpin(s, f->node);
 	} else {
-		struct s3_sink sink = {.buf = buf, .cap = len};
-
 		rc = s3b_node_key(s, f->node, key);
 		/* a stage left dirty by a failed upload holds the file */
 		if (!rc &&
@@ -386,8 +386,8 @@ int s3b_data_read(struct backend_session *s, const struct proto_msg *req,
 			rc = s3b_stage_read(sg, buf, len, req->off, &got);
 			s3b_stage_put(sg);
 		} else if (!rc) {
-			rc = s3_http_get_object(s->fs->http, key, req->off, len,
-						&sink, NULL, &got, NULL);
+			rc = s3b_ra_read(s, req->fh, key, buf, len, req->off,
+					 &got);
 		}
 	}
 	if (rc)
@@ -509,6 +509,7 @@ int s3b_data_release(struct backend_session *s, const struct proto_msg *req,
 
 	if (!f)
 		return -EBADF;
+	s3b_ra_release(s, req->fh);
 	/* A failed upload stays staged (and is retried at the next open,
 	 * flush or shutdown); release itself cannot report it. */
 	rc = file_sync(s, f);

@@ -60,6 +60,12 @@ void s3b_store_close(struct s3b_store *st);
  */
 void s3b_budget_take(struct s3b_store *st, uint64_t n);
 void s3b_budget_give(struct s3b_store *st, uint64_t n);
+/*
+ * Take n bytes only if that leaves at least half the budget free, without
+ * waiting (read-ahead: it shrinks under pressure instead of holding back
+ * the uploads that wait in s3b_budget_take).  true when taken.
+ */
+bool s3b_budget_try_take(struct s3b_store *st, uint64_t n);
 
 /* The object a stage starts from; etag NULL (or "") when it is new. */
 struct s3b_base {

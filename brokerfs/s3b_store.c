@@ -139,6 +139,21 @@ void s3b_budget_take(struct s3b_store *st, uint64_t n)
 	pthread_mutex_unlock(&st->budget_lock);
 }
 
+bool s3b_budget_try_take(struct s3b_store *st, uint64_t n)
+{
+	bool ok;
+
+	pthread_mutex_lock(&st->budget_lock);
+	ok = st->budget_used + n <= st->cfg.mem_budget / 2;
+	if (ok) {
+		st->budget_used += n;
+		if (st->budget_used > st->budget_peak)
+			st->budget_peak = st->budget_used;
+	}
+	pthread_mutex_unlock(&st->budget_lock);
+	return ok;
+}
+
 void s3b_budget_give(struct s3b_store *st, uint64_t n)
 {
 	pthread_mutex_lock(&st->budget_lock);

@@ -9,3 +9,7 @@ tests_s3_test_s3_stage_LDADD = libbroker.a $(TEST_LIBS) $(CURL_LIBS)
 TESTS += tests/s3/s3-stage.sh
 EXTRA_DIST += tests/s3/s3-stage.sh
 dist_doc_DATA += doc/staging.md
+# Read-ahead of clean objects (brokerfs/s3b_ra.h).
+libbroker_a_SOURCES += brokerfs/s3b_ra.h brokerfs/s3b_ra.c
+TESTS += tests/s3/readahead.sh
+EXTRA_DIST += tests/s3/readahead.sh
