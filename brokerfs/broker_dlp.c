@@ -12,23 +12,62 @@
  * The policy's detector names are the policy format's (occfs-policy(5));
  * api_token stands for the library's five API-token detectors, compiled
  * as rules "<name>#1" to "<name>#5" and reported as <name>.
+ *
+ * Every reported finding is also kept in memory, in a ring per
+ * filesystem_id (RING_LEN findings, RING_FSIDS filesystems, the least
+ * recently reported one dropped first), so that a session can ask for
+ * its own recent findings (DLP_FINDINGS) without anyone reading the
+ * audit log, which holds every session's events.  The rings are lost at
+ * restart; the audit log is the durable record.
  */
 #include "broker_dlp.h"
 #include "broker_audit.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "dlp.h"
 #include "dlp_scan.h"
 #include "log.h"
 #include "policy.h"
+#include "proto.h"
 
 #define SCAN_CHUNK (1u << 20)
+#define RING_LEN 256u	/* findings kept per filesystem_id */
+#define RING_FSIDS 256u /* filesystem_ids with a ring */
+#define RING_PATH 1024u /* longer paths are kept cut, ending in "..." */
+#define RING_FSID 256u	/* as token_claims.filesystem_id */
+#define RING_QUAR 80u	/* quarantine entry id */
+
+struct ring_rec {
+	int64_t time;
+	uint64_t offset;
+	enum dlp_severity severity;
+	enum dlp_action action;
+	bool has_quar;
+	char rule[DLP_NAME_MAX];
+	char excerpt[DLP_EXCERPT_MAX];
+	char quar[RING_QUAR];
+	char path[RING_PATH];
+};
+
+struct ring {
+	struct ring *next; /* ring_lock; most recently reported first */
+	char fsid[RING_FSID];
+	unsigned head, n; /* ring_lock; next slot to write, slots used */
+	struct ring_rec rec[RING_LEN];
+};
+
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ring *rings; /* ring_lock */
+static unsigned nrings;	   /* ring_lock */
 
 struct bdlp_gen {
 	unsigned refs; /* gen_lock */
@@ -209,6 +248,7 @@ out:
 
 void broker_dlp_cleanup(void)
 {
+	broker_dlp_findings_clear();
 	struct bdlp_gen *g;
 
 	pthread_mutex_lock(&gen_lock);
@@ -216,6 +256,186 @@ void broker_dlp_cleanup(void)
 	gen_cur = NULL;
 	pthread_mutex_unlock(&gen_lock);
 	gen_put(g);
+}
+
+/* ---- recent findings per filesystem_id ----------------------------------
+ */
+
+/*
+ * fsid's ring.  With create set it moves to the front of the list, and
+ * is created if absent (reusing the least recently reported ring once
+ * RING_FSIDS exist).  NULL when absent or out of memory.  Under ring_lock.
+ */
+static struct ring *ring_find(const char *fsid, bool create)
+{
+	struct ring **pp, *r, **last = NULL;
+
+	for (pp = &rings; (r = *pp); pp = &r->next) {
+		if (!strcmp(r->fsid, fsid)) {
+			if (!create)
+				return r; /* a query is not a report */
+			*pp = r->next;
+			goto front;
+		}
+		last = pp;
+	}
+	if (!create)
+		return NULL;
+	if (nrings >= RING_FSIDS && last) {
+		r = *last; /* the least recently reported: reuse it */
+		*last = NULL;
+		memset(r, 0, sizeof(*r));
+	} else {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return NULL;
+		nrings++;
+	}
+	snprintf(r->fsid, sizeof(r->fsid), "%s", fsid);
+front:
+	r->next = rings;
+	rings = r;
+	return r;
+}
+
+static void ring_add(const char *fsid, const char *path, const char *rule,
+		     const struct dlp_finding *f, const char *quarantine)
+{
+	struct ring_rec *x;
+	struct ring *r;
+	size_t plen = strlen(path);
+
+	pthread_mutex_lock(&ring_lock);
+	r = ring_find(fsid, true);
+	if (!r) {
+		pthread_mutex_unlock(&ring_lock);
+		log_err("dlp: out of memory keeping a finding on fsid=%s",
+			fsid);
+		return;
+	}
+	x = &r->rec[r->head];
+	memset(x, 0, sizeof(*x));
+	x->time = (int64_t)time(NULL);
+	x->offset = f->offset;
+	x->severity = f->severity;
+	x->action = f->action;
+	x->has_quar = quarantine != NULL;
+	snprintf(x->rule, sizeof(x->rule), "%s", rule);
+	snprintf(x->excerpt, sizeof(x->excerpt), "%s", f->excerpt);
+	snprintf(x->quar, sizeof(x->quar), "%s", quarantine ? quarantine : "");
+	if (plen < sizeof(x->path))
+		memcpy(x->path, path, plen + 1);
+	else
+		snprintf(x->path, sizeof(x->path), "%.*s...",
+			 (int)sizeof(x->path) - 4, path);
+	r->head = (r->head + 1) % RING_LEN;
+	if (r->n < RING_LEN)
+		r->n++;
+	pthread_mutex_unlock(&ring_lock);
+}
+
+/* A JSON string of s; bytes of s that are not UTF-8 become '?'. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	char *c;
+	size_t i;
+
+	if (j)
+		return j;
+	c = strdup(s);
+	if (!c)
+		return NULL;
+	for (i = 0; c[i]; i++)
+		if ((unsigned char)c[i] >= 0x80 || (unsigned char)c[i] < 0x20)
+			c[i] = '?';
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
+static json_t *rec_json(const struct ring_rec *x)
+{
+	return json_pack(
+	    "{sI so so so so sI so so}", "time", (json_int_t)x->time, "rule",
+	    jstr(x->rule), "severity", jstr(dlp_severity_name(x->severity)),
+	    "verdict", jstr(dlp_action_name(x->action)), "path", jstr(x->path),
+	    "offset",
+	    (json_int_t)(x->offset > INT64_MAX ? INT64_MAX : x->offset),
+	    "excerpt", jstr(x->excerpt), "quarantine",
+	    x->has_quar ? jstr(x->quar) : json_null());
+}
+
+/* Append x's JSON to out unless that would pass the reply's limit. */
+static int rec_append(const struct ring_rec *x, struct buf *out, bool first,
+		      bool *full)
+{
+	json_t *j = rec_json(x);
+	char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	size_t n = t ? strlen(t) : 0;
+	int rc = 0;
+
+	if (!t) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Room for this entry, its comma and the closing bracket. */
+	if (out->len + n + 2 > PROTO_MAX_FINDINGS_JSON) {
+		*full = true;
+		goto out;
+	}
+	if (!first)
+		rc = buf_append(out, ",", 1);
+	if (!rc)
+		rc = buf_append(out, t, n);
+out:
+	free(t);
+	json_decref(j);
+	return rc;
+}
+
+int broker_dlp_findings(const char *fsid, uint64_t max, struct buf *out)
+{
+	bool full = false;
+	struct ring *r;
+	size_t start = out->len;
+	unsigned i;
+	int rc;
+
+	if (max > PROTO_MAX_FINDINGS)
+		max = PROTO_MAX_FINDINGS;
+	rc = buf_append(out, "[", 1);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&ring_lock);
+	r = ring_find(fsid, false);
+	for (i = 0; r && i < r->n && i < max && !full && !rc; i++) {
+		unsigned k = (r->head + RING_LEN - 1 - i) % RING_LEN;
+
+		rc = rec_append(&r->rec[k], out, i == 0, &full);
+	}
+	pthread_mutex_unlock(&ring_lock);
+	if (!rc)
+		rc = buf_append(out, "]", 1);
+out:
+	if (rc) {
+		out->len = start;
+		return rc == -E2BIG ? -ENOMEM : rc;
+	}
+	return 0;
+}
+
+void broker_dlp_findings_clear(void)
+{
+	struct ring *r;
+
+	pthread_mutex_lock(&ring_lock);
+	while ((r = rings)) {
+		rings = r->next;
+		free(r);
+	}
+	nrings = 0;
+	pthread_mutex_unlock(&ring_lock);
 }
 
 /* ---- scanning ---------------------------------------------------------------
@@ -260,6 +480,7 @@ void broker_dlp_report(const char *fsid, const char *path,
 		 fsid, path, (unsigned long long)f->offset, f->excerpt,
 		 f->reason[0] ? " reason='" : "", f->reason,
 		 f->reason[0] ? "'" : "", q);
+	ring_add(fsid, path, rule, f, quarantine);
 	/* OCSF severity_id: low 2 .. critical 5. */
 	rc =
 	    broker_audit_finding(fsid, path, rule, (int)f->severity + 2,

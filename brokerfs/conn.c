@@ -3,10 +3,10 @@
  *
  * Bytes come in through a bounded buffer, are cut into frames and decoded;
  * the first message must be HELLO, which checks the handle and opens a
- * session on a worker.  After that, session ops (PING, INTERRUPT) are
- * answered here and everything else becomes a job for the worker pool.
- * Replies are queued as ready-made frames and written when the socket
- * takes them, in whatever order the jobs finish.
+ * session on a worker.  After that, session ops (PING, INTERRUPT,
+ * DLP_FINDINGS) are answered here and everything else becomes a job for the
+ * worker pool. Replies are queued as ready-made frames and written when the
+ * socket takes them, in whatever order the jobs finish.
  *
  * Back-pressure: a connection is not read while it has max_inflight
  * requests outstanding or more than CONN_OUT_HIGH bytes waiting to be
@@ -21,6 +21,7 @@
 #include "broker.h"
 #include "backend.h"
 #include "broker_audit.h"
+#include "broker_dlp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -656,6 +657,38 @@ static void conn_submit(struct conn *c, struct job *j)
 		worker_submit(&c->b->pool, j);
 }
 
+/*
+ * DLP_FINDINGS: the recent findings of this session's own filesystem_id,
+ * from the handle's claims; the request can only say how many.
+ */
+static void conn_dlp_findings(struct conn *c, const struct proto_msg *req)
+{
+	struct proto_msg m;
+	struct buf doc;
+	int rc;
+
+	buf_init(&doc, PROTO_MAX_FINDINGS_JSON);
+	rc = session_check(c->sess, req);
+	if (!rc)
+		rc = broker_dlp_findings(c->sess->claims.filesystem_id,
+					 req->len, &doc);
+	if (rc) {
+		conn_reply_err(c, req->op, req->id, -rc, NULL);
+		goto out;
+	}
+	proto_msg_init(&m);
+	m.kind = PROTO_REP;
+	m.op = req->op;
+	m.id = req->id;
+	m.data = doc.p;
+	m.data_len = doc.len;
+	conn_send(c, &m);
+	c->sess->requests++;
+	c->sess->last_active = time(NULL);
+out:
+	buf_cleanup(&doc);
+}
+
 /* A message that did not decode: answer it if we know whom, count it. */
 static void conn_bad(struct conn *c, const struct proto_msg *m, int rc,
 		     const char *why)
@@ -720,6 +753,9 @@ static void conn_message(struct conn *c, const uint8_t *body, size_t len)
 		break;
 	case PROTO_OP_INTERRUPT:
 		conn_interrupt(c, j->req.target);
+		break;
+	case PROTO_OP_DLP_FINDINGS:
+		conn_dlp_findings(c, &j->req);
 		break;
 	default:
 		conn_submit(c, j);

@@ -914,6 +914,92 @@ static void test_encode_refusals(void)
 	buf_cleanup(&b);
 }
 
+/*
+ * DLP_FINDINGS: a session op (never a backend's), allowed on read-only
+ * sessions; request l = count, reply d = a JSON document of at most
+ * PROTO_MAX_FINDINGS_JSON bytes, refused one byte over by both sides.
+ */
+static void test_dlp_findings(void)
+{
+	static const char doc[] =
+	    "[{\"time\":1718000000,\"rule\":\"aws_keys\",\"severity\":"
+	    "\"critical\",\"verdict\":\"block\",\"path\":\"/a/creds\","
+	    "\"offset\":12,\"excerpt\":\"AKIA****\",\"quarantine\":null}]";
+	const struct proto_opinfo *oi = proto_opinfo(PROTO_OP_DLP_FINDINGS);
+	size_t big = PROTO_MAX_FINDINGS_JSON + 1, hdr = 10, i;
+	struct proto_msg m, d;
+	uint8_t *raw;
+	struct buf b;
+
+	CHECK_EQ(PROTO_OP_DLP_FINDINGS, 36);
+	CHECK(oi && !strcmp(oi->name, "DLP_FINDINGS"));
+	CHECK(oi && (oi->flags & OPF_SESSION) && !(oi->flags & OPF_MUTATES));
+	CHECK(PROTO_OP_DLP_FINDINGS < PROTO_OP_INVAL_ENTRY);
+
+	buf_init(&b, 0);
+	proto_msg_init(&m);
+	m.kind = PROTO_REQ;
+	m.op = PROTO_OP_DLP_FINDINGS;
+	m.id = 77;
+	m.len = PROTO_MAX_FINDINGS;
+	CHECK_EQ(proto_encode(&m, &b), 0);
+	CHECK_EQ(proto_decode(b.p, b.len, &d, NULL), 0);
+	CHECK_EQ(d.op, PROTO_OP_DLP_FINDINGS);
+	CHECK_EQ(d.id, 77);
+	CHECK_EQ(d.len, PROTO_MAX_FINDINGS);
+	proto_msg_cleanup(&d);
+
+	buf_reset(&b);
+	m.kind = PROTO_REP;
+	m.data = (const uint8_t *)doc;
+	m.data_len = sizeof(doc) - 1;
+	CHECK_EQ(proto_encode(&m, &b), 0);
+	CHECK_EQ(proto_decode(b.p, b.len, &d, NULL), 0);
+	CHECK_EQ(d.data_len, sizeof(doc) - 1);
+	CHECK(d.data && !memcmp(d.data, doc, sizeof(doc) - 1));
+	proto_msg_cleanup(&d);
+
+	/* The limit exactly is encoded; one byte more is refused. */
+	raw = calloc(1, big + hdr);
+	CHECK(raw != NULL);
+	if (!raw)
+		goto out;
+	memset(raw, ' ', big);
+	m.data = raw;
+	m.data_len = big - 1;
+	buf_reset(&b);
+	CHECK_EQ(proto_encode(&m, &b), 0);
+	CHECK_EQ(proto_decode(b.p, b.len, &d, NULL), 0);
+	CHECK_EQ(d.data_len, big - 1);
+	proto_msg_cleanup(&d);
+	m.data_len = big;
+	buf_reset(&b);
+	CHECK_EQ(proto_encode(&m, &b), -EINVAL);
+
+	/* A peer's reply one byte over: [1, 5, 36, 0, bin32 big]. */
+	i = 0;
+	raw[i++] = 0x95;
+	raw[i++] = PROTO_REP;
+	raw[i++] = 5;
+	raw[i++] = PROTO_OP_DLP_FINDINGS;
+	raw[i++] = 0;
+	raw[i++] = 0xc6;
+	raw[i++] = (uint8_t)(big >> 24);
+	raw[i++] = (uint8_t)(big >> 16);
+	raw[i++] = (uint8_t)(big >> 8);
+	raw[i++] = (uint8_t)big;
+	memset(raw + i, ' ', big);
+	CHECK_EQ(proto_decode(raw, i + big, &d, NULL), -EBADMSG);
+	proto_msg_cleanup(&d);
+	/* ... and with the right length, accepted. */
+	raw[i - 1] = (uint8_t)(big - 1);
+	CHECK_EQ(proto_decode(raw, i + big - 1, &d, NULL), 0);
+	proto_msg_cleanup(&d);
+	free(raw);
+out:
+	buf_cleanup(&b);
+}
+
 static void test_errors_mapped(void)
 {
 	struct proto_msg m;
@@ -953,5 +1039,6 @@ int main(void)
 	test_huge_counts();
 	test_encode_refusals();
 	test_errors_mapped();
+	test_dlp_findings();
 	return unit_done("test_codec");
 }
