@@ -37,8 +37,11 @@ dist_doc_DATA += doc/control-plane.md
 
 # The wire decoder is a trust boundary: a fuzz target, replayed by make check.
 check_PROGRAMS += tests/fuzz/fuzz_ctlwire
-tests_fuzz_fuzz_ctlwire_SOURCES = tests/fuzz/fuzz_ctlwire.c $(FUZZ_MAIN)
+# ctl_wire.c is compiled into the target itself so that libFuzzer sees its
+# coverage.
+tests_fuzz_fuzz_ctlwire_SOURCES = tests/fuzz/fuzz_ctlwire.c \
+	controld/ctl_wire.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_ctlwire_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/controld
 tests_fuzz_fuzz_ctlwire_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_ctlwire_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
-tests_fuzz_fuzz_ctlwire_LDADD = libctlwire.a $(JANSSON_LIBS)
+tests_fuzz_fuzz_ctlwire_LDADD = libocccommon.a $(JANSSON_LIBS)
