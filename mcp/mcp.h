@@ -3,7 +3,8 @@
  *
  * occfs-mcp speaks the Model Context Protocol (JSON-RPC 2.0) over stdio or
  * Streamable HTTP on loopback.  It holds one session handle and talks to
- * the broker as an ordinary RPC client, sending only PING and STATFS, so
+ * the broker as an ordinary RPC client, sending only PING, STATFS and
+ * DLP_FINDINGS, so
  * whatever a peer asks it can see its own session and nothing else, and it
  * holds no credential that could reach the control plane.
  *
@@ -66,6 +67,13 @@ void mcp_broker_free(struct mcp_broker *b);
 /* STATFS on the session's root. 0 or -errno with why filled. */
 int mcp_broker_statfs(struct mcp_broker *b, struct proto_statfs *st, char *why,
 		      size_t whylen);
+/*
+ * The session's recent DLP findings (the broker's DLP_FINDINGS reply, at
+ * most limit), newest first: *list is a JSON array (new reference).  0,
+ * or -errno with why filled: -ENOSYS from a broker without the op.
+ */
+int mcp_broker_dlp_findings(struct mcp_broker *b, unsigned limit, json_t **list,
+			    char *why, size_t whylen);
 /* Reconnect if needed, PING, and describe the session. Never fails. */
 void mcp_broker_status(struct mcp_broker *b, struct mcp_broker_status *st);
 

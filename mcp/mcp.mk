@@ -12,16 +12,17 @@ dist_man_MANS += man/occfs-mcp.1
 dist_doc_DATA += doc/mcp.md
 
 # Tests against a real brokerfs: golden transcripts over stdio and HTTP,
-# the confinement proof, and the official MCP SDK as a client (skips when
-# npm cannot install it).
+# the confinement proof, DLP findings through a real mount (needs root and
+# /dev/fuse), and the official MCP SDK as a client (skips when npm cannot
+# install it).
 TESTS += tests/mcp/stdio.sh tests/mcp/http.sh tests/mcp/confine.sh \
-	tests/mcp/sdk.sh
+	tests/mcp/sdk.sh tests/mcp/findings.sh
 EXTRA_DIST += tests/mcp/lib.sh tests/mcp/filter.py tests/mcp/opsproxy.py \
 	tests/mcp/confine.py tests/mcp/sdk-client.mjs \
 	tests/mcp/stdio.sh tests/mcp/stdio.in tests/mcp/stdio2.in \
 	tests/mcp/stdio3.in tests/mcp/stdio.out \
 	tests/mcp/http.sh tests/mcp/http.out \
-	tests/mcp/confine.sh tests/mcp/sdk.sh
+	tests/mcp/confine.sh tests/mcp/sdk.sh tests/mcp/findings.sh
 
 # The JSON-RPC core as a fuzz target (libFuzzer with --enable-fuzzers,
 # else the corpus replay driver), and its corpus replay in make check.

@@ -1,11 +1,12 @@
 /*
- * mcp_broker.c - occfs-mcp's link to the broker: one session, two ops.
+ * mcp_broker.c - occfs-mcp's link to the broker: one session, three ops.
  *
  * The link is an ordinary RPC client session opened with the handle the
  * process was given, so the broker confines it to that handle's
- * filesystem_id exactly as it confines the guest's mount.  Only PING and
- * STATFS are ever sent: nothing here can name a node, a path or another
- * filesystem, whatever the MCP peer asks for.
+ * filesystem_id exactly as it confines the guest's mount.  Only PING,
+ * STATFS (of the root) and DLP_FINDINGS (which the broker answers from the
+ * handle's filesystem_id) are ever sent: nothing here can name a node, a
+ * path or another filesystem, whatever the MCP peer asks for.
  *
  * The handle stays in locked, non-dumpable memory (handle_file.c) so that
  * a broker restart or a dropped connection costs a reconnect, not the
@@ -211,9 +212,9 @@ static int broker_ready(struct mcp_broker *b)
 	return broker_connect(b);
 }
 
-/* One call of the two this module ever makes; b->lock held. */
-static int broker_call(struct mcp_broker *b, uint32_t op, struct proto_msg *rep,
-		       char *why, size_t whylen)
+/* One call of the three this module ever makes; b->lock held. */
+static int broker_call(struct mcp_broker *b, uint32_t op, uint64_t len,
+		       struct proto_msg *rep, char *why, size_t whylen)
 {
 	struct proto_msg req;
 	int rc;
@@ -226,7 +227,8 @@ static int broker_call(struct mcp_broker *b, uint32_t op, struct proto_msg *rep,
 	proto_msg_init(&req);
 	req.kind = PROTO_REQ;
 	req.op = op;
-	req.ino = 1; /* the session's root; STATFS needs no other node */
+	req.ino = 1;   /* the session's root; STATFS needs no other node */
+	req.len = len; /* DLP_FINDINGS: how many */
 	req.uid = (uint32_t)geteuid();
 	req.gid = (uint32_t)getegid();
 	rc = rpcc_call(b->rpc, &req, rep);
@@ -253,10 +255,39 @@ int mcp_broker_statfs(struct mcp_broker *b, struct proto_statfs *st, char *why,
 
 	proto_msg_init(&rep);
 	pthread_mutex_lock(&b->lock);
-	rc = broker_call(b, PROTO_OP_STATFS, &rep, why, whylen);
+	rc = broker_call(b, PROTO_OP_STATFS, 0, &rep, why, whylen);
 	if (!rc)
 		*st = rep.st;
 	pthread_mutex_unlock(&b->lock);
+	proto_msg_cleanup(&rep);
+	return rc;
+}
+
+int mcp_broker_dlp_findings(struct mcp_broker *b, unsigned limit, json_t **list,
+			    char *why, size_t whylen)
+{
+	struct proto_msg rep;
+	json_error_t e;
+	int rc;
+
+	*list = NULL;
+	proto_msg_init(&rep);
+	pthread_mutex_lock(&b->lock);
+	rc = broker_call(b, PROTO_OP_DLP_FINDINGS, limit, &rep, why, whylen);
+	pthread_mutex_unlock(&b->lock);
+	if (rc)
+		goto out;
+	/* The codec bounded the document; it must be a JSON array. */
+	*list = json_loadb((const char *)rep.data, rep.data_len,
+			   JSON_REJECT_DUPLICATES, &e);
+	if (!json_is_array(*list)) {
+		json_decref(*list);
+		*list = NULL;
+		snprintf(why, whylen, "broker %s: malformed DLP_FINDINGS reply",
+			 b->endpoint);
+		rc = -EBADMSG;
+	}
+out:
 	proto_msg_cleanup(&rep);
 	return rc;
 }
@@ -280,7 +311,7 @@ void mcp_broker_status(struct mcp_broker *b, struct mcp_broker_status *st)
 	proto_msg_init(&rep);
 	pthread_mutex_lock(&b->lock);
 	t0 = now_ms();
-	if (broker_call(b, PROTO_OP_PING, &rep, why, sizeof(why)) == 0)
+	if (broker_call(b, PROTO_OP_PING, 0, &rep, why, sizeof(why)) == 0)
 		st->latency_ms = now_ms() - t0;
 	else
 		snprintf(st->why, sizeof(st->why), "%s", why);

@@ -3,7 +3,8 @@
  *
  * The table below is the whole of what a peer can make this process do:
  * three tools, each a read of the session's own state through the broker
- * link (mcp_broker.c), which can only send PING and STATFS.  There is no
+ * link (mcp_broker.c), which can only send PING, STATFS and DLP_FINDINGS,
+ * each answered for the handle's own filesystem_id.  There is no
  * tool that takes a filesystem_id, a path or a session: arguments are
  * checked against each tool's inputSchema (additionalProperties false), so
  * a name for another session is refused before any tool runs.
@@ -117,24 +118,43 @@ static int tool_mount_status(struct mcp_broker *b, json_t *args, json_t *res,
 
 /* ---- dlp_findings ------------------------------------------------------ */
 
+#define DLP_DEFAULT_LIMIT 20
+
 static int tool_dlp_findings(struct mcp_broker *b, json_t *args, json_t *res,
 			     char *err, size_t errlen)
 {
-	(void)b;
-	(void)args;
-	(void)err;
-	(void)errlen;
-	/*
-	 * The broker's RPC has no operation that lists a session's findings,
-	 * and this process must not read the audit log (every session's
-	 * events) itself: say so rather than pretend there are none.
-	 */
-	json_object_set_new(res, "available", json_false());
+	json_t *lim = json_object_get(args, "limit"), *list = NULL;
+	unsigned limit = DLP_DEFAULT_LIMIT;
+	int rc;
+
+	/* The inputSchema bounded it to 1..100. */
+	if (json_is_integer(lim))
+		limit = (unsigned)json_integer_value(lim);
+	rc = mcp_broker_dlp_findings(b, limit, &list, err, errlen);
+	if (rc == -ENOSYS) {
+		/*
+		 * An older broker: this process must not read the audit log
+		 * (every session's events) instead, so say so rather than
+		 * pretend there are none.
+		 */
+		json_object_set_new(res, "available", json_false());
+		json_object_set_new(
+		    res, "reason",
+		    json_string("not available from this broker: its protocol "
+				"has no operation that lists a session's DLP "
+				"findings"));
+		json_object_set_new(res, "findings", json_array());
+		return 0;
+	}
+	if (rc)
+		return -1;
+	json_object_set_new(res, "available", json_true());
+	json_object_set_new(res, "findings", list);
 	json_object_set_new(
-	    res, "reason",
-	    json_string("not available from this broker: its protocol has "
-			"no operation that lists a session's DLP findings"));
-	json_object_set_new(res, "findings", json_array());
+	    res, "note",
+	    json_string("findings on this session's filesystem kept by the "
+			"broker since it started (the last 256), newest "
+			"first; excerpts are redacted"));
 	return 0;
 }
 
@@ -180,7 +200,18 @@ static struct mcp_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{"
      "\"available\":{\"type\":\"boolean\"},"
      "\"reason\":{\"type\":\"string\"},"
-     "\"findings\":{\"type\":\"array\"}},"
+     "\"note\":{\"type\":\"string\"},"
+     "\"findings\":{\"type\":\"array\",\"items\":{"
+     "\"type\":\"object\",\"properties\":{"
+     "\"time\":{\"type\":\"integer\"},"
+     "\"rule\":{\"type\":\"string\"},"
+     "\"severity\":{\"type\":\"string\"},"
+     "\"verdict\":{\"type\":\"string\"},"
+     "\"path\":{\"type\":\"string\"},"
+     "\"offset\":{\"type\":\"integer\"},"
+     "\"excerpt\":{\"type\":\"string\"},"
+     "\"quarantine\":{\"type\":[\"string\",\"null\"]}},"
+     "\"required\":[\"time\",\"rule\",\"verdict\",\"path\"]}}},"
      "\"required\":[\"available\",\"findings\"]}",
      tool_dlp_findings, NULL, NULL},
 };

@@ -5,7 +5,9 @@
 # the set answered must be exactly the read-only one; calls naming fs-b are
 # refused; no reply ever holds fs-b's names, data or usage.  A recording
 # proxy in front of the broker proves the only operations occfs-mcp ever
-# sends are HELLO, PING and STATFS (no kill-switch, no file operation),
+# sends are HELLO, PING, STATFS and DLP_FINDINGS (no kill-switch, no file
+# operation; DLP_FINDINGS names no filesystem: the broker answers it for
+# the session's own; tests/mcp/findings.sh checks that with real findings),
 # strace that it connects to nothing but the broker, and the broker's log
 # that its only sessions are fs-a's.  Run by `make check`.
 . "$(dirname "$0")/lib.sh"
@@ -91,9 +93,9 @@ grep -q '"used":12288' "$tmp/replies" &&
 	ok "fs-a's usage is its own (12288 bytes); no trace of fs-b in $(wc -l <"$tmp/replies") replies" ||
 	fail "fs-a's usage not found"
 
-# The wire: only HELLO, PING and STATFS, on connections of fs-a's.
+# The wire: only HELLO, PING, STATFS and DLP_FINDINGS, on fs-a's connections.
 ops=$(sed -n 's/^conn [0-9]* op //p' "$tmp/ops.log" | sort -u | tr '\n' ' ')
-[ "$ops" = "HELLO PING STATFS " ] &&
+[ "$ops" = "DLP_FINDINGS HELLO PING STATFS " ] &&
 	ok "operations sent to the broker: $ops($(wc -l <"$tmp/ops.log") frames)" ||
 	fail "operations sent to the broker: $ops"
 opened=$(sed -n 's/.*session open: sid=\([^ ]*\) fsid=\([^ ]*\) .*/\2/p' \
