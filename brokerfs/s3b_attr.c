@@ -223,6 +223,39 @@ out:
 	return rc;
 }
 
+/*
+ * n's name was replaced or removed and no open file kept its object: the
+ * guest's writeback cache still flushes the times of such an inode
+ * (write_inode).  There is nothing left to store them in; answering
+ * ENOENT would leave an error on the guest's superblock that fails every
+ * later syncfs, so the change is taken and shown, not stored.
+ */
+static bool orphan_attr(struct backend_session *s, struct s3b_node *n,
+			const struct proto_msg *req, struct proto_attr *a)
+{
+	struct s3b_info i;
+	bool orphan;
+
+	pthread_mutex_lock(&s->lock);
+	orphan = !n->path && !n->hidden;
+	pthread_mutex_unlock(&s->lock);
+	if (!orphan)
+		return false;
+	memset(&i, 0, sizeof(i));
+	s3b_meta_new(&i.m, n->type | (req->attr.mode & 07777), req->uid,
+		     req->gid);
+	if (req->valid & PROTO_SET_UID)
+		i.m.uid = req->attr.uid;
+	if (req->valid & PROTO_SET_GID)
+		i.m.gid = req->attr.gid;
+	apply_times(&i.m, req);
+	if (req->valid & PROTO_SET_SIZE)
+		i.size = req->attr.size;
+	s3b_meta_attr(a, n->nodeid, n->type, &i, req->uid, req->gid);
+	a->nlink = 0;
+	return true;
+}
+
 int s3b_attr_setattr(struct backend_session *s, const struct proto_msg *req,
 		     struct proto_msg *rep)
 {
@@ -238,10 +271,15 @@ int s3b_attr_setattr(struct backend_session *s, const struct proto_msg *req,
 	}
 	pthread_rwlock_rdlock(&s->fs->ns);
 	rc = s3b_node_key(s, n, key);
+	if (rc == -ENOENT && orphan_attr(s, n, req, &rep->attr)) {
+		rc = 0;
+		goto unlock;
+	}
 	if (!rc)
 		rc = setattr_apply(s, n, req, key);
 	if (!rc)
 		rc = s3b_ns_attr(s, n, req, &rep->attr);
+unlock:
 	pthread_rwlock_unlock(&s->fs->ns);
 out:
 	s3b_node_put(s, n);

@@ -13,3 +13,5 @@ dist_doc_DATA += doc/staging.md
 libbroker_a_SOURCES += brokerfs/s3b_ra.h brokerfs/s3b_ra.c
 TESTS += tests/s3/readahead.sh
 EXTRA_DIST += tests/s3/readahead.sh
+TESTS += tests/s3/rename-syncfs.sh
+EXTRA_DIST += tests/s3/rename-syncfs.sh
