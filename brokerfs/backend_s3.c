@@ -394,8 +394,6 @@ int s3b_fs_get(struct backend *b, const char *fsid, struct s3b_fs **out)
 		pthread_mutex_unlock(&b->lock);
 		if (fresh)
 			fs_free(fresh);
-		else
-			s3b_hidden_sweep(fs); /* what a crash left hidden */
 	}
 	*out = fs;
 	return 0;
@@ -562,6 +560,7 @@ static int s3b_session_open_opts(struct backend *b, const char *fsid,
 	unsigned flags = o->flags;
 	struct backend_session *s = NULL;
 	struct s3b_fs *fs;
+	bool sweep;
 	int rc;
 
 	*out = NULL;
@@ -595,7 +594,13 @@ static int s3b_session_open_opts(struct backend *b, const char *fsid,
 	}
 	pthread_mutex_lock(&b->lock);
 	fs->sessions++;
+	sweep = !fs->swept;
+	fs->swept = true;
 	pthread_mutex_unlock(&b->lock);
+	/* After start-up recovery has uploaded what it could (a file
+	 * unlinked while open included): what a crash left hidden goes. */
+	if (sweep)
+		s3b_hidden_sweep(fs);
 	*out = s;
 	return 0;
 }

@@ -99,6 +99,7 @@ struct s3b_fs {
 	pthread_mutex_t cred_lock;
 	time_t cred_exp;   /* cred_lock: STS expiry, 0 = base credential */
 	unsigned sessions; /* b->lock */
+	bool swept;	   /* b->lock: leftovers of a crash deleted */
 	/* Usage against the quota (s3b_quota.c), counted from the first
 	 * session with a quota on. */
 	pthread_mutex_t q_lock;
@@ -361,7 +362,7 @@ int s3b_hidden_unlink(struct backend_session *s, const char *path,
 		      const char *key);
 /* The last open file of hidden node n closed: delete its object. */
 void s3b_hidden_release(struct backend_session *s, struct s3b_node *n);
-/* A filesystem's first use: delete what a previous run left hidden. */
+/* A filesystem's first session: delete what a previous run left hidden. */
 void s3b_hidden_sweep(struct s3b_fs *fs);
 
 /*

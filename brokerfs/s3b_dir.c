@@ -113,6 +113,8 @@ static void ents_unique(struct s3b_file *f)
 {
 	size_t o = 0;
 
+	if (!f->nents)
+		return;
 	qsort(f->ents, f->nents, sizeof(*f->ents), dent_cmp);
 	for (size_t i = 0; i < f->nents; i++) {
 		if (o && !strcmp(f->ents[o - 1].name, f->ents[i].name)) {
