@@ -470,6 +470,14 @@ static int copy_settings(struct backend *b, const struct broker_config *cfg)
 	return read_creds(c->credentials, &b->access_key, &b->secret_key);
 }
 
+/* The store uploaded a stage by itself: the cache learns the new ETag. */
+static void s3b_bg_uploaded(void *arg, const char *fsid, const char *key,
+			    const char *etag, uint64_t size)
+{
+	(void)fsid;
+	s3b_cache_uploaded(arg, key, etag, size);
+}
+
 static int s3b_start(const struct broker_config *cfg, struct backend **out)
 {
 	const struct broker_s3_config *c = &cfg->s3;
@@ -479,6 +487,8 @@ static int s3b_start(const struct broker_config *cfg, struct backend **out)
 	    .mem_budget = (uint64_t)c->memory_mib << 20,
 	    .min_part = (uint64_t)c->part_mib << 20,
 	    .rgw_quirks = c->rgw_quirks,
+	    .retry_ms = 1000,
+	    .uploaded = s3b_bg_uploaded,
 	};
 	struct backend *b;
 	int rc;
@@ -503,6 +513,7 @@ static int s3b_start(const struct broker_config *cfg, struct backend **out)
 			goto fail;
 		}
 	}
+	sc.uploaded_arg = b;
 	rc = s3b_store_open(&sc, &b->store);
 	if (rc) {
 		log_err("s3: staging directory %s: %s", cfg->staging_dir,
@@ -520,6 +531,8 @@ static int s3b_start(const struct broker_config *cfg, struct backend **out)
 			 "kept",
 			 rc);
 	rc = s3b_cache_start_flusher(b);
+	if (!rc)
+		rc = s3b_store_retry_start(b->store);
 	if (rc)
 		goto fail_store;
 	log_info("s3: bucket %s prefix '%s' at %s%s%s", b->bucket, b->prefix,
@@ -543,10 +556,19 @@ static int s3b_stop(struct backend *b, unsigned flush_ms)
 		return 0;
 	s3b_cache_stop_flusher(b);
 	meta = s3b_cache_apply_all(b, NULL, 0);
+	s3b_store_retry_stop(b->store, deadline);
 	left = s3b_store_flush_all(b->store, deadline);
-	s3b_store_close(b->store);
 	if (meta > 0)
 		log_warn("s3: %d metadata changes could not be applied", meta);
+	if (!s3b_store_idle(b->store)) {
+		/* an upload is stuck in a request past the deadline: the
+		 * store cannot be closed under it; exit ends it, and what it
+		 * held stays staged for the next start */
+		log_warn("s3: uploads still in flight at the flush deadline; "
+			 "left to the exit");
+		return left < 0 ? left : left + meta;
+	}
+	s3b_store_close(b->store);
 	backend_free(b);
 	return left < 0 ? left : left + meta;
 }
@@ -621,22 +643,19 @@ static void s3b_session_close(struct backend_session *s)
 	if (!s)
 		return;
 	s3b_ra_session_close(s);
-	/* Files the guest never released: upload what they hold. */
+	/*
+	 * Files the guest never released: what they hold stays staged and
+	 * the store uploads it in the background (or the shutdown flush does,
+	 * within its deadline), so a session's end never waits on S3.
+	 */
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		f = s->slots[i].f;
 		if (!f)
 			continue;
 		s->slots[i].f = NULL;
-		if (f->writable) {
-			struct s3b_stage *sg = s3b_node_stage_pin(s, f->node);
-
-			if (sg && s3b_stage_dirty(sg))
-				s3b_data_flush_stage(s, f->node, sg);
-			if (sg)
-				s3b_node_stage_unpin(s, f->node);
-		}
 		s3b_file_free(s, f);
 	}
+	s3b_store_retry_kick(s->b->store);
 	free(s->slots);
 	s3b_cache_apply_all(s->b, s->fs, 0);
 	pthread_mutex_lock(&s->b->lock);

@@ -46,7 +46,19 @@ struct s3b_store_config {
 	uint64_t min_part;   /* smallest part, >= 5 MiB; 0 = 8 MiB */
 	uint64_t multipart_above; /* single PUT up to this; 0 = 2 * min_part */
 	bool rgw_quirks;	  /* as in struct s3_http_config */
+	/*
+	 * Background uploads (s3b_store_retry.c): a dirty stage nobody holds,
+	 * or one whose upload failed, is flushed by a store thread, retried
+	 * after retry_ms, doubling up to S3B_RETRY_MAX_MS.  0 = off.
+	 */
+	unsigned retry_ms;
+	/* Told of every upload the store makes by itself (may be NULL). */
+	void (*uploaded)(void *arg, const char *fsid, const char *key,
+			 const char *etag, uint64_t size);
+	void *uploaded_arg;
 };
+
+#define S3B_RETRY_MAX_MS 60000
 
 int s3b_store_open(const struct s3b_store_config *cfg, struct s3b_store **out);
 /* All stages must be released (s3b_stage_put) first.  Dirty files stay. */
@@ -158,6 +170,18 @@ struct s3b_stage_stats {
 	uint64_t upload_bytes; /* bytes sent by PUT and UploadPart */
 };
 void s3b_stage_get_stats(struct s3b_stage *sg, struct s3b_stage_stats *out);
+
+/*
+ * Background uploads: start the thread (a no-op with retry_ms 0); wake it
+ * now (a stage was left dirty); stop it, waiting at most until deadline_ms
+ * (CLOCK_MONOTONIC) for an upload it is in: -EBUSY when it is still in one
+ * (the thread is then left to the process's exit).
+ */
+int s3b_store_retry_start(struct s3b_store *st);
+void s3b_store_retry_kick(struct s3b_store *st);
+int s3b_store_retry_stop(struct s3b_store *st, uint64_t deadline_ms);
+/* No upload running (s3b_store_close would not wait for a request). */
+bool s3b_store_idle(struct s3b_store *st);
 
 /* The most budget bytes ever held at once, and those held now. */
 void s3b_budget_stats(struct s3b_store *st, uint64_t *peak, uint64_t *used);

@@ -53,8 +53,10 @@ struct s3b_stage {
 	struct s3_kv *meta;
 	size_t nmeta;
 	bool meta_dirty;
-	bool changed; /* data or size differ from the base */
-	bool busy;    /* upload or rename in progress: writers wait */
+	bool changed;	   /* data or size differ from the base */
+	bool busy;	   /* upload or rename in progress: writers wait */
+	unsigned fails;	   /* lock: failed uploads in a row */
+	uint64_t retry_at; /* lock: no background upload before (ms) */
 	bool discarded;
 	bool quarantined; /* DLP blocked it: no reads, writes or uploads */
 	bool dlp_skip;	  /* released from quarantine: upload unscanned */
@@ -88,6 +90,13 @@ struct s3b_store {
 	bool cancel;			  /* pool_lock: deadline passed */
 	pthread_cond_t done_cv;		  /* a job or a flusher finished */
 	unsigned flushers;		  /* pool_lock: flush_all threads */
+
+	pthread_mutex_t retry_lock;
+	pthread_cond_t retry_cv;
+	bool retry_started;		       /* retry_lock: to join */
+	bool retry_on, retry_stop, retry_kick; /* retry_lock */
+	bool retry_busy;		       /* retry_lock: in an upload */
+	pthread_t retry_thread;
 	pthread_t *threads;
 	unsigned nthreads;
 };

@@ -86,6 +86,8 @@ int s3b_store_open(const struct s3b_store_config *cfg, struct s3b_store **out)
 	pthread_mutex_init(&st->table_lock, NULL);
 	pthread_mutex_init(&st->budget_lock, NULL);
 	pthread_cond_init(&st->budget_cv, NULL);
+	pthread_mutex_init(&st->retry_lock, NULL);
+	pthread_cond_init(&st->retry_cv, NULL);
 	pthread_mutex_init(&st->pool_lock, NULL);
 	pthread_cond_init(&st->pool_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);
@@ -110,6 +112,7 @@ void s3b_store_close(struct s3b_store *st)
 {
 	if (!st)
 		return;
+	s3b_store_retry_stop(st, UINT64_MAX);
 	s3b_pool_stop(st);
 	for (size_t i = 0; i < S3B_TABLE; i++) {
 		struct s3b_stage *sg, *next;

@@ -451,6 +451,19 @@ static void flushed(struct s3b_stage *sg, const char *etag)
 			 sg->key);
 }
 
+/* Lock held: the next background upload waits, twice as long each time. */
+static void retry_later(struct s3b_stage *sg)
+{
+	uint64_t wait = sg->st->cfg.retry_ms ? sg->st->cfg.retry_ms : 1000;
+
+	for (unsigned i = 0; i < sg->fails && wait < S3B_RETRY_MAX_MS; i++)
+		wait *= 2;
+	if (wait > S3B_RETRY_MAX_MS)
+		wait = S3B_RETRY_MAX_MS;
+	sg->fails++;
+	sg->retry_at = s3b_now_ms() + wait;
+}
+
 int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 {
 	char newtag[S3_ETAG_MAX] = "";
@@ -492,8 +505,10 @@ int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 		const struct s3_error *e = s3_http_last_error();
 		log_warn("stage %s: upload failed: %s (%s %ld)", sg->key,
 			 strerror(-ret), e ? e->code : "", e ? e->status : 0L);
+		retry_later(sg);
 		goto out;
 	}
+	sg->fails = 0;
 	flushed(sg, newtag);
 out:
 	if (etag)

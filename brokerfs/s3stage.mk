@@ -1,7 +1,8 @@
 # The s3 backend's staging area and uploads (brokerfs/s3b_stage.h).
 libbroker_a_SOURCES += brokerfs/s3b_stage_int.h brokerfs/s3b_store.c \
 	brokerfs/s3b_store_recover.c brokerfs/s3b_stage.c \
-	brokerfs/s3b_stage_mf.c brokerfs/s3b_upload.c brokerfs/s3b_stage_dlp.c
+	brokerfs/s3b_stage_mf.c brokerfs/s3b_upload.c brokerfs/s3b_stage_dlp.c \
+	brokerfs/s3b_store_retry.c
 # Staging against a live radosgw (tests/s3/s3-stage.sh starts it).
 check_PROGRAMS += tests/s3/test-s3-stage
 tests_s3_test_s3_stage_SOURCES = tests/s3/test-s3-stage.c
@@ -15,3 +16,5 @@ TESTS += tests/s3/readahead.sh
 EXTRA_DIST += tests/s3/readahead.sh
 TESTS += tests/s3/rename-syncfs.sh
 EXTRA_DIST += tests/s3/rename-syncfs.sh
+TESTS += tests/s3/bg-upload.sh
+EXTRA_DIST += tests/s3/bg-upload.sh
