@@ -59,8 +59,9 @@ check(!st.isError && s.filesystem_id === "fs-a" && s.read_only === false &&
   s.broker.reachable === true && s.handle_expires_in_s > 0,
   `mount_status: fsid ${s.filesystem_id}, intent ${s.intent}, latency ${s.broker.latency_us} us`);
 const dlp = await client.callTool({ name: "dlp_findings", arguments: { limit: 5 } });
-check(!dlp.isError && dlp.structuredContent.available === false,
-  `dlp_findings: ${dlp.structuredContent.reason}`);
+check(!dlp.isError && dlp.structuredContent.available === true &&
+  Array.isArray(dlp.structuredContent.findings),
+  `dlp_findings: available, ${dlp.structuredContent.findings?.length} findings`);
 
 await refused("tools/call revoke_all", -32602,
   () => client.callTool({ name: "revoke_all", arguments: {} }));
