@@ -58,8 +58,13 @@ s3t_abort() {
 	s3t_done
 }
 
+# Under make check (top_builddir set) the programs of that build are the
+# ones under test, installed or not.
 s3t_bin() { # name build-subpath
-	if [ -n "${OCCFS_BIN:-}" ]; then
+	if [ -z "${OCCFS_BIN:-}" ] && [ -n "${top_builddir:-}" ] &&
+		[ -x "$top_builddir/$2" ]; then
+		echo "$(cd "$top_builddir" && pwd)/$2"
+	elif [ -n "${OCCFS_BIN:-}" ]; then
 		echo "$OCCFS_BIN/$2"
 	else
 		command -v "$1"
