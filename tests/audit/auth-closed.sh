@@ -3,7 +3,7 @@
 # written: on a full filesystem (a 256 KiB tmpfs) audit_emit_auth returns
 # -ENOSPC, while file events keep returning 0 (dropped and counted) and
 # never block.  Needs root for the tmpfs.
-srcdir=${top_srcdir:-.}/tests/audit
+srcdir=$(cd "${top_srcdir:-.}/tests/audit" && pwd)
 . "$srcdir/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "auth-closed.sh: needs root"; exit 77; }
 mkdir "$T/tiny"

@@ -3,7 +3,7 @@
 # arrives, the chain verifies, tail filters by session, filesystem and
 # class, a live authentication event matches its golden form, the file
 # sink reopens on SIGHUP and SIGTERM stops the daemon cleanly.
-srcdir=${top_srcdir:-.}/tests/audit
+srcdir=$(cd "${top_srcdir:-.}/tests/audit" && pwd)
 . "$srcdir/lib.sh"
 
 start_auditd --file-sink "$T/sink.json"

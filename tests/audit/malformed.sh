@@ -3,7 +3,7 @@
 # close that connection, records that are not a JSON object with a
 # class_uid are refused (status EINVAL) with a log line, and the daemon
 # keeps serving: a real emitter still delivers and the chain verifies.
-srcdir=${top_srcdir:-.}/tests/audit
+srcdir=$(cd "${top_srcdir:-.}/tests/audit" && pwd)
 . "$srcdir/lib.sh"
 
 start_auditd --mode 0660

@@ -3,7 +3,7 @@
 # file events: no emit call stalls, the events wait in the spool and all
 # arrive (at least once, none lost) when the daemon is back; the chain
 # still verifies.
-srcdir=${top_srcdir:-.}/tests/audit
+srcdir=$(cd "${top_srcdir:-.}/tests/audit" && pwd)
 . "$srcdir/lib.sh"
 
 start_auditd

@@ -5,7 +5,7 @@
 # returns one "Events Dropped" event carries the exact count.  With
 # "fail" the call returns -ENOSPC.  Durable events fail closed when even
 # the reserve is used up.
-srcdir=${top_srcdir:-.}/tests/audit
+srcdir=$(cd "${top_srcdir:-.}/tests/audit" && pwd)
 . "$srcdir/lib.sh"
 
 max=524288

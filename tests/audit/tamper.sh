@@ -4,7 +4,7 @@
 # (a modified byte, a deleted, reordered or truncated record, a cut tail,
 # swapped or deleted segments, corrupt compressed data) is found by
 # `occfs-audit verify` at the right segment and record.
-srcdir=${top_srcdir:-.}/tests/audit
+srcdir=$(cd "${top_srcdir:-.}/tests/audit" && pwd)
 . "$srcdir/lib.sh"
 command -v zstd >/dev/null || { echo "tamper.sh: zstd not installed"; exit 77; }
 
