@@ -451,10 +451,20 @@ static void flushed(struct s3b_stage *sg, const char *etag)
 			 sg->key);
 }
 
-/* Lock held: the next background upload waits, twice as long each time. */
-static void retry_later(struct s3b_stage *sg)
+/*
+ * Lock held: the next background upload waits, twice as long each time.
+ * A second writer (ESTALE) or a DLP refusal does not heal by waiting: no
+ * background upload then, the guest's next flush or a restart decides.
+ */
+static void retry_later(struct s3b_stage *sg, int ret)
 {
 	uint64_t wait = sg->st->cfg.retry_ms ? sg->st->cfg.retry_ms : 1000;
+
+	if (ret == -ESTALE || ret == -EACCES) {
+		sg->fails++;
+		sg->retry_at = UINT64_MAX;
+		return;
+	}
 
 	for (unsigned i = 0; i < sg->fails && wait < S3B_RETRY_MAX_MS; i++)
 		wait *= 2;
@@ -505,10 +515,11 @@ int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 		const struct s3_error *e = s3_http_last_error();
 		log_warn("stage %s: upload failed: %s (%s %ld)", sg->key,
 			 strerror(-ret), e ? e->code : "", e ? e->status : 0L);
-		retry_later(sg);
+		retry_later(sg, ret);
 		goto out;
 	}
 	sg->fails = 0;
+	sg->retry_at = 0;
 	flushed(sg, newtag);
 out:
 	if (etag)
