@@ -74,6 +74,14 @@ struct backend_ops {
 	 */
 	void (*session_quota)(struct backend_session *s, uint64_t quota_bytes,
 			      uint64_t quota_inodes);
+	/*
+	 * Optional: before a session_close ordered by the control plane (a
+	 * destroy), put into the backend what the session's open files still
+	 * hold, giving up at deadline_ms (CLOCK_MONOTONIC milliseconds).
+	 * No request of s runs any more.  Returns how many files are left
+	 * (still staged, uploaded later in the background), or -errno.
+	 */
+	int (*session_drain)(struct backend_session *s, uint64_t deadline_ms);
 	void (*session_close)(struct backend_session *s);
 	int (*dispatch)(struct backend_session *s, const struct proto_msg *req,
 			struct proto_msg *rep);

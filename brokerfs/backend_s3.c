@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -636,6 +637,41 @@ static int s3b_session_open(struct backend *b, const char *fsid, unsigned flags,
 }
 
 /* The core has drained every worker of this session before closing it. */
+/*
+ * A destroy: upload the open files' staged data now, one after the other
+ * until the deadline, so the control plane's "flushed" means in S3.
+ * Files left (deadline, S3 error, a DLP block) stay staged and go to the
+ * background uploader at the close, as after any session's end.
+ */
+static int s3b_session_drain(struct backend_session *s, uint64_t deadline_ms)
+{
+	struct s3b_file *f;
+	struct timespec ts;
+	int left = 0, rc;
+
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		f = s->slots[i].f;
+		if (!f || f->kind != S3B_FILE || !f->writable)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 +
+			(uint64_t)ts.tv_nsec / 1000000 >=
+		    deadline_ms) {
+			left++;
+			continue;
+		}
+		rc = s3b_data_sync_file(s, f);
+		if (rc) {
+			log_warn("session drain: fsid=%s: %s left staged: %s",
+				 s->fs->fsid,
+				 f->node->path ? f->node->path : "(unlinked)",
+				 strerror(-rc));
+			left++;
+		}
+	}
+	return left;
+}
+
 static void s3b_session_close(struct backend_session *s)
 {
 	struct s3b_file *f;
@@ -714,6 +750,7 @@ const struct backend_ops backend_s3 = {
     .session_open = s3b_session_open,
     .session_open_opts = s3b_session_open_opts,
     .session_quota = s3b_quota_set,
+    .session_drain = s3b_session_drain,
     .session_close = s3b_session_close,
     .dispatch = s3b_dispatch,
     /* Everything else may wait on S3 and goes to the workers. */

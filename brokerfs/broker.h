@@ -209,6 +209,13 @@ struct session {
 	time_t opened;			 /* set by session_open */
 	time_t last_active;		 /* loop: the last request dispatched */
 	struct broker_audit_sess *audit; /* set at HELLO; NULL: not audited */
+	/*
+	 * Set on the loop by a destroy before the close is submitted: the
+	 * close first drains the backend (backend_ops.session_drain) until
+	 * drain_deadline_ms (CLOCK_MONOTONIC) and reports what was left.
+	 */
+	int drain;
+	uint64_t drain_deadline_ms;
 };
 
 struct session *session_new(const struct backend_ops *ops,

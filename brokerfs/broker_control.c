@@ -9,7 +9,9 @@
  * SESSION_REVOKED and stop being read at once (conn_revoke), and only then
  * is the push acknowledged, so occfs-controld's answer to the operator
  * means "cut".  A destroy (flush) is acknowledged later, once the
- * sessions' backend close, which uploads what they staged, has finished.
+ * sessions' backend close has finished: it first drains the session (the
+ * s3 backend uploads what the guest's open files staged) and reports what
+ * it could not put into the backend (broker_control_drained).
  */
 #include "broker_control.h"
 #include "broker.h"
@@ -34,7 +36,8 @@
 #define CTL_MAX_DENY 200000u /* entries kept; more is a broken peer */
 #define CTL_MAX_QUOTAS 10000u
 #define CTL_MAX_FLUSH 64u
-#define CTL_FLUSH_MS 60000 /* a destroy waits this long for the close */
+#define CTL_FLUSH_MS 60000	 /* a destroy waits this long for the close */
+#define CTL_FLUSH_MARGIN_MS 5000 /* of which the drain may use all but */
 
 struct ctl_deny {
 	char sid[128], jti[128];
@@ -51,6 +54,7 @@ struct ctl_flush {
 	char sid[128], jti[128];
 	unsigned cut;
 	long long deadline;
+	int left; /* lock: files the drains could not upload (or -errno) */
 };
 
 static struct {
@@ -160,6 +164,32 @@ int broker_control_quota(const char *fsid, uint64_t *bytes, uint64_t *inodes)
 
 /* ---- acting on open sessions (loop) ---------------------------------------
  */
+
+static int ctl_claims_match(const struct token_claims *c, const char *sid,
+			    const char *jti)
+{
+	return (sid[0] && !strcmp(c->sid, sid)) ||
+	       (jti[0] && !strcmp(c->jti, jti));
+}
+
+/*
+ * A destroy: the sessions it names drain before they close, within the
+ * time the destroy waits (less a margin for the close itself).
+ */
+static void ctl_mark_drain(struct broker *b, const struct ctl_deny *d)
+{
+	uint64_t deadline =
+	    (uint64_t)ctl_now_ms() + CTL_FLUSH_MS - CTL_FLUSH_MARGIN_MS;
+	struct conn *c;
+
+	for (c = b->conns; c; c = c->next) {
+		if (!c->sess || c->sess_closing ||
+		    !ctl_claims_match(&c->sess->claims, d->sid, d->jti))
+			continue;
+		c->sess->drain = 1;
+		c->sess->drain_deadline_ms = deadline;
+	}
+}
 
 /* Cut every open session the state denies now; the number cut. */
 static unsigned ctl_sweep(struct broker *b)
@@ -361,10 +391,34 @@ bad:
 	return -EBADMSG;
 }
 
+/*
+ * A destroy's record exists before the sweep, which submits the sessions'
+ * close: their drain reports into it (broker_control_drained).
+ */
+static struct ctl_flush *ctl_flush_add(struct broker *b,
+				       const struct ctl_deny *d, uint64_t id)
+{
+	struct ctl_flush *f;
+
+	if (ctl.nflush >= CTL_MAX_FLUSH)
+		return NULL;
+	pthread_mutex_lock(&ctl.lock);
+	f = &ctl.flush[ctl.nflush++];
+	memset(f, 0, sizeof(*f));
+	f->id = id;
+	memcpy(f->sid, d->sid, sizeof(f->sid));
+	memcpy(f->jti, d->jti, sizeof(f->jti));
+	f->deadline = ctl_now_ms() + CTL_FLUSH_MS;
+	pthread_mutex_unlock(&ctl.lock);
+	ctl_mark_drain(b, d);
+	return f;
+}
+
 static int ctl_revoke(struct broker *b, json_t *m, uint64_t id)
 {
 	struct ctl_deny d, *nv;
-	struct ctl_flush *f;
+	struct ctl_flush *f = NULL;
+	int flush = ctl_wire_bool(m, "flush", 0);
 	unsigned cut;
 
 	if (ctl_deny_entry(m, &d))
@@ -378,19 +432,17 @@ static int ctl_revoke(struct broker *b, json_t *m, uint64_t id)
 	ctl.deny = nv;
 	ctl.deny[ctl.ndeny++] = d;
 	pthread_mutex_unlock(&ctl.lock);
+	if (flush)
+		f = ctl_flush_add(b, &d, id);
 	cut = ctl_sweep(b);
 	log_info("control plane revoked sid=%s jti=%s: %u connections cut",
 		 d.sid[0] ? d.sid : "-", d.jti[0] ? d.jti : "-", cut);
-	if (!ctl_wire_bool(m, "flush", 0) || ctl.nflush >= CTL_MAX_FLUSH) {
-		ctl_ack(id, cut, ctl_wire_bool(m, "flush", 0), 0);
+	if (!f) {
+		/* Too many destroys waiting: cut, but not confirmed flushed. */
+		ctl_ack(id, cut, flush, 0);
 		return 0;
 	}
-	f = &ctl.flush[ctl.nflush++];
-	f->id = id;
-	memcpy(f->sid, d.sid, sizeof(f->sid));
-	memcpy(f->jti, d.jti, sizeof(f->jti));
 	f->cut = cut;
-	f->deadline = ctl_now_ms() + CTL_FLUSH_MS;
 	broker_control_turn(b);
 	return 0;
 }
@@ -514,18 +566,30 @@ static int ctl_flush_pending(struct broker *b, const struct ctl_flush *f)
 {
 	struct conn *c;
 
-	for (c = b->conns; c; c = c->next) {
-		if (!c->sess)
-			continue;
-		if ((f->sid[0] && !strcmp(c->sess->claims.sid, f->sid)) ||
-		    (f->jti[0] && !strcmp(c->sess->claims.jti, f->jti)))
+	for (c = b->conns; c; c = c->next)
+		if (c->sess &&
+		    ctl_claims_match(&c->sess->claims, f->sid, f->jti))
 			return 1;
-	}
 	return 0;
+}
+
+void broker_control_drained(const struct token_claims *c, int left)
+{
+	pthread_mutex_lock(&ctl.lock);
+	for (size_t i = 0; i < ctl.nflush; i++) {
+		if (!ctl_claims_match(c, ctl.flush[i].sid, ctl.flush[i].jti))
+			continue;
+		if (left < 0 || ctl.flush[i].left < 0)
+			ctl.flush[i].left = left < 0 ? left : ctl.flush[i].left;
+		else
+			ctl.flush[i].left += left;
+	}
+	pthread_mutex_unlock(&ctl.lock);
 }
 
 void broker_control_turn(struct broker *b)
 {
+	struct ctl_flush f;
 	long long now;
 	size_t i = 0;
 	int late;
@@ -539,12 +603,21 @@ void broker_control_turn(struct broker *b)
 			i++;
 			continue;
 		}
+		/* Workers write .left under the lock: take the entry out. */
+		pthread_mutex_lock(&ctl.lock);
+		f = ctl.flush[i];
+		ctl.flush[i] = ctl.flush[--ctl.nflush];
+		pthread_mutex_unlock(&ctl.lock);
 		if (late)
 			log_warn("destroy of %s: sessions still closing after "
 				 "%d ms",
-				 ctl.flush[i].sid, CTL_FLUSH_MS);
-		ctl_ack(ctl.flush[i].id, ctl.flush[i].cut, 1, !late);
-		ctl.flush[i] = ctl.flush[--ctl.nflush];
+				 f.sid, CTL_FLUSH_MS);
+		else if (f.left)
+			log_warn(
+			    "destroy of %s: %d files left staged (uploaded "
+			    "in the background)",
+			    f.sid, f.left);
+		ctl_ack(f.id, f.cut, 1, !late && !f.left);
 	}
 }
 

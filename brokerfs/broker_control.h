@@ -38,6 +38,11 @@ int broker_control_admit(const struct token_claims *c, char *why, size_t len);
 int broker_control_denied(const struct token_claims *c, char *why, size_t len);
 /* The quota override of fsid: 1 with the values, 0 when there is none. */
 int broker_control_quota(const char *fsid, uint64_t *bytes, uint64_t *inodes);
+/*
+ * A worker, after a destroyed session's drain: left files of the session
+ * with these claims are still staged, so its destroy is not "flushed".
+ */
+void broker_control_drained(const struct token_claims *c, int left);
 /* The loop, after every turn: answer destroys whose sessions are closed. */
 void broker_control_turn(struct broker *b);
 

@@ -407,6 +407,11 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 		const struct proto_msg *req, struct proto_attr *a);
 /* Apply n's pending metadata now (FSYNC, RELEASE, FORGET). */
 int s3b_attr_apply(struct backend_session *s, struct s3b_node *n);
+/*
+ * Upload what f's stage holds and apply its pending attributes, as an
+ * fsync does; 0 for a file not open for writing.
+ */
+int s3b_data_sync_file(struct backend_session *s, struct s3b_file *f);
 /* Upload n's stage with its current metadata. */
 int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 			 struct s3b_stage *sg);

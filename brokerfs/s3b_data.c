@@ -473,6 +473,15 @@ static int file_sync(struct backend_session *s, struct s3b_file *f)
 	return rc;
 }
 
+int s3b_data_sync_file(struct backend_session *s, struct s3b_file *f)
+{
+	int rc = file_sync(s, f);
+
+	if (!rc && f->writable)
+		rc = s3b_attr_apply(s, f->node);
+	return rc;
+}
+
 int s3b_data_flush(struct backend_session *s, const struct proto_msg *req,
 		   struct proto_msg *rep)
 {

@@ -129,10 +129,28 @@ void session_policy_changed(struct session *s)
 	s->ops->session_quota(s->bs, bytes, inodes);
 }
 
+/* A destroy: upload what the session's open files hold, before the close. */
+static void session_drain(struct session *s)
+{
+	int left;
+
+	if (!s->ops->session_drain)
+		return;
+	left = s->ops->session_drain(s->bs, s->drain_deadline_ms);
+	if (left)
+		log_warn("session destroy: sid=%s fsid=%s: %s%d files left "
+			 "staged",
+			 s->claims.sid, s->claims.filesystem_id,
+			 left < 0 ? "error " : "", left);
+	broker_control_drained(&s->claims, left);
+}
+
 void session_close(struct session *s)
 {
 	if (!s || !s->bs)
 		return;
+	if (s->drain)
+		session_drain(s);
 	s->ops->session_close(s->bs);
 	s->bs = NULL;
 	log_info(

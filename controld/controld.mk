@@ -28,7 +28,8 @@ tools_occfsctl_LDADD += libctlwire.a libocccommon.a $(JANSSON_LIBS)
 
 # System tests: real occfs-controld, brokerfs and mountc mounts (root).
 CONTROLD_TESTS = tests/controld/lifecycle.sh tests/controld/killswitch.sh \
-	tests/controld/access.sh tests/controld/linkdown.sh
+	tests/controld/access.sh tests/controld/linkdown.sh \
+	tests/controld/destroy-s3.sh
 TESTS += $(CONTROLD_TESTS)
 EXTRA_DIST += $(CONTROLD_TESTS) tests/controld/lib.sh
 
