@@ -818,6 +818,14 @@ static void set_opts(struct s3_http *h, CURL *c, struct req *r,
 	}
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
 uint64_t s3_now_ms(void)
 {
 	struct timespec t;
@@ -849,6 +857,20 @@ static bool changes(const struct req *r)
 	return strcmp(r->method, "GET") && strcmp(r->method, "HEAD");
 }
 
+/* Where the last attempt's time went, for the debug line of s3_perform. */
+static void timing(CURL *c, struct req *r)
+{
+	curl_off_t v;
+	long n = 0;
+
+	r->t_conn = curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n) ? -1 : n;
+	r->t_pre =
+	    curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &v) ? -1 : v;
+	r->t_start =
+	    curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &v) ? -1 : v;
+	r->t_total = curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &v) ? -1 : v;
+}
+
 /* One attempt: 0, or -errno with *retry set when another may succeed. */
 static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 			long timeout_ms, bool *retry)
@@ -874,6 +896,7 @@ static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 		goto out;
 	set_opts(h, c, r, &a, timeout_ms);
 	cc = curl_easy_perform(c);
+	timing(c, r);
 	pool_give(h, c, cc == CURLE_OK);
 	last_err.status = r->status;
 	last_err.curl_code = cc;
@@ -932,6 +955,7 @@ int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 	struct buf errbody;
 	char hash[65];
 	bool retry, shared = r->deadline != 0;
+	uint64_t t0 = now_us();
 	int ret, n;
 
 	if (!shared)
@@ -990,6 +1014,15 @@ out:
 			     ? curl_easy_strerror(last_err.curl_code)
 			     : "-",
 			 n, r->ambiguous ? ", may have been applied" : "");
+	/* one line per request, for tracing where the time goes (-v) */
+	log_debug(
+	    "s3: %s %s%s%s: HTTP %ld, %.2f ms, %d attempt%s (last: "
+	    "%ld new connections, sending at %.2f, reply at %.2f, done at "
+	    "%.2f ms)",
+	    r->method, r->path, r->query ? "?" : "", r->query ? r->query : "",
+	    last_err.status, (double)(now_us() - t0) / 1000.0, n,
+	    n == 1 ? "" : "s", r->t_conn, (double)r->t_pre / 1000.0,
+	    (double)r->t_start / 1000.0, (double)r->t_total / 1000.0);
 	if (r->resp == &errbody)
 		r->resp = NULL;
 	buf_cleanup(&errbody);

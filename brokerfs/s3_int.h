@@ -63,6 +63,8 @@ struct req {
 	long status;
 	uint64_t sent, got;
 	bool overflow;
+	long t_conn; /* connections curl opened; times in us (debug log) */
+	int64_t t_pre, t_start, t_total;
 	char hdrbuf[8192]; /* strings for hdr[] built by the operations */
 	size_t hdrused;
 };

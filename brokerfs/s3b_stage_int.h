@@ -66,6 +66,13 @@ struct s3b_stage {
 	 * before uploading again.  Cleared by any change to the stage.
 	 */
 	char landed[S3_ETAG_MAX];
+	/*
+	 * The manifest as this process last wrote it (s3b_stage_mf.c):
+	 * length of <id>.mf (0 = unknown: replace it by rename), length and
+	 * sum of its content.  An unchanged manifest is not written again.
+	 */
+	uint32_t mf_flen, mf_clen;
+	uint64_t mf_sum;
 	struct s3b_stage_stats stats;
 	struct dlp_scan_result dlp; /* the last scan's; fixed while busy */
 };

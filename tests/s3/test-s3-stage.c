@@ -15,7 +15,8 @@
  * bytes stay; a flush through a dead endpoint fails and a later one
  * succeeds; writes during flushes are never lost; rename and discard;
  * recovery of a stage left by a "killed" store, of a stage whose client is
- * missing, and of a corrupted manifest (set aside, not deleted).
+ * missing, and of a corrupted manifest (set aside, not deleted); later
+ * manifests overwrite the first in place and a padded one recovers.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -330,6 +331,107 @@ static void test_corrupt_manifest(void)
 	if (f)
 		fclose(f);
 	s3b_store_close(st);
+}
+
+/* The one manifest in d (its id in id), or -1. */
+static int find_mf(const char *d, char id[17], struct stat *sb)
+{
+	DIR *dir = opendir(d);
+	struct dirent *de;
+	int n = 0;
+	char p[400];
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+		if (l == 19 && !strcmp(de->d_name + 16, ".mf")) {
+			memcpy(id, de->d_name, 16);
+			id[16] = '\0';
+			n++;
+		}
+	}
+	closedir(dir);
+	if (n != 1)
+		return -1;
+	snprintf(p, sizeof(p), "%s/%s.mf", d, id);
+	return stat(p, sb);
+}
+
+/*
+ * Later manifests of a stage overwrite the first in place (same inode),
+ * a shorter one padded with newlines; the padded manifest recovers, and
+ * anything but newlines after the sum is corrupt.
+ */
+static void test_manifest_in_place(void)
+{
+	struct s3b_base b = {.key = "in-place/file"};
+	const struct s3_kv longm[] = {{"mode", "100644"},
+				      {"note", "a rather long value, so "
+					       "that the next one is shorter"}};
+	const struct s3_kv shortm[] = {{"mode", "100600"}};
+	struct s3b_store *st;
+	struct s3b_stage *sg;
+	struct stat a, z;
+	char d[300], c[400], p[400], id[17];
+	char *text = NULL;
+	FILE *f;
+	long len;
+
+	new_dir(d, sizeof(d));
+	st = open_store(d, 0, 0);
+	if (!st)
+		return;
+	CHECK_EQ(s3b_stage_get(st, NULL, FSID, &b, &sg), 0);
+	CHECK_EQ(s3b_stage_set_meta(sg, longm, 2), 0);
+	CHECK_EQ(find_mf(d, id, &a), 0);
+	CHECK_EQ(s3b_stage_write(sg, "kept", 4, 0), 0);
+	CHECK_EQ(s3b_stage_set_meta(sg, shortm, 1), 0);
+	CHECK_EQ(s3b_stage_set_meta(sg, shortm, 1), 0);
+	CHECK_EQ(find_mf(d, id, &z), 0);
+	CHECK(a.st_ino == z.st_ino);  /* overwritten, not replaced */
+	CHECK(z.st_size > a.st_size); /* "dirty", "present" made it grow */
+	s3b_stage_put(sg);	      /* dirty: stays */
+	s3b_store_close(st);
+
+	/* the padded manifest is whole: the stage recovers (kept: no client) */
+	snprintf(p, sizeof(p), "%s/%s.mf", d, id);
+	f = fopen(p, "r");
+	text = calloc(1, 8192);
+	len = f && text ? (long)fread(text, 1, 8191, f) : 0;
+	if (f)
+		fclose(f);
+	CHECK(len > 2 && text[len - 1] == '\n' && text[len - 2] == '\n');
+	CHECK(text && strstr(text, "100600") && !strstr(text, "rather long"));
+	st = open_store(d, 0, 0);
+	if (!st)
+		goto out;
+	CHECK_EQ(s3b_store_recover(st, no_client, NULL), 1);
+	CHECK_EQ(s3b_stage_lookup(st, FSID, b.key, &sg), 0);
+	if (sg) {
+		CHECK_EQ(s3b_stage_size(sg), 4);
+		CHECK(s3b_stage_dirty(sg));
+		s3b_stage_put(sg);
+	}
+	s3b_store_close(st);
+	snprintf(c, sizeof(c), "%s/corrupt", d);
+	CHECK(count_files(c, ".mf") <= 0); /* none, or no corrupt/ at all */
+
+	/* something other than padding after the sum: set aside */
+	f = fopen(p, "a");
+	if (f) {
+		fputs("x\n", f);
+		fclose(f);
+	}
+	st = open_store(d, 0, 0);
+	if (!st)
+		goto out;
+	CHECK_EQ(s3b_store_recover(st, no_client, NULL), 1);
+	CHECK_EQ(count_files(c, ".mf"), 1);
+	CHECK_EQ(s3b_stage_lookup(st, FSID, b.key, &sg), -ENOENT);
+	s3b_store_close(st);
+out:
+	free(text);
 }
 
 /* ---- live
@@ -895,6 +997,7 @@ int main(void)
 	test_store_dir();
 	test_budget();
 	test_corrupt_manifest();
+	test_manifest_in_place();
 	env_endpoint = getenv("S3_ENDPOINT");
 	env_region = getenv("S3_REGION");
 	env_ak = getenv("S3_ACCESS_KEY");
