@@ -7,7 +7,9 @@
 
 and a table of ratios.  This is a benchmark, not a test: it never fails on a
 figure, it reports them.  Needs root (drops caches, mounts), fio, sshfs,
-socat, and an installed occfs (`make install`).
+socat, and an installed occfs (`make install`), or a build directory named
+by OCCFS_BIN (brokerfs/brokerfs, mountc/mountc and tools/occfsctl from
+there; mountc is then run directly instead of mount(8)'s helper).
 
 With --s3 it compares instead occfs's s3 backend with s3fs and rclone on one
 throw-away radosgw (s3bench.py).
@@ -31,6 +33,12 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
+
+
+def occfs_bin(name, sub):
+    """A program from the build directory $OCCFS_BIN, else from PATH."""
+    b = os.environ.get("OCCFS_BIN")
+    return os.path.join(b, sub) if b else name
 
 
 def drop_caches():
@@ -106,18 +114,25 @@ class Targets:
         handle = os.path.join(w, "handle")
         mnt = os.path.join(w, "mnt-occfs")
         os.makedirs(mnt)
-        sh(["occfsctl", "token", "keygen", "--private", key, "--public", pub])
-        sh(["occfsctl", "token", "mint", "--key", key, "--fsid", "bench",
+        occfsctl = occfs_bin("occfsctl", "tools/occfsctl")
+        sh([occfsctl, "token", "keygen", "--private", key, "--public", pub])
+        sh([occfsctl, "token", "mint", "--key", key, "--fsid", "bench",
             "--intent", "write", "--ttl", "86400", "--out", handle])
         log = open(os.path.join(w, "broker.log"), "w")
-        p = subprocess.Popen(["brokerfs", "-f", "--listen", "unix:" + sock,
+        p = subprocess.Popen([occfs_bin("brokerfs", "brokerfs/brokerfs"), "-f", "--listen", "unix:" + sock,
                               "--root", root, "--token-pubkey", pub],
                              stderr=log)
         self.procs.append(p)
         self.broker_pid = p.pid
         wait_for(lambda: os.path.exists(sock), "broker socket")
-        sh(["mount", "-t", "occfs", "unix:" + sock, mnt, "-o",
-            "handle=" + handle])
+        opts = "handle=" + handle
+        if os.environ.get("OCCFS_MOUNT_OPTIONS"):
+            opts += "," + os.environ["OCCFS_MOUNT_OPTIONS"]
+        if os.environ.get("OCCFS_BIN"):
+            sh([occfs_bin("mountc", "mountc/mountc"), "unix:" + sock, mnt,
+                "-o", opts])
+        else:
+            sh(["mount", "-t", "occfs", "unix:" + sock, mnt, "-o", opts])
         self.mounts.append(mnt)
         self.mountc_pid = pid_of_mount(mnt)
         # The occfs mount shows the same tree as native; bench in a subdir
