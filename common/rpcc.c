@@ -9,6 +9,20 @@
  * number in the high bits, so a late reply to a call that already timed
  * out never lands in the slot's next user.
  *
+ * Leader/follower: whoever holds the read token (c->leader) reads the
+ * socket and delivers what arrives.  A caller that has sent its request
+ * takes the token itself when nobody holds it, so in the common case the
+ * thread that waits for a reply is the one that reads it, and the reply
+ * costs one thread wake-up (broker -> caller) instead of two (broker ->
+ * reader -> caller); on a virtual machine a cross-CPU wake-up costs tens of
+ * microseconds.  A leader that got its own reply passes the token on by
+ * waking one caller still waiting, if any.  The background thread reads
+ * only after the connection has been idle for RPCC_IDLE_MS (then pushes
+ * and a dead broker are noticed without any call in flight), and gives the
+ * token back as soon as calls start again.  Reads wait at most
+ * RPCC_SLICE_MS (SO_RCVTIMEO) so that a leader whose deadline passes gets
+ * back to its caller in time.
+ *
  * Reading: frames are read into one buffer.  Once a frame header is known,
  * a large frame is read exactly to its end, never past it, so that when a
  * big READ reply is complete the whole buffer can be handed to the reply as
@@ -42,11 +56,14 @@
 #define RPCC_CHUNK (64u * 1024u)     /* read size for small frames */
 #define RPCC_STEAL_MIN (16u * 1024u) /* payloads this big are not copied */
 #define RPCC_DEFAULT_TIMEOUT 60000
+#define RPCC_IDLE_MS 20	  /* quiet this long: the background thread reads */
+#define RPCC_SLICE_MS 250 /* longest single blocking read */
 
 struct rpcc_slot {
 	uint64_t id;	       /* 0 = free */
 	uint32_t op;	       /* the request's op, checked against the reply */
 	int done;	       /* a reply or an error was delivered */
+	int waiting;	       /* the caller sleeps on cv (not leading) */
 	int rc;		       /* what rpcc_call returns once done */
 	struct proto_msg *rep; /* the caller's reply message */
 	pthread_cond_t cv;
@@ -64,14 +81,19 @@ struct rpcc {
 	struct rpcc_slot slots[RPCC_SLOTS];
 	unsigned nbusy;
 	uint64_t seq;
-	int dead;    /* reader stopped: calls fail (read atomically too) */
-	int closing; /* rpcc_free shut the socket: not an error to log */
+	int dead;	/* reading failed: calls fail (read atomically too) */
+	int closing;	/* rpcc_free shut the socket: not an error to log */
+	int leader;	/* the read token is held (by a caller or the thread) */
+	unsigned nwait; /* callers waiting for a reply */
+	uint64_t ncalls;      /* calls started: the thread watches for quiet */
+	pthread_cond_t bg_cv; /* wakes the background thread */
 
 	pthread_mutex_t wlock; /* serialises frame writes on conn */
 
-	/* Reader state: the HELLO thread, then only the reader thread. */
+	/* Reader state: the HELLO thread, then whoever holds the token. */
 	struct buf in, scratch;
 	int zstd_in;
+	int read_logged; /* the loss of the connection was logged */
 	pthread_t reader;
 	int running;
 };
@@ -317,52 +339,98 @@ static void rpcc_set_dead(struct rpcc *c)
 {
 	unsigned i;
 
-	pthread_mutex_lock(&c->lock);
 	__atomic_store_n(&c->dead, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < RPCC_SLOTS; i++)
 		if (c->slots[i].id)
 			pthread_cond_signal(&c->slots[i].cv);
 	pthread_cond_broadcast(&c->free_cv);
-	pthread_mutex_unlock(&c->lock);
+	pthread_cond_broadcast(&c->bg_cv);
 }
 
+/*
+ * Read one message and act on it, holding the read token; c->lock is held
+ * on entry and on return but not while reading.  Returns 0, or -EAGAIN
+ * when nothing complete arrived within RPCC_SLICE_MS.
+ */
+static int rpcc_lead(struct rpcc *c)
+{
+	struct proto_msg m;
+	int rc;
+
+	c->leader = 1;
+	pthread_mutex_unlock(&c->lock);
+	rc = rpcc_read_msg(c, &m);
+	if (rc == -EPROTO && m.kind == PROTO_REP) {
+		rpcc_deliver(c, m.id, m.op, NULL, -EPROTO);
+		rc = 0;
+	} else if (!rc && m.kind == PROTO_REP) {
+		rpcc_deliver(c, m.id, m.op, &m, 0);
+	} else if (!rc && m.kind == PROTO_PUSH) {
+		if (c->on_push)
+			c->on_push(c->push_arg, &m);
+		proto_msg_cleanup(&m);
+	} else if (!rc) {
+		log_warn("ignoring a %s request from the broker",
+			 proto_op_name(m.op));
+		proto_msg_cleanup(&m);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->leader = 0;
+	if (rc && rc != -EAGAIN && !c->dead) {
+		if (!c->closing && !c->read_logged) {
+			if (rc == -ENOTCONN)
+				log_err("the broker closed the connection");
+			else
+				log_err("connection to the broker failed: %s",
+					strerror(-rc));
+		}
+		c->read_logged = 1;
+		rpcc_set_dead(c);
+	}
+	return rc == -EAGAIN ? rc : 0;
+}
+
+/* The token is free: wake one caller still waiting so that it reads. */
+static void rpcc_pass_token(struct rpcc *c)
+{
+	unsigned i;
+
+	if (c->leader || c->dead || !c->nwait)
+		return;
+	for (i = 0; i < RPCC_SLOTS; i++) {
+		if (c->slots[i].waiting && !c->slots[i].done) {
+			pthread_cond_signal(&c->slots[i].cv);
+			return;
+		}
+	}
+}
+
+/*
+ * The background thread: reads while no call is in flight, so pushes and
+ * a lost connection are seen at any time.  It keeps out of the way of
+ * callers: it takes the token only after RPCC_IDLE_MS without a new call.
+ */
 static void *rpcc_reader(void *arg)
 {
 	struct rpcc *c = arg;
-	struct proto_msg m;
-	int rc, closing;
+	struct timespec dl;
+	uint64_t seen;
 
-	for (;;) {
-		rc = rpcc_read_msg(c, &m);
-		if (rc == -EPROTO && m.kind == PROTO_REP) {
-			rpcc_deliver(c, m.id, m.op, NULL, -EPROTO);
-			continue;
-		}
-		if (rc)
-			break;
-		if (m.kind == PROTO_REP) {
-			rpcc_deliver(c, m.id, m.op, &m, 0);
-		} else if (m.kind == PROTO_PUSH) {
-			if (c->on_push)
-				c->on_push(c->push_arg, &m);
-			proto_msg_cleanup(&m);
-		} else {
-			log_warn("ignoring a %s request from the broker",
-				 proto_op_name(m.op));
-			proto_msg_cleanup(&m);
-		}
-	}
 	pthread_mutex_lock(&c->lock);
-	closing = c->closing;
-	pthread_mutex_unlock(&c->lock);
-	if (!closing) {
-		if (rc == -ENOTCONN)
-			log_err("the broker closed the connection");
-		else
-			log_err("connection to the broker failed: %s",
-				strerror(-rc));
+	while (!c->dead && !c->closing) {
+		seen = c->ncalls;
+		rpcc_deadline(&dl, RPCC_IDLE_MS);
+		while (!c->dead && !c->closing &&
+		       pthread_cond_timedwait(&c->bg_cv, &c->lock, &dl) !=
+			   ETIMEDOUT)
+			;
+		/* Read while nothing new started and nobody else reads. */
+		while (!c->dead && !c->closing && !c->leader && !c->nwait &&
+		       c->ncalls == seen)
+			rpcc_lead(c);
+		rpcc_pass_token(c);
 	}
-	rpcc_set_dead(c);
+	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
@@ -388,18 +456,58 @@ static int rpcc_take_slot(struct rpcc *c, const struct proto_msg *req,
 	c->slots[i].id = (++c->seq << RPCC_SLOT_BITS) | i;
 	c->slots[i].op = req->op;
 	c->slots[i].done = 0;
+	c->slots[i].waiting = 0;
 	c->slots[i].rc = 0;
 	c->slots[i].rep = rep;
 	c->nbusy++;
+	c->ncalls++;
 	*out = &c->slots[i];
 	return 0;
+}
+
+static int rpcc_past(const struct timespec *dl)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > dl->tv_sec ||
+	       (now.tv_sec == dl->tv_sec && now.tv_nsec >= dl->tv_nsec);
+}
+
+/* Wait for s's reply, reading it ourselves when nobody else reads. */
+static int rpcc_wait(struct rpcc *c, struct rpcc_slot *s,
+		     const struct timespec *dl)
+{
+	int rc = 0, e;
+
+	c->nwait++;
+	while (!s->done && !c->dead) {
+		if (!c->leader) {
+			rpcc_lead(c);
+			if (!s->done && rpcc_past(dl)) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			continue;
+		}
+		s->waiting = 1;
+		e = pthread_cond_timedwait(&s->cv, &c->lock, dl);
+		s->waiting = 0;
+		if (e == ETIMEDOUT && !s->done) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	c->nwait--;
+	rpcc_pass_token(c);
+	return rc;
 }
 
 int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 {
 	struct rpcc_slot *s = NULL;
 	struct timespec dl;
-	int rc, e;
+	int rc;
 
 	rpcc_deadline(&dl, c->timeout_ms);
 	proto_msg_init(rep);
@@ -413,11 +521,8 @@ int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 	__atomic_store_n(&req->id, s->id, __ATOMIC_RELEASE);
 	rc = rpcc_send_msg(c, req, &dl);
 	pthread_mutex_lock(&c->lock);
-	while (!rc && !s->done && !c->dead) {
-		e = pthread_cond_timedwait(&s->cv, &c->lock, &dl);
-		if (e == ETIMEDOUT && !s->done)
-			rc = -ETIMEDOUT;
-	}
+	if (!rc)
+		rc = rpcc_wait(c, s, &dl);
 	if (s->done)
 		rc = s->rc; /* even after a send error: the reply is there */
 	else if (!rc || c->dead)
@@ -559,6 +664,7 @@ static struct rpcc *rpcc_new(struct transport_conn *conn,
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_cond_init(&c->free_cv, &ca);
+	pthread_cond_init(&c->bg_cv, &ca);
 	for (i = 0; i < RPCC_SLOTS; i++)
 		pthread_cond_init(&c->slots[i].cv, &ca);
 	pthread_condattr_destroy(&ca);
@@ -577,18 +683,22 @@ static void rpcc_destroy(struct rpcc *c)
 	for (i = 0; i < RPCC_SLOTS; i++)
 		pthread_cond_destroy(&c->slots[i].cv);
 	pthread_cond_destroy(&c->free_cv);
+	pthread_cond_destroy(&c->bg_cv);
 	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-/* Bound a stuck write on plain sockets (TLS fds are non-blocking). */
-static void rpcc_send_timeout(struct rpcc *c)
+/*
+ * Bound a stuck write (SO_SNDTIMEO; for TLS transport.c polls with it).
+ * opt SO_RCVTIMEO with ms: bound one read the same way.
+ */
+static void rpcc_sock_timeout(struct rpcc *c, int opt, int ms)
 {
-	struct timeval tv = {.tv_sec = c->timeout_ms / 1000,
-			     .tv_usec = (c->timeout_ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = ms / 1000,
+			     .tv_usec = (ms % 1000) * 1000};
 
-	(void)setsockopt(transport_fd(c->conn), SOL_SOCKET, SO_SNDTIMEO, &tv,
+	(void)setsockopt(transport_fd(c->conn), SOL_SOCKET, opt, &tv,
 			 sizeof(tv));
 }
 
@@ -611,7 +721,7 @@ int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 		rpcc_why(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
-	rpcc_send_timeout(c);
+	rpcc_sock_timeout(c, SO_SNDTIMEO, c->timeout_ms);
 	w.c = c;
 	rpcc_deadline(&w.deadline, c->timeout_ms);
 	pthread_condattr_init(&ca);
@@ -663,6 +773,10 @@ int rpcc_run(struct rpcc *c)
 
 	if (c->running)
 		return -EALREADY;
+	/* Leaders must get back to their callers' deadlines. */
+	rpcc_sock_timeout(c, SO_RCVTIMEO,
+			  c->timeout_ms < RPCC_SLICE_MS ? c->timeout_ms
+							: RPCC_SLICE_MS);
 	e = pthread_create(&c->reader, NULL, rpcc_reader, c);
 	if (e)
 		return -e;
@@ -691,6 +805,7 @@ void rpcc_free(struct rpcc *c)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->closing = 1;
+	pthread_cond_broadcast(&c->bg_cv);
 	pthread_mutex_unlock(&c->lock);
 	if (c->running) {
 		rpcc_kill(c);
