@@ -48,4 +48,7 @@ extern const struct fuse_lowlevel_ops fuse_ops_ll;
 /* The INIT callback: negotiates the connection (fuse_serve.c). */
 void fuse_serve_init(void *userdata, struct fuse_conn_info *conn);
 
+/* Called by every request: the first one sets the read-ahead (once). */
+void fuse_serve_first_op(void);
+
 #endif

@@ -94,6 +94,7 @@ static int fo_call(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep)
 	int rc;
 
 	proto_msg_init(rep);
+	fuse_serve_first_op();
 	if (__atomic_load_n(&fo.revoked, __ATOMIC_ACQUIRE))
 		return EACCES;
 	req->uid = ctx->uid;
@@ -617,8 +618,18 @@ static void fo_fh_op(fuse_req_t r, uint32_t op, fuse_ino_t ino, uint64_t fh,
 	fo_simple(r, &req);
 }
 
+/*
+ * A broker that granted NOFLUSH does nothing at FLUSH in this session, so
+ * the kernel is told FLUSH is not implemented and stops sending it on this
+ * mount.  close(2) still waits for the dirty pages' WRITEs and returns
+ * their errors: the kernel writes back and checks before it looks at FLUSH.
+ */
 static void fo_flush(fuse_req_t r, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (rpcc_features(fo.rpc) & PROTO_FEAT_NOFLUSH) {
+		fuse_reply_err(r, ENOSYS);
+		return;
+	}
 	fo_fh_op(r, PROTO_OP_FLUSH, ino, fi->fh, 0);
 }
 
@@ -785,14 +796,37 @@ static void fo_readdir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
 
 /* ---- extended attributes ------------------------------------------------ */
 
+/*
+ * The protocol lets guests use the user. namespace only and brokers refuse
+ * every other name with EOPNOTSUPP, so the answer is given here without a
+ * round trip.  It matters: the kernel asks for security.capability before
+ * every write(2) to decide whether to drop file capabilities, and FUSE does
+ * not cache the answer.  Returns 0, or the errno for the kernel.
+ */
+static int fo_xattr_name(const char *name)
+{
+	static const char user[] = "user.";
+	size_t len = strlen(name);
+
+	if (__atomic_load_n(&fo.revoked, __ATOMIC_ACQUIRE))
+		return EACCES;
+	if (len > PROTO_MAX_NAME)
+		return ERANGE;
+	if (len <= sizeof(user) - 1 || strncmp(name, user, sizeof(user) - 1))
+		return EOPNOTSUPP;
+	return 0;
+}
+
 static void fo_setxattr(fuse_req_t r, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct proto_msg req;
+	int err = fo_xattr_name(name);
 
-	if (strlen(name) > PROTO_MAX_NAME || size > PROTO_MAX_XATTR) {
-		fuse_reply_err(r,
-			       strlen(name) > PROTO_MAX_NAME ? ERANGE : E2BIG);
+	if (!err && size > PROTO_MAX_XATTR)
+		err = E2BIG;
+	if (err) {
+		fuse_reply_err(r, err);
 		return;
 	}
 	fo_req(&req, PROTO_OP_SETXATTR, ino);
@@ -826,9 +860,10 @@ static void fo_getxattr(fuse_req_t r, fuse_ino_t ino, const char *name,
 			size_t size)
 {
 	struct proto_msg req;
+	int err = fo_xattr_name(name);
 
-	if (strlen(name) > PROTO_MAX_NAME) {
-		fuse_reply_err(r, ERANGE);
+	if (err) {
+		fuse_reply_err(r, err);
 		return;
 	}
 	fo_req(&req, PROTO_OP_GETXATTR, ino);
@@ -847,9 +882,10 @@ static void fo_listxattr(fuse_req_t r, fuse_ino_t ino, size_t size)
 static void fo_removexattr(fuse_req_t r, fuse_ino_t ino, const char *name)
 {
 	struct proto_msg req;
+	int err = fo_xattr_name(name);
 
-	if (strlen(name) > PROTO_MAX_NAME) {
-		fuse_reply_err(r, ERANGE);
+	if (err) {
+		fuse_reply_err(r, err);
 		return;
 	}
 	fo_req(&req, PROTO_OP_REMOVEXATTR, ino);

@@ -20,7 +20,9 @@ struct fuse_ops_cfg {
 	int foreground;		 /* do not daemonize after mounting */
 	int debug;		 /* libfuse debug output */
 	unsigned max_threads;	 /* FUSE worker threads; 0 = default */
-	const char *fsname;	 /* shown in /proc/mounts: the endpoint */
+	int read_ahead_kb;  /* the mount's read-ahead; 0 = 1 MiB, < 0 = kernel's
+			     */
+	const char *fsname; /* shown in /proc/mounts: the endpoint */
 	const char
 	    *extra_opts; /* passed through to fuse_session_new (-o ...) */
 };

@@ -2,9 +2,19 @@
  * fuse_serve.c - the FUSE session side of fuse_ops.h: connection set-up,
  * mounting, daemonizing, the worker loop and the broker's pushes.
  *
- * Pushes arrive on the RPC reader thread.  Kernel notifications can block
- * on inode locks held by a request that waits for a reply only that thread
- * can deliver, so they are queued to a notifier thread of their own.
+ * Pushes arrive on whichever thread reads the RPC connection.  Kernel
+ * notifications can block on inode locks held by a request that waits for
+ * a reply only that thread can deliver, so they are queued to a notifier
+ * thread of their own.
+ *
+ * Read-ahead: the kernel gives a FUSE mount the smaller of its default
+ * (128 KiB) and what INIT offered, so sequential reads arrive as 128 KiB
+ * READs, one round trip each.  The mount's bdi is raised to read_ahead_kb
+ * (1 MiB, the largest READ) once the session serves requests: set before
+ * INIT it would be lowered again, and stat-ing the mount point to find the
+ * bdi before the session answers would deadlock, so the bdi is found in
+ * /proc/self/mountinfo by the mount point's real path, computed before
+ * mounting, on the first request.
  */
 #define FUSE_USE_VERSION 312
 
@@ -15,14 +25,18 @@
 #include "rpcc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FO_DEFAULT_THREADS 16u /* FUSE workers; rpcc allows 64 calls */
 #define FO_MAX_BACKGROUND 64u
+#define FO_READAHEAD_KB 1024 /* default: one 1 MiB READ */
 
 struct fo_state fo = {.qlock = PTHREAD_MUTEX_INITIALIZER,
 		      .qcv = PTHREAD_COND_INITIALIZER};
@@ -55,6 +69,95 @@ void fuse_serve_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &=
 	    ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 			FUSE_CAP_SPLICE_MOVE | FUSE_CAP_EXPORT_SUPPORT);
+}
+
+/* ---- read-ahead --------------------------------------------------------- */
+
+static char fo_mnt_real[PATH_MAX]; /* set before mounting, then read-only */
+static pthread_once_t fo_ra_once = PTHREAD_ONCE_INIT;
+
+/* Undo mountinfo's octal escapes ("\040" for a space) in place. */
+static void fo_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/*
+ * The bdi name ("MAJ:MIN") of the topmost FUSE mount on path.  A mountinfo
+ * line: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE ...
+ */
+static int fo_bdi(const char *path, char *bdi, size_t len)
+{
+	char *line = NULL, *sep, *save, *tok[5];
+	size_t cap = 0, i;
+	int rc = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		sep = strstr(line, " - ");
+		if (!sep || strncmp(sep + 3, "fuse", 4))
+			continue;
+		*sep = '\0';
+		memset(tok, 0, sizeof(tok));
+		tok[0] = strtok_r(line, " ", &save);
+		for (i = 1; tok[i - 1] && i < 5; i++)
+			tok[i] = strtok_r(NULL, " ", &save);
+		if (!tok[4])
+			continue;
+		fo_unescape(tok[4]);
+		if (strcmp(tok[4], path))
+			continue;
+		snprintf(bdi, len, "%s", tok[2]);
+		rc = 0; /* keep going: a later line is mounted on top */
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static void fo_readahead(void)
+{
+	char bdi[32], path[96], val[16];
+	int fd,
+	    kb = fo.cfg.read_ahead_kb ? fo.cfg.read_ahead_kb : FO_READAHEAD_KB;
+	ssize_t n;
+
+	if (kb < 0 || !fo_mnt_real[0])
+		return;
+	if (fo_bdi(fo_mnt_real, bdi, sizeof(bdi))) {
+		log_debug("read-ahead: %s not found in mountinfo", fo_mnt_real);
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", bdi);
+	snprintf(val, sizeof(val), "%d\n", kb);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : write(fd, val, strlen(val));
+	if (n < 0) /* not root: the kernel's default stays */
+		log_debug("read-ahead: %s: %m", path);
+	else
+		log_debug("read-ahead of %s set to %d KiB", fo_mnt_real, kb);
+	if (fd >= 0)
+		close(fd);
+}
+
+void fuse_serve_first_op(void)
+{
+	pthread_once(&fo_ra_once, fo_readahead);
 }
 
 /* ---- pushes ------------------------------------------------------------- */
@@ -205,6 +308,9 @@ int fuse_ops_serve(struct rpcc *c, const char *mountpoint,
 
 	fo.rpc = c;
 	fo.cfg = *cfg;
+	/* Before mounting: resolving it afterwards would ask this process. */
+	if (!realpath(mountpoint, fo_mnt_real))
+		fo_mnt_real[0] = '\0';
 	rc = fo_args(cfg, &args);
 	if (rc)
 		goto out;

@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"allow_other\n"
 		"  default_permissions|nodefault_permissions max_threads=N "
 		"ro|rw\n"
+		"  read_ahead_kb=N\n"
 		"  and generic mount options (nosuid, nodev, noexec, noatime, "
 		"...)\n"
 		"See mount.occfs(8).\n",
@@ -99,7 +100,7 @@ static int mountc_session(const struct mount_opts *o,
 	ro.handle_len = h.len;
 	/* Compression pays on a network; over a local socket it only
 	 * burns CPU on both ends. */
-	ro.features = PROTO_FEAT_INVAL |
+	ro.features = PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH |
 		      (ep->kind == TRANSPORT_TLS ? PROTO_FEAT_ZSTD : 0);
 	ro.timeout_ms = (int)(o->timeout * 1000.0);
 	ro.on_push = fuse_ops_push;
@@ -131,6 +132,7 @@ static void mountc_cfg(const struct mount_opts *o, const struct proto_msg *h,
 	cfg->foreground = o->foreground;
 	cfg->debug = o->debug;
 	cfg->max_threads = o->max_threads;
+	cfg->read_ahead_kb = o->read_ahead_kb ? (int)o->read_ahead_kb : -1;
 	cfg->fsname = o->spec;
 	cfg->extra_opts = o->fuse_opts;
 }

@@ -84,6 +84,7 @@ void mount_opts_init(struct mount_opts *o)
 	o->timeout = 30.0;
 	o->writeback = 1;
 	o->default_permissions = 1;
+	o->read_ahead_kb = MOUNT_OPTS_READAHEAD_KB;
 }
 
 void mount_opts_cleanup(struct mount_opts *o)
@@ -174,6 +175,16 @@ static int mount_opts_valued(struct mount_opts *o, const char *key,
 					       "option 'max_threads': '%s' is "
 					       "not a number in [1, %u]",
 					       v, MOUNT_OPTS_MAX_THREADS);
+		return 0;
+	}
+	if (strcmp(key, "read_ahead_kb") == 0) {
+		if (mount_opts_uint(v, 0, MOUNT_OPTS_MAX_READAHEAD_KB,
+				    &o->read_ahead_kb))
+			return mount_opts_fail(
+			    err, len,
+			    "option 'read_ahead_kb': '%s' is "
+			    "not a number in [0, %u]",
+			    v, MOUNT_OPTS_MAX_READAHEAD_KB);
 		return 0;
 	}
 	if (strcmp(key, "handle") == 0 || strcmp(key, "ca") == 0) {

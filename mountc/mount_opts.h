@@ -17,7 +17,9 @@
 #define MOUNT_EX_USAGE 1
 #define MOUNT_EX_FAIL 32
 
-#define MOUNT_OPTS_FUSE_MAX 1024 /* bytes of generic flags for libfuse */
+#define MOUNT_OPTS_FUSE_MAX 1024      /* bytes of generic flags for libfuse */
+#define MOUNT_OPTS_READAHEAD_KB 1024u /* default read_ahead_kb */
+#define MOUNT_OPTS_MAX_READAHEAD_KB 65536u /* 64 MiB */
 
 struct mount_opts {
 	const char *spec;	/* broker endpoint (points into argv) */
@@ -27,7 +29,8 @@ struct mount_opts {
 	double attr_timeout, entry_timeout, negative_timeout; /* seconds */
 	double timeout; /* per-call RPC timeout, seconds */
 	int writeback, allow_other, default_permissions, rdonly;
-	unsigned max_threads; /* 0 = libfuse's default */
+	unsigned max_threads;	/* 0 = libfuse's default */
+	unsigned read_ahead_kb; /* KiB; 0 = leave the kernel's value */
 	int foreground, debug, verbose, sloppy, fake;
 	int help, version; /* -h / -V: print and exit 0 */
 	/* Generic mount flags for libfuse, comma-separated, last one wins. */
