@@ -90,6 +90,12 @@ struct backend_ops {
 	 * n): nothing that moves file data, syncs, or can wait on a network.
 	 */
 	uint64_t inline_ops;
+	/*
+	 * Ops that do nothing but a DLP scan (bit n = wire op n): while no
+	 * DLP scanner is active when a session opens, the broker lets its
+	 * client skip them (FLUSH: the NOFLUSH feature of HELLO).
+	 */
+	uint64_t dlp_only_ops;
 };
 
 #define BACKEND_OP_BIT(op) (UINT64_C(1) << (op))

@@ -261,4 +261,6 @@ const struct backend_ops backend_local = {
 	BACKEND_OP_BIT(PROTO_OP_MKNOD) | BACKEND_OP_BIT(PROTO_OP_LINK) |
 	BACKEND_OP_BIT(PROTO_OP_SETXATTR) |
 	BACKEND_OP_BIT(PROTO_OP_REMOVEXATTR) | BACKEND_OP_BIT(PROTO_OP_RMDIR),
+    /* Writes reach the host file as they come; FLUSH only scans. */
+    .dlp_only_ops = BACKEND_OP_BIT(PROTO_OP_FLUSH),
 };

@@ -22,6 +22,7 @@
 #include "backend.h"
 #include "broker_audit.h"
 #include "broker_dlp.h"
+#include "dlp_scan.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -424,6 +425,10 @@ static void conn_opened(struct conn *c, struct job *j)
 	}
 	c->sess = j->sess;
 	c->state = CONN_READY;
+	/* NOFLUSH only where FLUSH does nothing: no DLP scan at close. */
+	if (!(c->sess->ops->dlp_only_ops & BACKEND_OP_BIT(PROTO_OP_FLUSH)) ||
+	    dlp_scan_active(NULL))
+		c->features &= ~PROTO_FEAT_NOFLUSH;
 	c->in.limit = FRAME_HDR_LEN + c->max_payload +
 		      (PROTO_MAX_FRAME - PROTO_MAX_PAYLOAD);
 	proto_msg_init(&m);

@@ -37,7 +37,9 @@ struct buf;
 /* HELLO feature bits (negotiated: reply = request & broker support). */
 #define PROTO_FEAT_ZSTD 0x1u  /* frame bodies may be zstd-compressed */
 #define PROTO_FEAT_INVAL 0x2u /* broker pushes INVAL_ENTRY / INVAL_INODE */
-#define PROTO_FEAT_ALL (PROTO_FEAT_ZSTD | PROTO_FEAT_INVAL)
+/* FLUSH does nothing in this session (no DLP scan at close): may be skipped */
+#define PROTO_FEAT_NOFLUSH 0x4u
+#define PROTO_FEAT_ALL (PROTO_FEAT_ZSTD | PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH)
 
 /* HELLO reply flags. */
 #define PROTO_HELLO_RDONLY 0x1u /* intent read/preview: mutations get EROFS */
