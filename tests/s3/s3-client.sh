@@ -4,8 +4,8 @@
 # usage: s3-client.sh [BUILD_DIR]   (default: $top_builddir or .)
 #
 # Builds tests/s3/test-s3-client from BUILD_DIR's libbroker.a and
-# libocccommon.a unless the build system already did, starts radosgw with
-# rgw-start (exit 77 when Ceph is not installed), runs the test, stops it.
+# libocccommon.a unless the build system already did, runs the test under
+# with-rgw (a throw-away radosgw; exit 77 when Ceph is not installed).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -25,16 +25,4 @@ if [ ! -x "$BIN" ] || [ "$HERE/test-s3-client.c" -nt "$BIN" ]; then
 		-lpthread || exit 1
 fi
 
-STATE=$(mktemp -d /tmp/occfs-rgw.XXXXXX)
-rmdir "$STATE"
-"$HERE/rgw-start" "$STATE"
-rc=$?
-if [ $rc != 0 ]; then
-	rm -rf "$STATE"
-	exit $rc
-fi
-trap '"$HERE/rgw-stop" "$STATE"' EXIT
-set -a
-. "$STATE/env"
-set +a
-"$BIN"
+exec "$HERE/with-rgw" "$BIN"

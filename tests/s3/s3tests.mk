@@ -6,4 +6,5 @@
 EXTRA_DIST += tests/s3/system tests/s3/lib.sh tests/s3/faults.sh \
 	tests/s3/durability.sh tests/s3/egress.sh tests/s3/sts.sh \
 	tests/s3/s3fs-interop.sh tests/s3/faultproxy.py \
-	tests/s3/connectproxy.py tests/s3/s3cli.py tests/s3/fs-exclude
+	tests/s3/connectproxy.py tests/s3/s3cli.py tests/s3/fs-exclude \
+	tests/s3/with-rgw
