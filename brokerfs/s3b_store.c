@@ -312,7 +312,12 @@ static int stage_create(struct s3b_store *st, struct s3_http *http,
 		ret = -EEXIST;
 		goto out;
 	}
-	if (ftruncate(sg->fd, (off_t)sg->size) < 0) {
+	/*
+	 * The file is new, so empty: no ftruncate to 0, which on ext4 would
+	 * make its close start writeback of what is written by then
+	 * (auto_da_alloc), for a file that is unlinked at that close anyway.
+	 */
+	if (sg->size && ftruncate(sg->fd, (off_t)sg->size) < 0) {
 		ret = -errno;
 		goto out;
 	}
