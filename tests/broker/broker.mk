@@ -8,7 +8,7 @@ brokerfs_brokerfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/policy
 brokerfs_brokerfs_LDADD += $(POLICY_LIBS)
 
 TESTS += tests/broker/policy.sh tests/broker/policy-s3.sh
-EXTRA_DIST += tests/broker/policy.sh tests/broker/policy-s3.sh
+EXTRA_DIST += tests/broker/policy.sh tests/broker/policy-s3.sh tests/broker/lib.sh
 
 # DLP in the broker: the backends' scan interface and quarantine helpers
 # (libbroker.a, no scanner dependency) and the scanner brokerfs installs.

@@ -9,49 +9,12 @@
 # large object, are found; mode visible uploads parts while a slow hook
 # scans but shows no object until the pass, and aborts on a block.  Needs
 # root and /dev/fuse; skips when radosgw cannot run.
-set -u
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-broker=$top_builddir/brokerfs/brokerfs
-ctl=$top_builddir/tools/occfsctl
-mountc=$top_builddir/mountc/mountc
-s3cli="python3 $top_srcdir/tests/s3/s3cli.py"
-for b in "$broker" "$ctl" "$mountc"; do
-	[ -x "$b" ] || { echo "dlp-s3.sh: $b not built"; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { echo "dlp-s3.sh: needs root, skipped"; exit 77; }
-[ -c /dev/fuse ] || { echo "dlp-s3.sh: no /dev/fuse, skipped"; exit 77; }
+needs_s3=1
+. "$(dirname "$0")/lib.sh"
 
-# A throw-away radosgw for this test (with-rgw exits 77 where none can run).
-[ -n "${OCCFS_S3_ENV:-}" ] ||
-	exec "$top_srcdir/tests/s3/with-rgw" sh "$0" "$@"
-tmp=$(mktemp -d /tmp/occfs-dlp-s3.XXXXXX)
-pid=
 m=$tmp/mnt
-fails=0
-cleanup() {
-	umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-ok() { echo "ok: $*"; }
-
-. "$OCCFS_S3_ENV"
-export S3_ENDPOINT S3_REGION S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
-(umask 077 && printf 'access_key = %s\nsecret_key = %s\n' "$S3_ACCESS_KEY" \
-	"$S3_SECRET_KEY" >"$tmp/cred")
-mkdir -p "$tmp/pol" "$tmp/staging" "$m"
-"$ctl" token keygen --private "$tmp/key" --public "$tmp/pub" >/dev/null ||
-	exit 1
+mnts=$m
+mkdir -p "$m"
 cat >"$tmp/hook-slow" <<'EOF'
 #!/bin/sh
 cat >/dev/null
@@ -237,7 +200,4 @@ exists bad.vis && fail "visible: blocked object appeared"
 [ -z "$(uploads dlp/dfs/bad.vis)" ] && ok "visible: multipart upload aborted" ||
 	fail "visible: upload of bad.vis left in progress"
 
-grep -q -e Sanitizer -e 'runtime error' "$tmp/broker.log" &&
-	{ fail "sanitizer report"; grep -A20 -e Sanitizer -e 'runtime error' "$tmp/broker.log"; }
-[ $fails = 0 ] || { echo "dlp-s3.sh: $fails failures"; exit 1; }
-echo "dlp-s3.sh: all passed"
+finish
