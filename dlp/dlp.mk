@@ -2,7 +2,7 @@
 noinst_LIBRARIES += libdlp.a
 libdlp_a_SOURCES = dlp/dlp.h dlp/dlp_int.h dlp/dlp_pattern.c \
 	dlp/dlp_builtin.c dlp/dlp_engine.c dlp/dlp_stream.c dlp/dlp_hook.c \
-	dlp/dlp_classify.c dlp/dlp_fast.c
+	dlp/dlp_classify.c dlp/dlp_fast.c dlp/dlp_vec.c
 libdlp_a_CFLAGS = $(AM_CFLAGS) $(HS_CFLAGS)
 
 DLP_TESTS = tests/dlp/test_dlp tests/dlp/test_dlp_rules

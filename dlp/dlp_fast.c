@@ -147,6 +147,8 @@ int dlp_fast_add_class(struct dlp_fast *f, unsigned id,
 		for (unsigned i = 0; i < cr->plen; i++)
 			if (dlp_bset_has(&cr->pre[i], c))
 				p.pos[c] |= 1u << i;
+	dlp_vec_setup(&p, cr);
+	f->vec = f->npf < DLP_VEC_RULES_MAX ? dlp_vec_level() : DLP_VEC_NONE;
 	n = realloc(f->pf, (f->npf + 1) * sizeof(*n));
 	if (!n)
 		return -1;
@@ -267,24 +269,78 @@ static void bm_advance(struct blockmasks *bm)
 	}
 }
 
+/* Starts of rule pf's prefix ending at the ends in m, checked byte by
+ * byte: bit 64 + i of the result is a start at block offset i. */
+static unsigned __int128 check_ends(const struct dlp_prefilter *pf,
+				    const unsigned char *p, uint64_t m)
+{
+	uint32_t all = pf->plen == 32 ? ~0u : (1u << pf->plen) - 1;
+	unsigned __int128 any = 0;
+
+	while (m) {
+		unsigned e = 64 + (unsigned)__builtin_ctzll(m);
+		const unsigned char *q = p + e + 1 - pf->plen;
+		uint32_t ok = all;
+
+		m &= m - 1;
+		for (unsigned j = 0; j < pf->plen && ok == all; j++)
+			if (!(pf->pos[q[j]] & (1u << j)))
+				ok = 0;
+		if (ok)
+			any |= (unsigned __int128)1 << (e + 1 - pf->plen);
+	}
+	return any;
+}
+
+/* The wide-vector prefix test (dlp_vec.c). */
+static unsigned __int128 vec_starts(const struct dlp_stream *s,
+				    const unsigned char *p)
+{
+	const struct dlp_fast *f = &s->e->fast;
+	uint64_t ends[DLP_VEC_RULES_MAX];
+	uint8_t skip[DLP_VEC_RULES_MAX];
+	unsigned __int128 any = 0;
+
+	for (unsigned r = 0; r < f->npf; r++)
+		skip[r] = s->hit[f->pf[r].id] || !s->active[f->pf[r].id];
+	if (f->vec == DLP_VEC_AVX512)
+		dlp_vec_block512(f, p, skip, ends);
+	else
+		dlp_vec_block256(f, p, skip, ends);
+	for (unsigned r = 0; r < f->npf; r++) {
+		const struct dlp_prefilter *pf = &f->pf[r];
+
+		if (!ends[r])
+			continue;
+		if (pf->vexact)
+			any |= (unsigned __int128)ends[r] << (65 - pf->plen);
+		else
+			any |= check_ends(pf, p, ends[r]);
+	}
+	return any;
+}
+
 /*
  * Where some class rule's leading classes hold with their last byte in the
  * block: bit 64 + i of the result is a start at block offset i (starts
- * reach back into the block before).  Rarest sets first, so most blocks
- * stop after one or two masks.
+ * reach back into the block before).
  */
 static unsigned __int128 prefix_starts(const struct dlp_stream *s,
 				       struct blockmasks *bm)
 {
 	const struct dlp_fast *f = &s->e->fast;
-	uint64_t dc = bm_cur(bm, SET_DIGIT), dp = bm_prev(bm, SET_DIGIT);
-	uint64_t uc = bm_cur(bm, SET_UPPER), up = bm_prev(bm, SET_UPPER);
+	uint64_t dc, dp, uc, up;
 	unsigned __int128 any = 0;
 
+	if (f->vec)
+		return vec_starts(s, bm->p);
+	dc = bm_cur(bm, SET_DIGIT);
+	dp = bm_prev(bm, SET_DIGIT);
+	uc = bm_cur(bm, SET_UPPER);
+	up = bm_prev(bm, SET_UPPER);
 	for (unsigned r = 0; r < f->npf; r++) {
 		const struct dlp_prefilter *pf = &f->pf[r];
 		uint64_t m = ~0ull; /* bit i: a prefix may end at i */
-		uint32_t all = pf->plen == 32 ? ~0u : (1u << pf->plen) - 1;
 
 		if (s->hit[pf->id] || !s->active[pf->id])
 			continue;
@@ -300,19 +356,7 @@ static unsigned __int128 prefix_starts(const struct dlp_stream *s,
 			 * filling the low bits */
 			m &= (c << sh) | ((p >> 1) >> (63 - sh));
 		}
-		while (m) {
-			unsigned e = 64 + (unsigned)__builtin_ctzll(m);
-			const unsigned char *q = bm->p + e + 1 - pf->plen;
-			uint32_t ok = all;
-
-			m &= m - 1;
-			for (unsigned j = 0; j < pf->plen && ok == all; j++)
-				if (!(pf->pos[q[j]] & (1u << j)))
-					ok = 0;
-			if (ok)
-				any |= (unsigned __int128)1
-				       << (e + 1 - pf->plen);
-		}
+		any |= check_ends(pf, bm->p, m);
 	}
 	return any;
 }

@@ -44,6 +44,10 @@ struct dlp_builtin {
 
 const struct dlp_builtin *dlp_builtin_find(const char *name);
 
+#ifndef DLP_PIECE
+#define DLP_PIECE (64u << 10)
+#endif
+
 /* Bytes of history a stream keeps for confirmers and excerpts. */
 #define DLP_WINDOW 4096
 
@@ -95,6 +99,13 @@ struct dlp_ranges {
 
 #define DLP_PROBES_MAX 5
 
+/* A prefix position's class as byte ranges [lo, lo + span], each byte
+ * repeated 64 times: vector operands that need no broadcast. */
+struct dlp_vtest {
+	unsigned char pos, n;
+	unsigned char lo[DLP_RANGES_MAX][64], span[DLP_RANGES_MAX][64];
+};
+
 /*
  * A class-only rule's prefilter.  Probes test whole blocks against two
  * masks every rule shares, digits and capitals: probe i requires the byte
@@ -112,7 +123,29 @@ struct dlp_prefilter {
 	uint64_t dsel[DLP_PROBES_MAX], usel[DLP_PROBES_MAX];
 	uint64_t nsel[DLP_PROBES_MAX], shift[DLP_PROBES_MAX];
 	uint32_t pos[256]; /* bit j: the byte may stand at position j */
+	/* the wide-vector test (dlp_vec.c): the positions worth a compare,
+	 * rarest class first; vexact: the tests are the classes, so no
+	 * byte-by-byte check is needed */
+	struct dlp_vtest vt[DLP_PREFIX_MAX];
+	unsigned nvec;
+	bool vexact;
 };
+
+/*
+ * dlp_vec.c.  The level is the widest the CPU has, or what
+ * OCCFS_DLP_SIMD (portable, avx2, avx512) asks for if the CPU has it; it is
+ * read when an engine is built, so tests can run every path.
+ */
+enum dlp_vec_level { DLP_VEC_NONE, DLP_VEC_AVX2, DLP_VEC_AVX512 };
+void dlp_vec_setup(struct dlp_prefilter *p, const struct dlp_class_rule *cr);
+enum dlp_vec_level dlp_vec_level(void);
+/* Class rules the wide-vector test takes (more: the portable path). */
+#define DLP_VEC_RULES_MAX 64
+struct dlp_fast;
+void dlp_vec_block512(const struct dlp_fast *f, const unsigned char *p,
+		      const uint8_t *skip, uint64_t *out);
+void dlp_vec_block256(const struct dlp_fast *f, const unsigned char *p,
+		      const uint8_t *skip, uint64_t *out);
 
 /*
  * The fast paths (dlp_fast.c).  card: rule indexes of card_number rules,
@@ -127,6 +160,7 @@ struct dlp_fast {
 	struct dlp_prefilter *pf;
 	unsigned npf;
 	unsigned char pad;
+	enum dlp_vec_level vec; /* the prefix test's path (dlp_vec.c) */
 	unsigned *card;
 	unsigned ncard;
 	hs_database_t *cls_db; /* streaming; NULL when no class rules */

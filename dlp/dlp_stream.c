@@ -252,8 +252,8 @@ static int scan(struct dlp_stream *s, const unsigned char *p, size_t len)
 	int ret;
 
 	while (len > 0) {
-		/* Vectorscan takes at most 4 GiB - 1 per call */
-		size_t n = len > (1u << 30) ? (1u << 30) : len;
+		/* both passes over a piece while it is in the cache */
+		size_t n = len > DLP_PIECE ? DLP_PIECE : len;
 
 		s->cur = p;
 		s->cur_base = s->pos;
