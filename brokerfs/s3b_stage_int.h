@@ -24,6 +24,8 @@
 #define S3B_ID_LEN 16	       /* hex characters of a stage's file name */
 #define S3B_TABLE 1024	       /* hash buckets of the stage table */
 #define S3B_MF_MAX (64u << 20) /* largest manifest we will read */
+#define S3B_MF_PAGE 4096       /* manifests up to this are overwritten */
+#define S3B_SPARES 32	       /* file pairs kept for new stages */
 
 /* A set of block numbers: one bit each, grown on demand. */
 struct s3b_bits {
@@ -106,6 +108,19 @@ struct s3b_store {
 	pthread_t retry_thread;
 	pthread_t *threads;
 	unsigned nthreads;
+
+	/*
+	 * Files of removed clean stages, kept in spare/ for new stages
+	 * (s3b_store.c): on ext4 a new inode costs far more than a rename.
+	 */
+	pthread_mutex_t spare_lock; /* a leaf */
+	int sparefd;		    /* spare/, or -1: no spares */
+	struct s3b_spare {
+		int fd;		     /* the data file, open */
+		uint32_t mf_len;     /* the manifest's length */
+		unsigned n;	     /* names spare/<n>.data, spare/<n>.mf */
+	} spares[S3B_SPARES];	     /* spare_lock */
+	unsigned nspares, spare_seq; /* spare_lock */
 };
 
 /* bits */
@@ -118,6 +133,13 @@ void s3b_bits_free(struct s3b_bits *b);
 
 /* s3b_stage_mf.c: the manifest */
 int s3b_mf_write(struct s3b_stage *sg, bool sync);
+/*
+ * Write the stage's first manifest into the spare file name in dirfd (flen
+ * bytes long, its old content) and rename it to <id>.mf; -errno (nothing
+ * renamed) when that cannot be done.
+ */
+int s3b_mf_adopt(struct s3b_stage *sg, int dirfd, const char *name,
+		 uint32_t flen);
 int s3b_mf_parse(const char *text, size_t len, struct s3b_stage *sg);
 int s3b_mf_name(char *out, size_t n, const char *id, const char *suffix);
 int s3b_meta_copy(const struct s3_kv *in, size_t n, struct s3_kv **out);
@@ -137,6 +159,8 @@ void s3b_store_remove(struct s3b_store *st, struct s3b_stage *sg);
 void s3b_store_rehash(struct s3b_store *st, struct s3b_stage *sg,
 		      const char *fsid, const char *key);
 void s3b_store_unlink(struct s3b_store *st, const char *id);
+/* A clean stage is gone: keep its files as spares or unlink them. */
+void s3b_store_retire(struct s3b_store *st, struct s3b_stage *sg);
 uint64_t s3b_now_ms(void);
 
 /* s3b_stage_dlp.c: DLP before upload (busy set, lock not held) */

@@ -47,7 +47,6 @@
 #include "s3b_stage_int.h"
 
 #define MF_RUNS_PER_LINE 256
-#define MF_PAGE 4096 /* copied by the kernel as one unit at offset 0 */
 
 int s3b_mf_name(char *out, size_t n, const char *id, const char *suffix)
 {
@@ -242,7 +241,7 @@ out:
 }
 
 /*
- * Overwrite <id>.mf, known to be flen <= MF_PAGE bytes long, with one
+ * Overwrite <id>.mf, known to be flen <= S3B_MF_PAGE bytes long, with one
  * pwrite of b padded to flen.  1 when it could not be done that way (no
  * file, short write): the caller replaces the file instead.
  */
@@ -274,6 +273,61 @@ static int mf_overwrite(struct s3b_stage *sg, struct buf *b, size_t flen,
 	return ret;
 }
 
+int s3b_mf_adopt(struct s3b_stage *sg, int dirfd, const char *name,
+		 uint32_t flen)
+{
+	char to[64];
+	struct buf b;
+	uint64_t sum;
+	size_t clen;
+	ssize_t n;
+	int fd = -1, ret;
+
+	buf_init(&b, S3B_MF_MAX);
+	ret = mf_render(sg, &b);
+	if (ret)
+		goto out;
+	clen = b.len;
+	sum = fnv64(b.p, b.len);
+	ret = -EFBIG;
+	if (clen > S3B_MF_PAGE || flen > S3B_MF_PAGE)
+		goto out;
+	ret = -ENOMEM;
+	if (b.len < flen) {
+		if (buf_reserve(&b, flen - b.len))
+			goto out;
+		memset(b.p + b.len, '\n', flen - b.len);
+		b.len = flen;
+	}
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	do
+		n = pwrite(fd, b.p, b.len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)b.len) {
+		ret = n < 0 ? -errno : -EIO;
+		goto out;
+	}
+	/* no replacing: the id is new, an existing <id>.mf is not ours */
+	s3b_mf_name(to, sizeof(to), sg->id, ".mf");
+	if (renameat2(dirfd, name, sg->st->dirfd, to, RENAME_NOREPLACE) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = 0;
+	sg->mf_flen = (uint32_t)(b.len > clen ? b.len : clen);
+	sg->mf_clen = (uint32_t)clen;
+	sg->mf_sum = sum;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_cleanup(&b);
+	return ret;
+}
+
 /* Stage lock held. */
 int s3b_mf_write(struct s3b_stage *sg, bool sync)
 {
@@ -293,7 +347,7 @@ int s3b_mf_write(struct s3b_stage *sg, bool sync)
 	if (!sync && sg->mf_flen && clen == sg->mf_clen && sum == sg->mf_sum)
 		goto out; /* on disk already */
 	ret = 1;
-	if (sg->mf_flen && sg->mf_flen <= MF_PAGE && clen <= MF_PAGE) {
+	if (sg->mf_flen && sg->mf_flen <= S3B_MF_PAGE && clen <= S3B_MF_PAGE) {
 		ret = mf_overwrite(sg, &b, sg->mf_flen, sync);
 		if (ret != 1 && clen > sg->mf_flen)
 			sg->mf_flen = (uint32_t)clen; /* it grew */
