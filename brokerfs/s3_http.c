@@ -217,7 +217,7 @@ struct s3_http *s3_http_new(const struct s3_http_config *cfg)
 	h->cfg.max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 5;
 	h->cfg.retry_budget_ms = cfg->retry_budget_ms ?: 60000;
 	h->cfg.retry_base_ms = cfg->retry_base_ms ?: 100;
-	h->cfg.pool_size = cfg->pool_size > 0 ? cfg->pool_size : 8;
+	h->cfg.pool_size = cfg->pool_size > 0 ? cfg->pool_size : 16;
 	if (h->cfg.pool_size > POOL_MAX)
 		h->cfg.pool_size = POOL_MAX;
 	return h;
@@ -595,7 +595,8 @@ static int body_digest(const struct s3_body *b, unsigned char sha[32],
 		if (crc)
 			c = crc32c_update(c, b->buf, b->len);
 	} else {
-		chunk = malloc(HASH_CHUNK);
+		/* small bodies (most PUTs) stay below malloc's mmap size */
+		chunk = malloc(b->len < HASH_CHUNK ? b->len + 1 : HASH_CHUNK);
 		if (!chunk)
 			goto out;
 		for (uint64_t done = 0; done < b->len;) {

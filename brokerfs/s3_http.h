@@ -49,7 +49,7 @@ struct s3_http_config {
 	int max_attempts;	 /* 0 = 5 */
 	long retry_budget_ms;	 /* all attempts and sleeps; 0 = 60000 */
 	long retry_base_ms;	 /* first backoff; 0 = 100 */
-	int pool_size;		 /* idle handles kept; 0 = 8 */
+	int pool_size;		 /* idle handles kept; 0 = 16 */
 	bool unsigned_payload;	 /* don't hash fd bodies (https only) */
 	/*
 	 * Ceph radosgw 16 quirks: PUT If-Match compares the ETag without its
