@@ -3,9 +3,9 @@
  *
  * A call takes one of RPCC_SLOTS pending-call slots (callers block while
  * all are taken: that is the in-flight limit the broker also enforces), is
- * sent under the write lock and then sleeps on its slot's condition
- * variable.  The request id carries the slot index in its low bits, so the
- * one reader thread finds the waiter without a search, and a sequence
+ * sent under the write lock and then waits for its reply (below).  The
+ * request id carries the slot index in its low bits, so the reading
+ * thread finds the waiter without a search, and a sequence
  * number in the high bits, so a late reply to a call that already timed
  * out never lands in the slot's next user.
  *
@@ -15,11 +15,12 @@
  * thread that waits for a reply is the one that reads it, and the reply
  * costs one thread wake-up (broker -> caller) instead of two (broker ->
  * reader -> caller); on a virtual machine a cross-CPU wake-up costs tens of
- * microseconds.  A leader that got its own reply passes the token on by
- * waking one caller still waiting, if any.  The background thread reads
- * only after the connection has been idle for RPCC_IDLE_MS (then pushes
- * and a dead broker are noticed without any call in flight), and gives the
- * token back as soon as calls start again.  Reads wait at most
+ * microseconds.  A leader that got its own reply while other replies are
+ * still due hands reading to the background thread, which reads on until
+ * none is due (under parallel load one reader streams replies, as before).
+ * It also reads after the connection has been idle for RPCC_IDLE_MS, so
+ * pushes and a dead broker are noticed without any call in flight, and
+ * stops as soon as calls start again.  Reads wait at most
  * RPCC_SLICE_MS (SO_RCVTIMEO) so that a leader whose deadline passes gets
  * back to its caller in time.
  *
@@ -63,7 +64,6 @@ struct rpcc_slot {
 	uint64_t id;	       /* 0 = free */
 	uint32_t op;	       /* the request's op, checked against the reply */
 	int done;	       /* a reply or an error was delivered */
-	int waiting;	       /* the caller sleeps on cv (not leading) */
 	int rc;		       /* what rpcc_call returns once done */
 	struct proto_msg *rep; /* the caller's reply message */
 	pthread_cond_t cv;
@@ -81,10 +81,10 @@ struct rpcc {
 	struct rpcc_slot slots[RPCC_SLOTS];
 	unsigned nbusy;
 	uint64_t seq;
-	int dead;	/* reading failed: calls fail (read atomically too) */
-	int closing;	/* rpcc_free shut the socket: not an error to log */
-	int leader;	/* the read token is held (by a caller or the thread) */
-	unsigned nwait; /* callers waiting for a reply */
+	int dead;    /* reading failed: calls fail (read atomically too) */
+	int closing; /* rpcc_free shut the socket: not an error to log */
+	int leader;  /* the read token is held (by a caller or the thread) */
+	unsigned npending;    /* calls in slots whose reply has not come */
 	uint64_t ncalls;      /* calls started: the thread watches for quiet */
 	pthread_cond_t bg_cv; /* wakes the background thread */
 
@@ -331,6 +331,7 @@ static void rpcc_deliver(struct rpcc *c, uint64_t id, uint32_t op,
 		*s->rep = *m; /* the caller now owns the strings and data */
 	s->rc = m ? 0 : rc;
 	s->done = 1;
+	c->npending--;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -390,45 +391,46 @@ static int rpcc_lead(struct rpcc *c)
 	return rc == -EAGAIN ? rc : 0;
 }
 
-/* The token is free: wake one caller still waiting so that it reads. */
+/*
+ * The token is free and replies are still due: the background thread reads
+ * them.  A leader that got its own reply must return to its caller, and
+ * passing the token from caller to caller would cost a wake-up per reply
+ * just when replies stream in (parallel READs); one reader keeps up.
+ */
 static void rpcc_pass_token(struct rpcc *c)
 {
-	unsigned i;
-
-	if (c->leader || c->dead || !c->nwait)
-		return;
-	for (i = 0; i < RPCC_SLOTS; i++) {
-		if (c->slots[i].waiting && !c->slots[i].done) {
-			pthread_cond_signal(&c->slots[i].cv);
-			return;
-		}
-	}
+	if (!c->leader && !c->dead && c->npending)
+		pthread_cond_signal(&c->bg_cv);
 }
 
 /*
- * The background thread: reads while no call is in flight, so pushes and
- * a lost connection are seen at any time.  It keeps out of the way of
- * callers: it takes the token only after RPCC_IDLE_MS without a new call.
+ * The background thread: reads while replies are due and no caller reads
+ * (see rpcc_pass_token), and while the connection is idle, so that pushes
+ * and a lost connection are seen at any time.  When a lone caller starts
+ * again it steps aside: that caller then reads its own reply.
  */
 static void *rpcc_reader(void *arg)
 {
 	struct rpcc *c = arg;
 	struct timespec dl;
 	uint64_t seen;
+	int e;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->dead && !c->closing) {
+		if (!c->leader && c->npending) {
+			rpcc_lead(c);
+			continue;
+		}
 		seen = c->ncalls;
 		rpcc_deadline(&dl, RPCC_IDLE_MS);
-		while (!c->dead && !c->closing &&
-		       pthread_cond_timedwait(&c->bg_cv, &c->lock, &dl) !=
-			   ETIMEDOUT)
-			;
-		/* Read while nothing new started and nobody else reads. */
-		while (!c->dead && !c->closing && !c->leader && !c->nwait &&
+		e = pthread_cond_timedwait(&c->bg_cv, &c->lock, &dl);
+		if (e != ETIMEDOUT)
+			continue;
+		/* Quiet for RPCC_IDLE_MS: read until a call starts. */
+		while (!c->dead && !c->closing && !c->leader && !c->npending &&
 		       c->ncalls == seen)
 			rpcc_lead(c);
-		rpcc_pass_token(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -456,10 +458,10 @@ static int rpcc_take_slot(struct rpcc *c, const struct proto_msg *req,
 	c->slots[i].id = (++c->seq << RPCC_SLOT_BITS) | i;
 	c->slots[i].op = req->op;
 	c->slots[i].done = 0;
-	c->slots[i].waiting = 0;
 	c->slots[i].rc = 0;
 	c->slots[i].rep = rep;
 	c->nbusy++;
+	c->npending++;
 	c->ncalls++;
 	*out = &c->slots[i];
 	return 0;
@@ -480,7 +482,6 @@ static int rpcc_wait(struct rpcc *c, struct rpcc_slot *s,
 {
 	int rc = 0, e;
 
-	c->nwait++;
 	while (!s->done && !c->dead) {
 		if (!c->leader) {
 			rpcc_lead(c);
@@ -490,15 +491,12 @@ static int rpcc_wait(struct rpcc *c, struct rpcc_slot *s,
 			}
 			continue;
 		}
-		s->waiting = 1;
 		e = pthread_cond_timedwait(&s->cv, &c->lock, dl);
-		s->waiting = 0;
 		if (e == ETIMEDOUT && !s->done) {
 			rc = -ETIMEDOUT;
 			break;
 		}
 	}
-	c->nwait--;
 	rpcc_pass_token(c);
 	return rc;
 }
@@ -523,11 +521,12 @@ int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 	pthread_mutex_lock(&c->lock);
 	if (!rc)
 		rc = rpcc_wait(c, s, &dl);
+	if (!s->done)
+		c->npending--;
 	if (s->done)
 		rc = s->rc; /* even after a send error: the reply is there */
 	else if (!rc || c->dead)
-		rc =
-		    -ENOTCONN; /* the link died: say so, whatever else failed */
+		rc = -ENOTCONN; /* the link died, whatever else failed */
 	s->id = 0;
 	s->rep = NULL;
 	c->nbusy--;
