@@ -50,9 +50,12 @@ static void brokers_finish(struct ctld *d, struct ctld_wait *w, int timeout)
 			    json_integer((json_int_t)(w->n - nfailed)));
 	json_object_set_new(r, "cut", json_integer((json_int_t)w->cut));
 	json_object_set_new(r, "ms", json_integer(ctld_now_ms() - w->start));
+	/* No broker linked: nobody could flush (a broker that is away
+	 * still serves its open sessions until it resyncs). */
 	if (w->flush)
-		json_object_set_new(r, "flushed",
-				    json_boolean(!w->unflushed && !nfailed));
+		json_object_set_new(
+		    r, "flushed",
+		    json_boolean(w->n && !w->unflushed && !nfailed));
 	if (nfailed) {
 		for (i = 0; i < nfailed && strlen(names) < 200; i++) {
 			strncat(names, i ? ", " : "",

@@ -3,7 +3,8 @@
 # working, new ones are refused with a clear reason (fail closed); after
 # occfs-controld is back the broker resyncs and accepts sessions again,
 # and a revocation made while it was away is applied at once.  Also: a
-# session whose handle expires is cut by the broker with a clear error.
+# session whose handle expires is cut by the broker with a clear error,
+# and a destroy while no broker is linked does not claim a flush.
 . "$(dirname "$0")/lib.sh"
 
 start_ctld
@@ -44,4 +45,15 @@ ls "$tmp/m.e" >/dev/null || fail "e before expiry"
 wait_for 10 sh -c "ls '$tmp/m.e' 2>&1 | grep -q 'Permission denied'" &&
 	ok "expired session cut with EACCES" || fail "expired session not cut"
 grep -q "revoked: session handle expired" "$tmp/broker.log" || fail "no expiry log line"
+
+# ---- destroy with no broker linked: nobody can confirm a flush -------------
+for m in $mnts; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+mnts=
+kill "$broker_pid" && wait "$broker_pid"
+broker_pid=
+bsid=$(sed -n 's/.*"sid": "\([0-9a-f]*\)".*/\1/p' "$tmp/b.create")
+"$ctl" session destroy "$bsid" >"$tmp/d" 2>&1 || fail "destroy: $(cat "$tmp/d")"
+grep -q "0 of 0 brokers acknowledged.*staged data NOT confirmed flushed" "$tmp/d" &&
+	ok "destroy without a broker: $(cat "$tmp/d")" ||
+	fail "destroy without a broker: $(cat "$tmp/d")"
 finish
