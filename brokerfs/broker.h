@@ -165,6 +165,7 @@ struct job {
 	size_t expect;		    /* reply bytes reserved for it */
 	struct proto_msg req;	    /* data may point into body */
 	struct buf out;		    /* the framed reply, built by run */
+	size_t sent;		    /* bytes of out a worker wrote itself */
 	uint8_t body[];		    /* copy of the request frame body */
 };
 
@@ -351,6 +352,15 @@ struct conn {
 	uint32_t events;   /* current epoll mask */
 	int reading;	   /* inside conn_read: no re-entry */
 	int close_after_flush;
+	/*
+	 * Replies written by the thread that ran the job (worker_reply):
+	 * olock serialises every write on fd between the loop and workers.
+	 */
+	pthread_mutex_t olock;
+	int plain;   /* no TLS: any thread may send() whole frames on fd */
+	int direct;  /* olock: nothing queued, workers may write now */
+	int partial; /* olock: a worker wrote part of a frame, the loop
+			must send its rest before anything else */
 };
 
 struct conn *conn_new(struct broker *b, struct transport_conn *tc,

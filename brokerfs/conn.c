@@ -85,6 +85,17 @@ static void conn_peer(struct conn *c)
 	}
 }
 
+/* Unix and vsock streams carry frames as they are; TCP carries TLS. */
+static int conn_plain(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	return ss.ss_family == AF_UNIX || ss.ss_family == AF_VSOCK;
+}
+
 struct conn *conn_new(struct broker *b, struct transport_conn *tc, int internal)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -99,6 +110,8 @@ struct conn *conn_new(struct broker *b, struct transport_conn *tc, int internal)
 	c->internal = internal;
 	c->state = internal ? CONN_HELLO : CONN_HANDSHAKE;
 	c->created = time(NULL);
+	pthread_mutex_init(&c->olock, NULL);
+	c->plain = internal || conn_plain(c->fd);
 	buf_init(&c->in, FRAME_HDR_LEN + CONN_HELLO_MAX);
 	buf_init(&c->scratch, PROTO_MAX_FRAME);
 	if (internal)
@@ -106,6 +119,7 @@ struct conn *conn_new(struct broker *b, struct transport_conn *tc, int internal)
 	else
 		conn_peer(c);
 	if (broker_watch(b, c->fd, &c->src, EPOLLIN, 1)) {
+		pthread_mutex_destroy(&c->olock);
 		free(c);
 		return NULL;
 	}
@@ -125,17 +139,18 @@ struct conn *conn_new(struct broker *b, struct transport_conn *tc, int internal)
 static void conn_flush(struct conn *c)
 {
 	struct outchunk *ch;
-	ssize_t n;
+	ssize_t n = 0;
 
-	while ((ch = c->out_head)) {
+	/* Workers write whole frames under olock while nothing is queued
+	 * (worker_reply); a frame one of them left half written is finished
+	 * first, once its job is done (conn_job_done). */
+	pthread_mutex_lock(&c->olock);
+	while (!c->partial && (ch = c->out_head)) {
 		n = transport_write(c->tc, ch->p + ch->off, ch->len - ch->off);
 		if (n == -EAGAIN)
 			break;
-		if (n <= 0) {
-			log_debug("%s: write: %s", c->peer, strerror((int)-n));
-			conn_close(c);
-			return;
-		}
+		if (n <= 0)
+			break;
 		ch->off += (size_t)n;
 		c->out_bytes -= (size_t)n;
 		if (ch->off < ch->len)
@@ -145,6 +160,14 @@ static void conn_flush(struct conn *c)
 			c->out_tail = NULL;
 		free(ch->p);
 		free(ch);
+	}
+	c->direct = c->plain && !c->out_head && !c->partial &&
+		    c->state == CONN_READY && !c->close_after_flush;
+	pthread_mutex_unlock(&c->olock);
+	if (n <= 0 && n != -EAGAIN && c->out_head && !c->partial) {
+		log_debug("%s: write: %s", c->peer, strerror((int)-n));
+		conn_close(c);
+		return;
 	}
 	if (!c->out_head && c->close_after_flush) {
 		conn_close(c);
@@ -171,12 +194,40 @@ static void conn_enqueue(struct conn *c, uint8_t *p, size_t len)
 	}
 	ch->p = p;
 	ch->len = len;
+	pthread_mutex_lock(&c->olock);
+	c->direct = 0; /* frames go out in queue order from now on */
 	if (c->out_tail)
 		c->out_tail->next = ch;
 	else
 		c->out_head = ch;
 	c->out_tail = ch;
 	c->out_bytes += len;
+	pthread_mutex_unlock(&c->olock);
+	conn_flush(c);
+}
+
+/* The rest of a frame a worker wrote in part: it goes out first. */
+static void conn_finish_partial(struct conn *c, struct job *j)
+{
+	struct outchunk *ch = calloc(1, sizeof(*ch));
+	size_t len = 0;
+
+	if (!ch) {
+		log_err("%s: out of memory queueing a reply", c->peer);
+		conn_close(c); /* the stream is cut mid-frame */
+		return;
+	}
+	ch->p = buf_steal(&j->out, &len);
+	ch->len = len;
+	ch->off = j->sent;
+	pthread_mutex_lock(&c->olock);
+	ch->next = c->out_head;
+	c->out_head = ch;
+	if (!c->out_tail)
+		c->out_tail = ch;
+	c->out_bytes += len - j->sent;
+	c->partial = 0;
+	pthread_mutex_unlock(&c->olock);
 	conn_flush(c);
 }
 
@@ -464,7 +515,11 @@ void conn_job_done(struct conn *c, struct job *j)
 		conn_job_unlink(c, j);
 		c->inflight--;
 		c->expect_bytes -= j->expect;
-		if (c->state != CONN_CLOSED && j->out.len) {
+		if (c->state == CONN_CLOSED || j->sent == j->out.len)
+			break; /* nothing, or all of it went out already */
+		if (j->sent) {
+			conn_finish_partial(c, j);
+		} else {
 			p = buf_steal(&j->out, &len);
 			conn_enqueue(c, p, len);
 		}
@@ -956,9 +1011,12 @@ void conn_close(struct conn *c)
 		conn_job_free(j);
 	}
 	broker_unwatch(c->b, c->fd);
+	pthread_mutex_lock(&c->olock); /* no worker is writing on fd */
+	c->direct = c->partial = 0;
 	transport_close(c->tc);
 	c->tc = NULL;
 	c->fd = -1;
+	pthread_mutex_unlock(&c->olock);
 	while ((ch = c->out_head)) {
 		c->out_head = ch->next;
 		free(ch->p);
@@ -987,6 +1045,7 @@ void conn_reap(struct broker *b)
 			b->conns = c->next;
 		if (c->next)
 			c->next->prev = c->prev;
+		pthread_mutex_destroy(&c->olock);
 		free(c);
 	}
 }

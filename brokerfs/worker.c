@@ -7,6 +7,12 @@
  * on the done queue and the eventfd wakes the loop, which is the only
  * thread that touches connections.  A job no worker has picked up yet can
  * be taken back (INTERRUPT, a connection going away).
+ *
+ * A request's reply is written to the client by the thread that ran it
+ * when the connection has nothing queued (worker_reply): through the loop
+ * it would cost one more cross-thread wake-up before the client sees it.
+ * The job then still goes through the done queue, so the loop does its
+ * bookkeeping (in-flight count, back-pressure) as before.
  */
 #include "broker.h"
 
@@ -15,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -35,6 +42,34 @@ static void worker_complete(struct worker_pool *p, struct job *j)
 	pthread_mutex_unlock(&p->done_lock);
 	if (wake && write(p->efd, &one, sizeof(one)) < 0)
 		log_err("worker: cannot wake the loop: %m");
+}
+
+/*
+ * Send j's framed reply now if nothing is queued before it (conn->direct,
+ * under conn->olock, which also keeps the loop from writing meanwhile).
+ * Whatever the socket does not take at once is left to the loop: all of
+ * it (nothing was written), or the rest of the frame (conn->partial, so
+ * the loop writes nothing else first).
+ */
+static void worker_reply(struct job *j)
+{
+	struct conn *c = j->conn;
+	ssize_t n;
+
+	if (j->kind != JOB_REQUEST || !j->out.len || !c->plain)
+		return;
+	pthread_mutex_lock(&c->olock);
+	if (c->direct) {
+		n = send(c->fd, j->out.p, j->out.len,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			j->sent = (size_t)n;
+		if (n < 0 || j->sent < j->out.len)
+			c->direct = 0; /* full (or failing): the loop sees */
+		if (n > 0 && j->sent < j->out.len)
+			c->partial = 1;
+	}
+	pthread_mutex_unlock(&c->olock);
 }
 
 static void *worker_main(void *arg)
@@ -60,6 +95,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 
 		j->run(j);
+		worker_reply(j);
 		worker_complete(p, j);
 		/* running drops only once the job is on the done queue, so
 		 * worker_busy never reports a job that is nowhere. */
@@ -110,6 +146,7 @@ void worker_run_inline(struct worker_pool *p, struct job *j)
 	j->next = NULL;
 	j->started = 1;
 	j->run(j);
+	worker_reply(j);
 	worker_complete(p, j);
 }
 
