@@ -38,6 +38,9 @@
 /* A run this long is fed even before a prefix position shows up: its start
  * must still be in the stream's ring when one does. */
 #define RUN_MAX 2048
+#ifndef PF_AHEAD
+#define PF_AHEAD 512
+#endif
 
 static bool is_word_byte(unsigned c)
 {
@@ -292,30 +295,57 @@ static unsigned __int128 check_ends(const struct dlp_prefilter *pf,
 	return any;
 }
 
-/* The wide-vector prefix test (dlp_vec.c). */
-static unsigned __int128 vec_starts(const struct dlp_stream *s,
-				    const unsigned char *p)
+static void vec_batch(const struct dlp_stream *s, const unsigned char *p,
+		      unsigned n, uint64_t *out)
 {
 	const struct dlp_fast *f = &s->e->fast;
-	uint64_t ends[DLP_VEC_RULES_MAX];
 	uint8_t skip[DLP_VEC_RULES_MAX];
-	unsigned __int128 any = 0;
 
 	for (unsigned r = 0; r < f->npf; r++)
 		skip[r] = s->hit[f->pf[r].id] || !s->active[f->pf[r].id];
-	if (f->vec == DLP_VEC_AVX512)
-		dlp_vec_block512(f, p, skip, ends);
-	else
-		dlp_vec_block256(f, p, skip, ends);
+	dlp_vec_batch(f, s->fs->vr, p, n, skip, out);
+}
+
+/*
+ * The wide-vector prefix test (dlp_vec.c) for the block at file offset
+ * base, its window at p.  Blocks inside the current write are tested up
+ * to DLP_VEC_BATCH at a time, one rule after the other, so that a rule's
+ * first tests stay in registers.
+ */
+static unsigned __int128 vec_starts(const struct dlp_stream *s,
+				    const unsigned char *p, uint64_t base)
+{
+	const struct dlp_fast *f = &s->e->fast;
+	struct dlp_fast_state *fs = s->fs;
+	uint64_t one[DLP_VEC_RULES_MAX], end = s->cur_base + s->cur_len;
+	unsigned __int128 any = 0;
+	const uint64_t *ends = one;
+	unsigned stride = 1;
+
+	if (base >= fs->vbase && base < fs->vbase + 64ull * fs->vn) {
+		ends = fs->vends + (base - fs->vbase) / 64;
+		stride = fs->vn;
+	} else if (base >= s->cur_base + 64 && base + 64 <= end) {
+		uint64_t n = (end - base) / 64;
+
+		fs->vn = n < DLP_VEC_BATCH ? (unsigned)n : DLP_VEC_BATCH;
+		fs->vbase = base;
+		vec_batch(s, p, fs->vn, fs->vends);
+		ends = fs->vends;
+		stride = fs->vn;
+	} else {
+		vec_batch(s, p, 1, one);
+	}
 	for (unsigned r = 0; r < f->npf; r++) {
 		const struct dlp_prefilter *pf = &f->pf[r];
+		uint64_t m = ends[r * stride];
 
-		if (!ends[r])
+		if (!m || s->hit[pf->id])
 			continue;
 		if (pf->vexact)
-			any |= (unsigned __int128)ends[r] << (65 - pf->plen);
+			any |= (unsigned __int128)m << (65 - pf->plen);
 		else
-			any |= check_ends(pf, p, ends[r]);
+			any |= check_ends(pf, p, m);
 	}
 	return any;
 }
@@ -326,14 +356,14 @@ static unsigned __int128 vec_starts(const struct dlp_stream *s,
  * reach back into the block before).
  */
 static unsigned __int128 prefix_starts(const struct dlp_stream *s,
-				       struct blockmasks *bm)
+				       struct blockmasks *bm, uint64_t base)
 {
 	const struct dlp_fast *f = &s->e->fast;
 	uint64_t dc, dp, uc, up;
 	unsigned __int128 any = 0;
 
 	if (f->vec)
-		return vec_starts(s, bm->p);
+		return vec_starts(s, bm->p, base);
 	dc = bm_cur(bm, SET_DIGIT);
 	dp = bm_prev(bm, SET_DIGIT);
 	uc = bm_cur(bm, SET_UPPER);
@@ -512,7 +542,7 @@ static int class_block(struct dlp_stream *s, struct blockmasks *bm,
 		       uint64_t base, uint64_t end)
 {
 	struct dlp_fast_state *fs = s->fs;
-	unsigned __int128 st = prefix_starts(s, bm);
+	unsigned __int128 st = prefix_starts(s, bm, base);
 	uint64_t bend = base + 64 < end ? base + 64 : end;
 	int ret = 0;
 
@@ -642,6 +672,7 @@ static int run_blocks(struct dlp_stream *s, uint64_t end, bool eof)
 		struct blockmasks *bm = &fs->bm;
 
 		bm->p = block_at(s, fs->blk);
+		__builtin_prefetch(bm->p + PF_AHEAD);
 		if (f->ncard && cards_open(s))
 			card_block(s, bm, fs->blk);
 		if (fs->hs)
@@ -666,6 +697,15 @@ int dlp_fast_open(struct dlp_stream *s)
 	s->fs = calloc(1, sizeof(*s->fs));
 	if (!s->fs)
 		return -ENOMEM;
+	if (f->vec && f->npf) {
+		s->fs->vends =
+		    calloc((size_t)f->npf * DLP_VEC_BATCH, sizeof(uint64_t));
+		s->fs->vr = calloc(f->npf, sizeof(*s->fs->vr));
+		if (!s->fs->vends || !s->fs->vr)
+			return -ENOMEM;
+		for (unsigned r = 0; r < f->npf; r++)
+			dlp_vec_rule_init(&f->pf[r], &s->fs->vr[r]);
+	}
 	if (f->cls_db && hs_open_stream(f->cls_db, 0, &s->fs->hs) != HS_SUCCESS)
 		return -EIO;
 	return 0;
@@ -707,6 +747,8 @@ void dlp_fast_close(struct dlp_stream *s)
 		return;
 	if (s->fs->hs)
 		hs_close_stream(s->fs->hs, s->scratch, NULL, NULL);
+	free(s->fs->vends);
+	free(s->fs->vr);
 	free(s->fs);
 	s->fs = NULL;
 }

@@ -142,10 +142,27 @@ enum dlp_vec_level dlp_vec_level(void);
 /* Class rules the wide-vector test takes (more: the portable path). */
 #define DLP_VEC_RULES_MAX 64
 struct dlp_fast;
-void dlp_vec_block512(const struct dlp_fast *f, const unsigned char *p,
-		      const uint8_t *skip, uint64_t *out);
-void dlp_vec_block256(const struct dlp_fast *f, const unsigned char *p,
-		      const uint8_t *skip, uint64_t *out);
+
+/* Per stream and class rule: the order of its tests, and the samples the
+ * next order is chosen from (dlp_vec.c). */
+#define DLP_VEC_SAMPLES 16
+struct dlp_vec_rule {
+	unsigned char ord[DLP_PREFIX_MAX];
+	unsigned nsamp;
+	uint64_t samp[DLP_VEC_SAMPLES][DLP_PREFIX_MAX];
+};
+
+void dlp_vec_rule_init(const struct dlp_prefilter *p, struct dlp_vec_rule *vr);
+/*
+ * n consecutive blocks, the first at p + 64 (p[0, 64) the block before it):
+ * out[r * n + j] bit i, rule r's prefix may end at byte i of block j.
+ * Rules with skip[r] get 0.
+ */
+void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
+		   const unsigned char *p, unsigned n, const uint8_t *skip,
+		   uint64_t *out);
+/* Blocks a batch covers at most. */
+#define DLP_VEC_BATCH 64
 
 /*
  * The fast paths (dlp_fast.c).  card: rule indexes of card_number rules,
@@ -218,6 +235,10 @@ struct dlp_fast_state {
 	uint64_t prev_c;     /* card: digit-run mask of the block before */
 	uint64_t prev_d;     /* card: its digit mask */
 	struct blockmasks bm;
+	uint64_t *vends; /* npf x DLP_VEC_BATCH: a batch's prefix ends */
+	struct dlp_vec_rule *vr; /* npf */
+	uint64_t vbase;		 /* file offset of the batch's first block */
+	unsigned vn;		 /* blocks in it */
 	unsigned char blkbuf[128];
 	unsigned char tmp[DLP_WINDOW];
 };

@@ -28,6 +28,8 @@
 #ifndef VEC_GROUP
 #define VEC_GROUP 2
 #endif
+/* Tests a reorder chooses; the rest keep their order. */
+#define VEC_CHOOSE 6
 
 /*
  * A rough frequency of each byte in text files, in parts per 10000, to
@@ -161,45 +163,144 @@ enum dlp_vec_level dlp_vec_level(void)
 	return have;
 }
 
-/* Position test x on the starts in k. */
+/*
+ * The order of the tests adapts to the file.  How often a class holds
+ * depends on the content (capitals are everywhere in base64, spaces in
+ * prose, digits and dashes in logs), so a fixed order lets most blocks
+ * through the first tests in some file or other.  One block per batch is
+ * sampled with every test; every DLP_VEC_SAMPLES samples the order is
+ * chosen again greedily: first the test that leaves the fewest sampled
+ * blocks with a start (then the fewest starts), then the one that leaves
+ * the fewest together with it, and so on.  The order changes only the work,
+ * never the result.
+ */
+static void reorder(const struct dlp_prefilter *p, struct dlp_vec_rule *vr)
+{
+	uint64_t left[DLP_VEC_SAMPLES];
+	bool used[DLP_PREFIX_MAX] = {false};
+	unsigned char ord[DLP_PREFIX_MAX];
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < DLP_VEC_SAMPLES; i++)
+		left[i] = ~0ull;
+	/* the first few matter; the rest keep their order */
+	for (; k < VEC_CHOOSE && k < p->nvec; k++) {
+		unsigned best = 0, bestn = ~0u;
+
+		for (unsigned c = 0; c < p->nvec; c++) {
+			unsigned t = vr->ord[c], n = 0;
+
+			if (used[t])
+				continue;
+			for (unsigned i = 0; i < DLP_VEC_SAMPLES; i++)
+				n += (left[i] & vr->samp[i][t]) != 0;
+			if (n < bestn) {
+				best = t;
+				bestn = n;
+			}
+		}
+		ord[k] = (unsigned char)best;
+		used[best] = true;
+		for (unsigned i = 0; i < DLP_VEC_SAMPLES; i++)
+			left[i] &= vr->samp[i][best];
+	}
+	for (unsigned c = 0; c < p->nvec; c++)
+		if (!used[vr->ord[c]])
+			ord[k++] = vr->ord[c];
+	memcpy(vr->ord, ord, p->nvec);
+	vr->nsamp = 0;
+}
+
+void dlp_vec_rule_init(const struct dlp_prefilter *p, struct dlp_vec_rule *vr)
+{
+	for (unsigned t = 0; t < p->nvec; t++)
+		vr->ord[t] = (unsigned char)t;
+	vr->nsamp = 0;
+}
+
+/* A test as the inner loop wants it: the data at d + 64 * block. */
+struct tdesc {
+	const unsigned char *d, *lo, *span;
+	unsigned n;
+};
+
+static void tdesc_fill(struct tdesc *td, const struct dlp_prefilter *p,
+		       const unsigned char *ord, const unsigned char *q)
+{
+	for (unsigned t = 0; t < p->nvec; t++) {
+		const struct dlp_vtest *x = &p->vt[ord[t]];
+
+		td[t].d = q + x->pos;
+		td[t].lo = x->lo[0];
+		td[t].span = x->span[0];
+		td[t].n = x->n;
+	}
+}
+
+/* Test td on the block at offset off: bit i, the byte is in its class. */
 static inline __attribute__((always_inline, target("avx512f,avx512bw")))
 __mmask64
-test(const struct dlp_vtest *x, const unsigned char *q, __mmask64 k)
+test(const struct tdesc *td, size_t off)
 {
-	__m512i v = _mm512_loadu_si512((const void *)(q + x->pos));
+	__m512i v = _mm512_loadu_si512((const void *)(td->d + off));
 	__mmask64 in = 0;
 	unsigned i = 0;
 
 	do {
-		__m512i lo = _mm512_loadu_si512((const void *)x->lo[i]);
-		__m512i span = _mm512_loadu_si512((const void *)x->span[i]);
+		__m512i lo =
+		    _mm512_loadu_si512((const void *)(td->lo + 64 * i));
+		__m512i span =
+		    _mm512_loadu_si512((const void *)(td->span + 64 * i));
 
-		in |= _mm512_mask_cmple_epu8_mask(k, _mm512_sub_epi8(v, lo),
-						  span);
-	} while (++i < x->n);
+		in |= _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, lo), span);
+	} while (++i < td->n);
 	return in;
 }
 
-/*
- * One rule: bit i, the prefix may start at q[i].  Tests go two at a time
- * before looking whether any start is left: which test rules a block out
- * depends on the data, and a mispredicted exit costs more than a test.
- */
-static inline __attribute__((always_inline, target("avx512f,avx512bw")))
-uint64_t
-starts(const struct dlp_prefilter *p, const unsigned char *q)
+/* Every test on the first block, for the next reorder. */
+static __attribute__((target("avx512f,avx512bw"))) void
+sample512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
+	  const unsigned char *q)
 {
-	__mmask64 k = ~0ull;
-	unsigned t = 0;
+	struct tdesc td[DLP_PREFIX_MAX];
+	unsigned char id[DLP_PREFIX_MAX];
 
-	do {
-		unsigned stop =
-		    t + VEC_GROUP < p->nvec ? t + VEC_GROUP : p->nvec;
+	for (unsigned t = 0; t < p->nvec; t++)
+		id[t] = (unsigned char)t;
+	tdesc_fill(td, p, id, q);
+	for (unsigned t = 0; t < p->nvec; t++)
+		vr->samp[vr->nsamp][t] = (uint64_t)test(&td[t], 0);
+	if (++vr->nsamp == DLP_VEC_SAMPLES)
+		reorder(p, vr);
+}
 
-		for (; t < stop; t++)
-			k = test(&p->vt[t], q, k);
-	} while (k && t < p->nvec);
-	return (uint64_t)k;
+/*
+ * Rule p over n blocks whose prefixes start at q, q + 64, ...: bit i of
+ * out[j], the prefix may start at q[64 * j + i].  Tests go two at a time
+ * (independent compares: one masked by the previous result would make one
+ * long chain of latencies) before looking whether any start is left:
+ * which test rules a block out depends on the data, and a mispredicted
+ * exit costs more than a test.
+ */
+static __attribute__((target("avx512f,avx512bw"))) void
+rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
+	const unsigned char *q, unsigned n, uint64_t *out)
+{
+	struct tdesc td[DLP_PREFIX_MAX + 1];
+	unsigned nv = p->nvec;
+
+	sample512(p, vr, q);
+	tdesc_fill(td, p, vr->ord, q);
+	if (nv & 1) /* pad to pairs with a repeat of the last test */
+		td[nv] = td[nv - 1];
+	for (unsigned j = 0; j < n; j++) {
+		size_t off = 64 * (size_t)j;
+		__mmask64 k = ~0ull;
+
+		for (unsigned t = 0; k && t < nv; t += 2)
+			k &= test(&td[t], off) & test(&td[t + 1], off);
+		out[j] = (uint64_t)k;
+	}
 }
 
 /* The same in AVX2: two 32-byte halves, the starts kept as byte masks. */
@@ -228,7 +329,15 @@ test2(const struct dlp_vtest *x, const unsigned char *q, __m256i *k0,
 }
 
 static inline __attribute__((always_inline, target("avx2"))) uint64_t
-starts2(const struct dlp_prefilter *p, const unsigned char *q)
+mask2(__m256i k0, __m256i k1)
+{
+	return (uint64_t)(uint32_t)_mm256_movemask_epi8(k0) |
+	       (uint64_t)(uint32_t)_mm256_movemask_epi8(k1) << 32;
+}
+
+static inline __attribute__((always_inline, target("avx2"))) uint64_t
+starts2(const struct dlp_prefilter *p, const unsigned char *ord,
+	const unsigned char *q)
 {
 	__m256i k0 = _mm256_set1_epi8(-1), k1 = k0;
 	unsigned t = 0;
@@ -238,33 +347,41 @@ starts2(const struct dlp_prefilter *p, const unsigned char *q)
 		    t + VEC_GROUP < p->nvec ? t + VEC_GROUP : p->nvec;
 
 		for (; t < stop; t++)
-			test2(&p->vt[t], q, &k0, &k1);
+			test2(&p->vt[ord[t]], q, &k0, &k1);
 	} while (!_mm256_testz_si256(_mm256_or_si256(k0, k1),
 				     _mm256_or_si256(k0, k1)) &&
 		 t < p->nvec);
-	return (uint64_t)(uint32_t)_mm256_movemask_epi8(k0) |
-	       (uint64_t)(uint32_t)_mm256_movemask_epi8(k1) << 32;
+	return mask2(k0, k1);
 }
 
-__attribute__((target("avx2"))) void dlp_vec_block256(const struct dlp_fast *f,
-						      const unsigned char *p,
-						      const uint8_t *skip,
-						      uint64_t *out)
+static __attribute__((target("avx2"))) void
+rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
+	const unsigned char *q, unsigned n, uint64_t *out)
 {
-	for (unsigned r = 0; r < f->npf; r++)
-		out[r] =
-		    skip[r] ? 0 : starts2(&f->pf[r], p + 65 - f->pf[r].plen);
+	for (unsigned t = 0; t < p->nvec; t++) {
+		__m256i k0 = _mm256_set1_epi8(-1), k1 = k0;
+
+		test2(&p->vt[t], q, &k0, &k1);
+		vr->samp[vr->nsamp][t] = mask2(k0, k1);
+	}
+	if (++vr->nsamp == DLP_VEC_SAMPLES)
+		reorder(p, vr);
+	for (unsigned j = 0; j < n; j++)
+		out[j] = starts2(p, vr->ord, q + 64 * j);
 }
 
-/*
- * For each rule r not skipped, out[r] bit i: r's prefix may end at byte i
- * of the block p[64, 128) (p[0, 64) is the block before).
- */
-__attribute__((target("avx512f,avx512bw"))) void
-dlp_vec_block512(const struct dlp_fast *f, const unsigned char *p,
-		 const uint8_t *skip, uint64_t *out)
+void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
+		   const unsigned char *p, unsigned n, const uint8_t *skip,
+		   uint64_t *out)
 {
-	for (unsigned r = 0; r < f->npf; r++)
-		out[r] =
-		    skip[r] ? 0 : starts(&f->pf[r], p + 65 - f->pf[r].plen);
+	for (unsigned r = 0; r < f->npf; r++) {
+		const unsigned char *q = p + 65 - f->pf[r].plen;
+
+		if (skip[r])
+			memset(out + r * n, 0, n * sizeof(*out));
+		else if (f->vec == DLP_VEC_AVX512)
+			rule512(&f->pf[r], &vr[r], q, n, out + r * n);
+		else
+			rule256(&f->pf[r], &vr[r], q, n, out + r * n);
+	}
 }
