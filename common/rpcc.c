@@ -171,7 +171,7 @@ static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
 
 	buf_init(&body, PROTO_MAX_FRAME + FRAME_HDR_LEN);
 	buf_init(&framed, PROTO_MAX_FRAME + FRAME_HDR_LEN);
-	rc = buf_reserve(&body, 512);
+	rc = buf_reserve(&body, 512 + m->data_len); /* no regrowth */
 	if (rc)
 		goto out;
 	body.len = FRAME_HDR_LEN;
