@@ -34,3 +34,4 @@ tests_bench_dlp_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/dlp $(HS_CFLAGS)
 tests_bench_dlp_bench_LDADD = libdlp.a $(HS_LIBS) -lpthread
 
 dist_doc_DATA += doc/dlp.md
+EXTRA_DIST += tests/broker/dlp-throughput-s3.sh
