@@ -72,6 +72,7 @@ static void test_defaults(void)
 	CHECK_EQ(o.default_permissions, 1);
 	CHECK_EQ(o.allow_other + o.rdonly + o.foreground + o.debug, 0);
 	CHECK_EQ(o.max_threads, 0);
+	CHECK_EQ(o.read_ahead_kb, 1024);
 	CHECK_STR(o.fuse_opts, "");
 	/* Options may come first, and -o may repeat. */
 	CHECK_EQ(MC("-o", "handle=/h", "-o", "ca=/ca.pem,ro", "tls:h:1", "/m"),
@@ -90,8 +91,10 @@ static void test_ours(void)
 	CHECK_EQ(MC("s", "d", "-o",
 		    "handle=/h,attr_timeout=2.5,entry_timeout=0,"
 		    "negative_timeout=.5,timeout=5,nowriteback,allow_other,"
-		    "nodefault_permissions,max_threads=8,debug"),
+		    "nodefault_permissions,max_threads=8,debug,"
+		    "read_ahead_kb=4096"),
 		 0);
+	CHECK_EQ(o.read_ahead_kb, 4096);
 	CHECK(o.attr_timeout == 2.5 && o.entry_timeout == 0.0);
 	CHECK(o.negative_timeout == 0.5 && o.timeout == 5.0);
 	CHECK_EQ(o.writeback, 0);
@@ -99,6 +102,9 @@ static void test_ours(void)
 	CHECK_EQ(o.default_permissions, 0);
 	CHECK_EQ(o.max_threads, 8);
 	CHECK_EQ(o.debug, 1);
+	/* 0 leaves the kernel's read-ahead alone. */
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,read_ahead_kb=0"), 0);
+	CHECK_EQ(o.read_ahead_kb, 0);
 	/* Duplicates: the last one wins. */
 	CHECK_EQ(MC("s", "d", "-o", "handle=/a,ro,writeback", "-o",
 		    "nowriteback,handle=/b,rw,default_permissions,writeback,"
@@ -196,6 +202,10 @@ static void test_refusals(void)
 	    "max_threads=1025",
 	    "max_threads=12a",
 	    "max_threads=-3",
+	    "read_ahead_kb=65537",
+	    "read_ahead_kb=-1",
+	    "read_ahead_kb=1k",
+	    "read_ahead_kb=",
 	    "handle=",
 	    "ca=",
 	    "context=",

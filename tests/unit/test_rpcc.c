@@ -8,6 +8,9 @@
  * of out-of-order replies, zero-copy READ payloads, zstd both ways, pushes,
  * per-call timeouts with late replies dropped, the in-flight limit, and a
  * dead connection failing pending and later calls with -ENOTCONN at once.
+ * Reading passes between callers and the background thread: a push with no
+ * call in flight still arrives, and many threads calling at once, with
+ * replies out of order and pushes in between, each get their own reply.
  */
 #include "buf.h"
 #include "frame.h"
@@ -17,6 +20,7 @@
 #include "unit.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +158,8 @@ static void on_push(void *arg, const struct proto_msg *m)
 {
 	(void)arg;
 	if (m->op == PROTO_OP_INVAL_INODE) {
-		push_ino = m->ino;
-		pushes++;
+		__atomic_store_n(&push_ino, m->ino, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&pushes, 1, __ATOMIC_ACQ_REL);
 	}
 }
 
@@ -554,6 +558,146 @@ static void test_dead_link(int garbage)
 	fake_cleanup(&f);
 }
 
+/* With no call in flight the background thread still reads pushes. */
+static void test_idle_push(void)
+{
+	struct proto_msg m, req;
+	struct timespec t0;
+	struct caller k;
+	struct fake f;
+	struct rpcc *c = client(&f, PROTO_FEAT_INVAL, 5000);
+	int before;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	before = __atomic_load_n(&pushes, __ATOMIC_ACQUIRE);
+	proto_msg_init(&m);
+	m.kind = PROTO_PUSH;
+	m.op = PROTO_OP_INVAL_INODE;
+	m.ino = 77;
+	fake_send(&f, &m);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (__atomic_load_n(&pushes, __ATOMIC_ACQUIRE) == before &&
+	       ms_since(&t0) < 3000)
+		usleep(1000);
+	CHECK_EQ(__atomic_load_n(&pushes, __ATOMIC_ACQUIRE), before + 1);
+	CHECK_EQ(__atomic_load_n(&push_ino, __ATOMIC_ACQUIRE), 77);
+	/* A call after the idle read: the background thread steps aside or
+	 * reads the reply for us, either way it arrives. */
+	memset(&k, 0, sizeof(k));
+	k.c = c;
+	k.ino = 3;
+	pthread_create(&k.t, NULL, caller_run, &k);
+	CHECK(fake_read(&f, &req) == 0);
+	fake_reply(&f, &req, EPERM);
+	pthread_join(k.t, NULL);
+	CHECK_EQ(k.rc, 0);
+	CHECK_EQ(k.rep.err, EPERM);
+	proto_msg_cleanup(&k.rep);
+	proto_msg_cleanup(&req);
+	rpcc_free(c);
+	fake_cleanup(&f);
+}
+
+#define STREAM_THREADS 12
+#define STREAM_CALLS 100
+
+struct streamer {
+	struct rpcc *c;
+	uint64_t base;
+	int bad;
+	pthread_t t;
+};
+
+/* Sequential calls; every reply must be the one for this call. */
+static void *streamer_run(void *arg)
+{
+	struct streamer *st = arg;
+	struct proto_msg req, rep;
+	int i;
+
+	for (i = 0; i < STREAM_CALLS; i++) {
+		proto_msg_init(&req);
+		req.op = PROTO_OP_GETATTR;
+		req.ino = st->base + (uint64_t)i;
+		if (rpcc_call(st->c, &req, &rep) != 0 || rep.err ||
+		    rep.attr.ino != req.ino * 3)
+			st->bad++;
+		proto_msg_cleanup(&rep);
+	}
+	return NULL;
+}
+
+/*
+ * Many callers at once: the fake takes what has arrived, answers it in
+ * reverse order with a push in between, so readers change hands often.
+ */
+static void test_parallel_stream(void)
+{
+	struct streamer st[STREAM_THREADS];
+	struct proto_msg req[STREAM_THREADS], rep;
+	struct fake f;
+	struct rpcc *c = client(&f, PROTO_FEAT_INVAL, 10000);
+	int i, n, total = 0, before;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	before = __atomic_load_n(&pushes, __ATOMIC_ACQUIRE);
+	for (i = 0; i < STREAM_THREADS; i++) {
+		st[i].c = c;
+		st[i].base = (uint64_t)(i + 1) * 100000;
+		st[i].bad = 0;
+		pthread_create(&st[i].t, NULL, streamer_run, &st[i]);
+	}
+	while (total < STREAM_THREADS * STREAM_CALLS) {
+		/* At most one call per thread is in flight at a time. */
+		n = total % 3 == 0 ? 1 : (total % 7) + 1;
+		if (n > STREAM_THREADS * STREAM_CALLS - total)
+			n = STREAM_THREADS * STREAM_CALLS - total;
+		if (n > STREAM_THREADS)
+			n = STREAM_THREADS;
+		/* The first blocks; the others only if they come soon: a
+		 * thread that finished sends nothing more. */
+		for (i = 0; i < n; i++) {
+			struct pollfd pf = {.fd = f.fd, .events = POLLIN};
+
+			if (i > 0 && f.in.len == 0 && poll(&pf, 1, 5) != 1)
+				break;
+			if (fake_read(&f, &req[i]))
+				break;
+		}
+		n = i;
+		if (n == 0)
+			break;
+		proto_msg_init(&rep);
+		rep.kind = PROTO_PUSH;
+		rep.op = PROTO_OP_INVAL_INODE;
+		rep.ino = 9;
+		fake_send(&f, &rep);
+		for (i = n - 1; i >= 0; i--) {
+			proto_msg_init(&rep);
+			rep.kind = PROTO_REP;
+			rep.id = req[i].id;
+			rep.op = PROTO_OP_GETATTR;
+			rep.attr.nodeid = req[i].ino;
+			rep.attr.ino = req[i].ino * 3;
+			fake_send(&f, &rep);
+			proto_msg_cleanup(&req[i]);
+		}
+		total += n;
+	}
+	CHECK_EQ(total, STREAM_THREADS * STREAM_CALLS);
+	for (i = 0; i < STREAM_THREADS; i++) {
+		pthread_join(st[i].t, NULL);
+		CHECK_EQ(st[i].bad, 0);
+	}
+	CHECK(__atomic_load_n(&pushes, __ATOMIC_ACQUIRE) > before);
+	rpcc_free(c);
+	fake_cleanup(&f);
+}
+
 int main(void)
 {
 	test_hello_refused();
@@ -563,6 +707,8 @@ int main(void)
 	test_read_payloads(PROTO_FEAT_ZSTD);
 	test_timeout_then_late_reply();
 	test_inflight_limit();
+	test_idle_push();
+	test_parallel_stream();
 	test_dead_link(0);
 	test_dead_link(1);
 	return unit_done("test_rpcc");
