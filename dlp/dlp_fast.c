@@ -151,7 +151,12 @@ int dlp_fast_add_class(struct dlp_fast *f, unsigned id,
 			if (dlp_bset_has(&cr->pre[i], c))
 				p.pos[c] |= 1u << i;
 	dlp_vec_setup(&p, cr);
-	f->vec = f->npf < DLP_VEC_RULES_MAX ? dlp_vec_level() : DLP_VEC_NONE;
+	/* the wide path takes all class rules or none */
+	if (f->npf < DLP_VEC_RULES_MAX && p.nvec >= 2 &&
+	    (f->npf == 0 || f->vec != DLP_VEC_NONE))
+		f->vec = dlp_vec_level();
+	else
+		f->vec = DLP_VEC_NONE;
 	n = realloc(f->pf, (f->npf + 1) * sizeof(*n));
 	if (!n)
 		return -1;

@@ -102,27 +102,20 @@ static unsigned ranges_weight(const struct dlp_ranges *r)
 
 void dlp_vec_setup(struct dlp_prefilter *p, const struct dlp_class_rule *cr)
 {
-	unsigned w[DLP_PREFIX_MAX];
+	unsigned w[DLP_PREFIX_MAX], n = 0;
 	struct dlp_ranges vr[DLP_PREFIX_MAX];
 	unsigned char order[DLP_PREFIX_MAX];
+	bool exact[DLP_PREFIX_MAX];
 
-	p->vexact = true;
-	p->nvec = 0;
 	for (unsigned j = 0; j < cr->plen; j++) {
-		bool exact = to_ranges(&cr->pre[j], &vr[j]);
-
+		exact[j] = to_ranges(&cr->pre[j], &vr[j]);
 		w[j] = ranges_weight(&vr[j]);
-		/* a position almost any byte passes is not worth a compare */
-		if (vr[j].n == 0 || w[j] >= 5000) {
-			p->vexact = false;
-			continue;
-		}
-		p->vexact &= exact;
-		order[p->nvec++] = (unsigned char)j;
+		if (vr[j].n)
+			order[n++] = (unsigned char)j;
 	}
 	/* rarest first; ties keep the later position first, as it is less
 	 * correlated with the positions already tested */
-	for (unsigned i = 1; i < p->nvec; i++)
+	for (unsigned i = 1; i < n; i++)
 		for (unsigned k = i; k > 0; k--) {
 			unsigned a = order[k - 1], b = order[k];
 
@@ -131,10 +124,17 @@ void dlp_vec_setup(struct dlp_prefilter *p, const struct dlp_class_rule *cr)
 			order[k - 1] = (unsigned char)b;
 			order[k] = (unsigned char)a;
 		}
+	/* a position almost any byte passes is not worth a compare, but the
+	 * inner loop wants at least two tests */
+	p->nvec = 0;
+	while (p->nvec < n && (p->nvec < 2 || w[order[p->nvec]] < 5000))
+		p->nvec++;
+	p->vexact = p->nvec == cr->plen;
 	for (unsigned t = 0; t < p->nvec; t++) {
 		struct dlp_vtest *x = &p->vt[t];
 		const struct dlp_ranges *r = &vr[order[t]];
 
+		p->vexact &= exact[order[t]];
 		x->pos = order[t];
 		x->n = (unsigned char)r->n;
 		for (unsigned i = 0; i < r->n; i++) {
@@ -276,18 +276,20 @@ sample512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 
 /*
  * Rule p over n blocks whose prefixes start at q, q + 64, ...: bit i of
- * out[j], the prefix may start at q[64 * j + i].  Tests go two at a time
+ * out[j], the prefix may start at q[64 * j + i].  The tests go in pairs
  * (independent compares: one masked by the previous result would make one
- * long chain of latencies) before looking whether any start is left:
- * which test rules a block out depends on the data, and a mispredicted
- * exit costs more than a test.
+ * long chain of latencies), each pair over the blocks the pairs before
+ * left a start in.  Which blocks those are depends on the data, so rather
+ * than a branch per block (mispredicted half the time in some files) the
+ * list of blocks left is built without branches.
  */
 static __attribute__((target("avx512f,avx512bw"))) void
 rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	const unsigned char *q, unsigned n, uint64_t *out)
 {
 	struct tdesc td[DLP_PREFIX_MAX + 1];
-	unsigned nv = p->nvec;
+	unsigned char live[DLP_VEC_BATCH];
+	unsigned nv = p->nvec, nl = 0;
 
 	sample512(p, vr, q);
 	tdesc_fill(td, p, vr->ord, q);
@@ -295,27 +297,41 @@ rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 		td[nv] = td[nv - 1];
 	for (unsigned j = 0; j < n; j++) {
 		size_t off = 64 * (size_t)j;
-		__mmask64 k = ~0ull;
 
-		for (unsigned t = 0; k && t < nv; t += 2)
-			k &= test(&td[t], off) & test(&td[t + 1], off);
-		out[j] = (uint64_t)k;
+		out[j] = (uint64_t)(test(&td[0], off) & test(&td[1], off));
+		live[nl] = (unsigned char)j;
+		nl += out[j] != 0;
+	}
+	for (unsigned t = 2; t < nv && nl; t += 2) {
+		unsigned nn = 0;
+
+		for (unsigned i = 0; i < nl; i++) {
+			unsigned j = live[i];
+			size_t off = 64 * (size_t)j;
+
+			out[j] &= (uint64_t)(test(&td[t], off) &
+					     test(&td[t + 1], off));
+			live[nn] = (unsigned char)j;
+			nn += out[j] != 0;
+		}
+		nl = nn;
 	}
 }
 
-/* The same in AVX2: two 32-byte halves, the starts kept as byte masks. */
-static inline __attribute__((always_inline, target("avx2"))) void
-test2(const struct dlp_vtest *x, const unsigned char *q, __m256i *k0,
-      __m256i *k1)
+/* The same in AVX2: two 32-byte halves. */
+static inline __attribute__((always_inline, target("avx2"))) uint64_t
+test256(const struct tdesc *td, size_t off)
 {
-	const __m256i *a = (const __m256i *)(const void *)(q + x->pos);
+	const __m256i *a = (const __m256i *)(const void *)(td->d + off);
 	__m256i v0 = _mm256_loadu_si256(a), v1 = _mm256_loadu_si256(a + 1);
 	__m256i in0 = _mm256_setzero_si256(), in1 = in0;
 	unsigned i = 0;
 
 	do {
-		__m256i lo = _mm256_loadu_si256((const void *)x->lo[i]);
-		__m256i span = _mm256_loadu_si256((const void *)x->span[i]);
+		__m256i lo =
+		    _mm256_loadu_si256((const void *)(td->lo + 64 * i));
+		__m256i span =
+		    _mm256_loadu_si256((const void *)(td->span + 64 * i));
 		__m256i d0 = _mm256_sub_epi8(v0, lo),
 			d1 = _mm256_sub_epi8(v1, lo);
 
@@ -323,51 +339,50 @@ test2(const struct dlp_vtest *x, const unsigned char *q, __m256i *k0,
 		    in0, _mm256_cmpeq_epi8(_mm256_min_epu8(d0, span), d0));
 		in1 = _mm256_or_si256(
 		    in1, _mm256_cmpeq_epi8(_mm256_min_epu8(d1, span), d1));
-	} while (++i < x->n);
-	*k0 = _mm256_and_si256(*k0, in0);
-	*k1 = _mm256_and_si256(*k1, in1);
-}
-
-static inline __attribute__((always_inline, target("avx2"))) uint64_t
-mask2(__m256i k0, __m256i k1)
-{
-	return (uint64_t)(uint32_t)_mm256_movemask_epi8(k0) |
-	       (uint64_t)(uint32_t)_mm256_movemask_epi8(k1) << 32;
-}
-
-static inline __attribute__((always_inline, target("avx2"))) uint64_t
-starts2(const struct dlp_prefilter *p, const unsigned char *ord,
-	const unsigned char *q)
-{
-	__m256i k0 = _mm256_set1_epi8(-1), k1 = k0;
-	unsigned t = 0;
-
-	do {
-		unsigned stop =
-		    t + VEC_GROUP < p->nvec ? t + VEC_GROUP : p->nvec;
-
-		for (; t < stop; t++)
-			test2(&p->vt[ord[t]], q, &k0, &k1);
-	} while (!_mm256_testz_si256(_mm256_or_si256(k0, k1),
-				     _mm256_or_si256(k0, k1)) &&
-		 t < p->nvec);
-	return mask2(k0, k1);
+	} while (++i < td->n);
+	return (uint64_t)(uint32_t)_mm256_movemask_epi8(in0) |
+	       (uint64_t)(uint32_t)_mm256_movemask_epi8(in1) << 32;
 }
 
 static __attribute__((target("avx2"))) void
 rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	const unsigned char *q, unsigned n, uint64_t *out)
 {
-	for (unsigned t = 0; t < p->nvec; t++) {
-		__m256i k0 = _mm256_set1_epi8(-1), k1 = k0;
+	struct tdesc td[DLP_PREFIX_MAX + 1];
+	unsigned char live[DLP_VEC_BATCH];
+	unsigned nv = p->nvec, nl = 0;
 
-		test2(&p->vt[t], q, &k0, &k1);
-		vr->samp[vr->nsamp][t] = mask2(k0, k1);
-	}
+	for (unsigned t = 0; t < nv; t++)
+		live[t] = (unsigned char)t;
+	tdesc_fill(td, p, live, q);
+	for (unsigned t = 0; t < nv; t++)
+		vr->samp[vr->nsamp][t] = test256(&td[t], 0);
 	if (++vr->nsamp == DLP_VEC_SAMPLES)
 		reorder(p, vr);
-	for (unsigned j = 0; j < n; j++)
-		out[j] = starts2(p, vr->ord, q + 64 * j);
+	tdesc_fill(td, p, vr->ord, q);
+	if (nv & 1)
+		td[nv] = td[nv - 1];
+	for (unsigned j = 0; j < n; j++) {
+		size_t off = 64 * (size_t)j;
+
+		out[j] = test256(&td[0], off) & test256(&td[1], off);
+		live[nl] = (unsigned char)j;
+		nl += out[j] != 0;
+	}
+	for (unsigned t = 2; t < nv && nl; t += 2) {
+		unsigned nn = 0;
+
+		for (unsigned i = 0; i < nl; i++) {
+			unsigned j = live[i];
+			size_t off = 64 * (size_t)j;
+
+			out[j] &=
+			    test256(&td[t], off) & test256(&td[t + 1], off);
+			live[nn] = (unsigned char)j;
+			nn += out[j] != 0;
+		}
+		nl = nn;
+	}
 }
 
 void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
