@@ -91,6 +91,11 @@ struct backend_ops {
 	 */
 	uint64_t inline_ops;
 	/*
+	 * Optional: non-zero when req, of an op not in inline_ops, is quick
+	 * all the same (the local backend's SETATTR that changes no size).
+	 */
+	int (*quick)(const struct proto_msg *req);
+	/*
 	 * Ops that do nothing but a DLP scan (bit n = wire op n): while no
 	 * DLP scanner is active when a session opens, the broker lets its
 	 * client skip them (FLUSH: the NOFLUSH feature of HELLO).

@@ -236,6 +236,12 @@ static int local_dispatch(struct backend_session *s,
 	return h(s, req, rep);
 }
 
+/* A SETATTR that truncates nothing: chmod, chown, utimes on the host. */
+static int local_quick(const struct proto_msg *req)
+{
+	return req->op == PROTO_OP_SETATTR && !(req->valid & PROTO_SET_SIZE);
+}
+
 const struct backend_ops backend_local = {
     .name = "local",
     .check = local_check,
@@ -247,9 +253,9 @@ const struct backend_ops backend_local = {
     .session_close = local_session_close,
     .dispatch = local_dispatch,
     /* Metadata calls that normally hit the inode cache.  Left to workers:
-     * data moves, syncs, listings, and UNLINK / RENAME / RELEASE / SETATTR,
-     * which may free or truncate a large file; FLUSH, which scans a
-     * written file when DLP is on. */
+     * data moves, syncs, listings, and UNLINK / RENAME / RELEASE and a SETATTR
+     * of the size (local_quick), which may free or truncate a large file;
+     * FLUSH, which scans a written file when DLP is on. */
     .inline_ops =
 	BACKEND_OP_BIT(PROTO_OP_LOOKUP) | BACKEND_OP_BIT(PROTO_OP_FORGET) |
 	BACKEND_OP_BIT(PROTO_OP_GETATTR) | BACKEND_OP_BIT(PROTO_OP_READLINK) |
@@ -261,6 +267,7 @@ const struct backend_ops backend_local = {
 	BACKEND_OP_BIT(PROTO_OP_MKNOD) | BACKEND_OP_BIT(PROTO_OP_LINK) |
 	BACKEND_OP_BIT(PROTO_OP_SETXATTR) |
 	BACKEND_OP_BIT(PROTO_OP_REMOVEXATTR) | BACKEND_OP_BIT(PROTO_OP_RMDIR),
+    .quick = local_quick,
     /* Writes reach the host file as they come; FLUSH only scans. */
     .dlp_only_ops = BACKEND_OP_BIT(PROTO_OP_FLUSH),
 };
