@@ -1,11 +1,13 @@
 /*
  * rpcc.h - the RPC client: many requests in flight on one connection.
  *
- * Callers block in rpcc_call while one reader thread matches replies to
- * requests by id (replies may come in any order) and hands broker pushes to
- * a callback.  When the connection dies every waiting call, and every later
- * one, fails with -ENOTCONN at once; a call with no reply within the timeout
- * fails with -ETIMEDOUT.  Nothing ever waits forever.
+ * Callers block in rpcc_call while replies are matched to requests by id
+ * (replies may come in any order) by whichever thread reads the connection:
+ * a waiting caller itself when nobody else reads, else a background thread
+ * (rpcc.c).  Broker pushes go to a callback on that thread.  When the
+ * connection dies every waiting call, and every later one, fails with -ENOTCONN
+ * at once; a call with no reply within the timeout fails with -ETIMEDOUT.
+ * Nothing ever waits forever.
  */
 #ifndef OCCFS_RPCC_H
 #define OCCFS_RPCC_H
@@ -26,7 +28,10 @@ struct rpcc_opts {
 	uint32_t features;    /* PROTO_FEAT_* requested */
 	uint32_t max_payload; /* 0 = PROTO_MAX_PAYLOAD */
 	int timeout_ms;	      /* per call; 0 = 60000 */
-	rpcc_push_fn on_push; /* may be NULL; called on the reader thread */
+	rpcc_push_fn on_push; /* may be NULL; called on whichever thread is
+				 reading (a caller of rpcc_call, or the
+				 background thread): it must not block on
+				 a call's reply */
 	void *push_arg;
 };
 
@@ -44,7 +49,7 @@ int rpcc_start(struct transport_conn *conn, const struct rpcc_opts *o,
 	       struct rpcc **out, struct proto_msg *hello, char *why,
 	       size_t whylen);
 
-/* Start the reader thread; required before rpcc_call. 0 or -errno. */
+/* Start the background reading thread; required before rpcc_call. */
 int rpcc_run(struct rpcc *c);
 
 /*
