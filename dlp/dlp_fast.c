@@ -38,9 +38,6 @@
 /* A run this long is fed even before a prefix position shows up: its start
  * must still be in the stream's ring when one does. */
 #define RUN_MAX 2048
-#ifndef PF_AHEAD
-#define PF_AHEAD 512
-#endif
 
 static bool is_word_byte(unsigned c)
 {
@@ -328,6 +325,8 @@ static unsigned __int128 vec_starts(const struct dlp_stream *s,
 	unsigned stride = 1;
 
 	if (base >= fs->vbase && base < fs->vbase + 64ull * fs->vn) {
+		if (!fs->vsum[(base - fs->vbase) / 64])
+			return 0;
 		ends = fs->vends + (base - fs->vbase) / 64;
 		stride = fs->vn;
 	} else if (base >= s->cur_base + 64 && base + 64 <= end) {
@@ -338,6 +337,13 @@ static unsigned __int128 vec_starts(const struct dlp_stream *s,
 		vec_batch(s, p, fs->vn, fs->vends);
 		ends = fs->vends;
 		stride = fs->vn;
+		for (unsigned j = 0; j < fs->vn; j++) {
+			uint64_t a = 0;
+
+			for (unsigned r = 0; r < f->npf; r++)
+				a |= ends[r * stride + j];
+			fs->vsum[j] = a != 0;
+		}
 	} else {
 		vec_batch(s, p, 1, one);
 	}
@@ -519,11 +525,10 @@ static int long_run(struct dlp_stream *s, uint64_t base, uint64_t end)
 {
 	struct dlp_fast_state *fs = s->fs;
 	const bool *uni = s->e->fast.uni;
+	uint64_t out = -(uint64_t)!uni[byte_at(s, base)];
 
-	if (!uni[byte_at(s, base)]) {
-		fs->last_break = base;
-		return 0;
-	}
+	/* without a branch: whether the sample is in the union is random */
+	fs->last_break ^= (fs->last_break ^ base) & out;
 	if (base - fs->last_break < RUN_MAX)
 		return 0;
 	for (uint64_t o = end; o > fs->last_break + 1; o--)
@@ -547,9 +552,15 @@ static int class_block(struct dlp_stream *s, struct blockmasks *bm,
 		       uint64_t base, uint64_t end)
 {
 	struct dlp_fast_state *fs = s->fs;
-	unsigned __int128 st = prefix_starts(s, bm, base);
 	uint64_t bend = base + 64 < end ? base + 64 : end;
+	unsigned __int128 st = 0;
 	int ret = 0;
+
+	/* most blocks: in the batch, and no rule's prefix ends there */
+	if (!s->e->fast.vec || base < fs->vbase ||
+	    base >= fs->vbase + 64ull * fs->vn ||
+	    fs->vsum[(base - fs->vbase) / 64])
+		st = prefix_starts(s, bm, base);
 
 	while (st && !ret) {
 		uint64_t lo = (uint64_t)st, hi = (uint64_t)(st >> 64);
@@ -671,14 +682,15 @@ static int run_blocks(struct dlp_stream *s, uint64_t end, bool eof)
 {
 	struct dlp_fast_state *fs = s->fs;
 	const struct dlp_fast *f = &s->e->fast;
+	/* once per write: a card rule that fires meanwhile is ignored */
+	bool cards = f->ncard && cards_open(s);
 	int ret = 0;
 
 	while (!ret && (eof ? fs->blk < end + 64 : fs->blk + 64 <= end)) {
 		struct blockmasks *bm = &fs->bm;
 
 		bm->p = block_at(s, fs->blk);
-		__builtin_prefetch(bm->p + PF_AHEAD);
-		if (f->ncard && cards_open(s))
+		if (cards)
 			card_block(s, bm, fs->blk);
 		if (fs->hs)
 			ret = class_block(s, bm, fs->blk, end);

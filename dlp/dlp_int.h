@@ -148,7 +148,7 @@ struct dlp_fast;
 #define DLP_VEC_SAMPLES 16
 struct dlp_vec_rule {
 	unsigned char ord[DLP_PREFIX_MAX];
-	unsigned nsamp;
+	unsigned nsamp, nbatch;
 	uint64_t samp[DLP_VEC_SAMPLES][DLP_PREFIX_MAX];
 };
 
@@ -237,6 +237,7 @@ struct dlp_fast_state {
 	struct blockmasks bm;
 	uint64_t *vends; /* npf x DLP_VEC_BATCH: a batch's prefix ends */
 	struct dlp_vec_rule *vr; /* npf */
+	bool vsum[DLP_VEC_BATCH]; /* block j: some rule's prefix ends */
 	uint64_t vbase;		 /* file offset of the batch's first block */
 	unsigned vn;		 /* blocks in it */
 	unsigned char blkbuf[128];

@@ -28,6 +28,8 @@
 #ifndef VEC_GROUP
 #define VEC_GROUP 2
 #endif
+/* Batches per sample. */
+#define VEC_SAMPLE_EVERY 4
 /* Tests a reorder chooses; the rest keep their order. */
 #define VEC_CHOOSE 6
 
@@ -167,8 +169,8 @@ enum dlp_vec_level dlp_vec_level(void)
  * The order of the tests adapts to the file.  How often a class holds
  * depends on the content (capitals are everywhere in base64, spaces in
  * prose, digits and dashes in logs), so a fixed order lets most blocks
- * through the first tests in some file or other.  One block per batch is
- * sampled with every test; every DLP_VEC_SAMPLES samples the order is
+ * through the first tests in some file or other.  One block of every fourth batch
+ * is sampled with every test; every DLP_VEC_SAMPLES samples the order is
  * chosen again greedily: first the test that leaves the fewest sampled
  * blocks with a start (then the fewest starts), then the one that leaves
  * the fewest together with it, and so on.  The order changes only the work,
@@ -257,6 +259,25 @@ test(const struct tdesc *td, size_t off)
 	return in;
 }
 
+/* Tests a and b, the second compare masked by the first. */
+static inline __attribute__((always_inline, target("avx512f,avx512bw")))
+uint64_t pair(const struct tdesc *a, const struct tdesc *b, size_t off)
+{
+	__mmask64 k = test(a, off), in = 0;
+	__m512i v = _mm512_loadu_si512((const void *)(b->d + off));
+	unsigned i = 0;
+
+	do {
+		__m512i lo = _mm512_loadu_si512((const void *)(b->lo + 64 * i));
+		__m512i span =
+		    _mm512_loadu_si512((const void *)(b->span + 64 * i));
+
+		in |= _mm512_mask_cmple_epu8_mask(k, _mm512_sub_epi8(v, lo),
+						  span);
+	} while (++i < b->n);
+	return (uint64_t)in;
+}
+
 /* Every test on the first block, for the next reorder. */
 static __attribute__((target("avx512f,avx512bw"))) void
 sample512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
@@ -291,14 +312,15 @@ rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	unsigned char live[DLP_VEC_BATCH];
 	unsigned nv = p->nvec, nl = 0;
 
-	sample512(p, vr, q);
+	if (vr->nbatch++ % VEC_SAMPLE_EVERY == 0)
+		sample512(p, vr, q);
 	tdesc_fill(td, p, vr->ord, q);
 	if (nv & 1) /* pad to pairs with a repeat of the last test */
 		td[nv] = td[nv - 1];
 	for (unsigned j = 0; j < n; j++) {
 		size_t off = 64 * (size_t)j;
 
-		out[j] = (uint64_t)(test(&td[0], off) & test(&td[1], off));
+		out[j] = pair(&td[0], &td[1], off);
 		live[nl] = (unsigned char)j;
 		nl += out[j] != 0;
 	}
@@ -309,8 +331,7 @@ rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 			unsigned j = live[i];
 			size_t off = 64 * (size_t)j;
 
-			out[j] &= (uint64_t)(test(&td[t], off) &
-					     test(&td[t + 1], off));
+			out[j] &= pair(&td[t], &td[t + 1], off);
 			live[nn] = (unsigned char)j;
 			nn += out[j] != 0;
 		}
@@ -352,13 +373,15 @@ rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	unsigned char live[DLP_VEC_BATCH];
 	unsigned nv = p->nvec, nl = 0;
 
-	for (unsigned t = 0; t < nv; t++)
-		live[t] = (unsigned char)t;
-	tdesc_fill(td, p, live, q);
-	for (unsigned t = 0; t < nv; t++)
-		vr->samp[vr->nsamp][t] = test256(&td[t], 0);
-	if (++vr->nsamp == DLP_VEC_SAMPLES)
-		reorder(p, vr);
+	if (vr->nbatch++ % VEC_SAMPLE_EVERY == 0) {
+		for (unsigned t = 0; t < nv; t++)
+			live[t] = (unsigned char)t;
+		tdesc_fill(td, p, live, q);
+		for (unsigned t = 0; t < nv; t++)
+			vr->samp[vr->nsamp][t] = test256(&td[t], 0);
+		if (++vr->nsamp == DLP_VEC_SAMPLES)
+			reorder(p, vr);
+	}
 	tdesc_fill(td, p, vr->ord, q);
 	if (nv & 1)
 		td[nv] = td[nv - 1];
