@@ -231,12 +231,36 @@ static void conn_finish_partial(struct conn *c, struct job *j)
 	conn_flush(c);
 }
 
-/* Encode and frame m; -errno when it cannot be encoded. */
+/*
+ * Encode and frame m; -errno when it cannot be encoded.  Without zstd the
+ * body is encoded right after room for the header, so a large READ payload
+ * is not copied a second time.
+ */
 static int conn_frame(const struct proto_msg *m, int zstd, struct buf *out)
 {
+	size_t start = out->len, blen;
 	struct buf body;
 	int rc;
 
+	if (!zstd) {
+		rc = buf_reserve(out, FRAME_HDR_LEN + 512 + m->data_len);
+		if (rc)
+			return rc;
+		out->len += FRAME_HDR_LEN;
+		rc = proto_encode(m, out);
+		blen = out->len - start - FRAME_HDR_LEN;
+		if (!rc && blen > PROTO_MAX_FRAME)
+			rc = -EMSGSIZE;
+		if (rc) {
+			out->len = start;
+			return rc;
+		}
+		out->p[start] = (uint8_t)(blen >> 24);
+		out->p[start + 1] = (uint8_t)(blen >> 16);
+		out->p[start + 2] = (uint8_t)(blen >> 8);
+		out->p[start + 3] = (uint8_t)blen;
+		return 0;
+	}
 	buf_init(&body, PROTO_MAX_FRAME);
 	rc = proto_encode(m, &body);
 	if (!rc)
