@@ -463,6 +463,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 			}
 		}
 		r->got += n;
+		if (s->progress)
+			s->progress(s->progress_arg, r->got);
 		return n;
 	}
 	if (!r->resp)

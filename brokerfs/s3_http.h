@@ -100,6 +100,14 @@ struct s3_sink {
 	size_t cap;
 	int fd;
 	uint64_t fd_off;
+	/*
+	 * Called (if set) as the reply body arrives: the first got bytes of
+	 * the sink hold this attempt's data.  A retry starts again from 0 and
+	 * writes the same bytes again (every GET of a range that may be
+	 * retried names its object's ETag).
+	 */
+	void (*progress)(void *arg, uint64_t got);
+	void *progress_arg;
 };
 
 enum s3_checksum { S3_CHECKSUM_NONE, S3_CHECKSUM_SHA256, S3_CHECKSUM_CRC32C };

@@ -41,6 +41,7 @@ enum { W_FREE, W_FETCHING, W_READY, W_FAILED };
 struct ra_win {
 	uint64_t off, len; /* the range asked for */
 	size_t got;	   /* bytes received (< len only at the end) */
+	size_t avail;	   /* while fetching: the first bytes already in buf */
 	uint8_t *buf;
 	int state, err;
 	bool discard; /* dropped while fetching: the job frees it */
@@ -61,6 +62,7 @@ struct s3b_ra {
 	uint64_t next_off;	  /* lock: where the last READ ended */
 	unsigned seq, started;	  /* lock: sequential READs, windows */
 	unsigned jobs;		  /* lock: window GETs in flight */
+	unsigned waiting;	  /* lock: READs waiting on cv for bytes */
 	struct ra_win win[RA_WINDOWS];
 };
 
@@ -284,12 +286,34 @@ static void job_unlink(struct ra_job *j)
 	reg_jobs--;
 }
 
+/*
+ * Bytes of a window arrive: a READ waiting for them may go on before the
+ * whole window is in (a reader would otherwise wait for up to 8 MiB when
+ * it needs 128 KiB).
+ */
+static void job_progress(void *arg, uint64_t got)
+{
+	struct ra_job *j = arg;
+	struct s3b_ra *ra = j->ra;
+
+	pthread_mutex_lock(&ra->lock);
+	if (got > j->w->avail) {
+		j->w->avail = got;
+		if (ra->waiting)
+			pthread_cond_broadcast(&ra->cv);
+	}
+	pthread_mutex_unlock(&ra->lock);
+}
+
 static void *job_main(void *arg)
 {
 	struct ra_job *j = arg;
 	struct s3b_ra *ra = j->ra;
 	struct ra_win *w = j->w;
-	struct s3_sink sink = {.buf = w->buf, .cap = w->len};
+	struct s3_sink sink = {.buf = w->buf,
+			       .cap = w->len,
+			       .progress = job_progress,
+			       .progress_arg = j};
 	size_t got = 0;
 	int rc;
 
@@ -455,7 +479,20 @@ static size_t ra_serve(struct s3b_ra *ra, uint8_t *buf, size_t len,
 		if (!w)
 			break;
 		if (w->state == W_FETCHING) {
+			/* what has arrived is final: If-Match, same bytes on
+			 * a retry */
+			in = pos - w->off;
+			if (in < w->avail) {
+				size_t n = w->avail - in < len - done
+					       ? w->avail - in
+					       : len - done;
+				memcpy(buf + done, w->buf + in, n);
+				done += n;
+				continue;
+			}
+			ra->waiting++;
 			pthread_cond_wait(&ra->cv, &ra->lock);
+			ra->waiting--;
 			continue;
 		}
 		if (w->state == W_FAILED) {
