@@ -50,6 +50,15 @@ int token_verify(const char *jwt, size_t len, const struct token_key *pub,
 		 const char *audience, time_t now, int leeway_s,
 		 struct token_claims *out, const char **why);
 
+/*
+ * The claims of jwt WITHOUT checking its signature, expiry or audience:
+ * for showing a client what its own handle says, never for deciding
+ * anything.  Claims that are missing or malformed are left empty (0).
+ * Returns 0, or -EINVAL when jwt is not a JWT with a JSON payload and a
+ * valid intent.
+ */
+int token_peek(const char *jwt, size_t len, struct token_claims *out);
+
 /* Sign claims into a NUL-terminated compact JWT (malloc'd, caller frees). */
 int token_mint(const struct token_claims *c, const struct token_key *priv,
 	       char **out);

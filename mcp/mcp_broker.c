@@ -51,88 +51,19 @@ struct mcp_broker {
 
 /* ---- the handle's claims (display only) ---------------------------------- */
 
-static int b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decode base64url (no padding) into dst of cap bytes; length or -1. */
-static ssize_t b64url_decode(const char *s, size_t n, unsigned char *dst,
-			     size_t cap)
-{
-	uint32_t acc = 0;
-	size_t out = 0;
-	int bits = 0, v;
-
-	for (size_t i = 0; i < n; i++) {
-		v = b64url_val((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (out == cap)
-				return -1;
-			dst[out++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (ssize_t)out;
-}
-
-static void copy_claim(json_t *o, const char *name, char *dst, size_t cap)
-{
-	const char *v = json_string_value(json_object_get(o, name));
-
-	snprintf(dst, cap, "%s", v ? v : "");
-}
-
-/* The payload of a compact JWT: the segment between the two dots. */
 static int claims_decode(struct mcp_broker *b, const char *jwt, size_t len)
 {
-	const char *d1 = memchr(jwt, '.', len), *d2;
-	unsigned char *buf = NULL;
-	json_t *o = NULL;
-	ssize_t n;
-	int rc = -EINVAL;
+	struct token_claims c;
+	int rc = token_peek(jwt, len, &c);
 
-	if (!d1)
-		goto out;
-	d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jwt));
-	if (!d2)
-		goto out;
-	buf = malloc(TOKEN_MAX_LEN);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	n = b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), buf, TOKEN_MAX_LEN);
-	if (n <= 0)
-		goto out;
-	o = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES,
-		       NULL);
-	if (!json_is_object(o))
-		goto out;
-	copy_claim(o, "sid", b->sid, sizeof(b->sid));
-	copy_claim(o, "intent", b->intent, sizeof(b->intent));
-	b->exp = json_integer_value(json_object_get(o, "exp"));
-	rc = 0;
-out:
-	json_decref(o);
-	if (buf)
-		explicit_bzero(buf, TOKEN_MAX_LEN);
-	free(buf);
-	return rc;
+	if (rc)
+		return rc;
+	snprintf(b->sid, sizeof(b->sid), "%s", c.sid);
+	snprintf(b->intent, sizeof(b->intent), "%s",
+		 token_intent_name(c.intent));
+	b->exp = c.exp;
+	explicit_bzero(&c, sizeof(c));
+	return 0;
 }
 
 /* ---- the session ----------------------------------------------------------

@@ -30,8 +30,9 @@ static const char init_0326[] =
 
 static void setup(void)
 {
-	/* A JWT-shaped handle: payload {"sid":"s"}. */
-	static const char jwt[] = "e30.eyJzaWQiOiJzIn0.c2ln";
+	/* A JWT-shaped handle: payload {"sid":"s","intent":"read"}. */
+	static const char jwt[] =
+	    "e30.eyJzaWQiOiJzIiwiaW50ZW50IjoicmVhZCJ9.c2ln";
 	struct handle_secret h = {0};
 	char why[256];
 

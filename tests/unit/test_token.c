@@ -934,6 +934,54 @@ static void test_keys(void)
 	CHECK(access(path, F_OK) != 0);
 }
 
+/* token_peek reads claims for display, with no signature check at all. */
+static void test_peek(void)
+{
+	struct token_claims c, got;
+	json_t *j;
+	char *jwt;
+
+	fill(&c);
+	c.intent = TOKEN_INTENT_PREVIEW;
+	CHECK_EQ(token_mint(&c, priv, &jwt), 0);
+	memset(&got, 0x55, sizeof(got));
+	CHECK_EQ(token_peek(jwt, strlen(jwt), &got), 0);
+	CHECK_STR(got.sid, c.sid);
+	CHECK_STR(got.filesystem_id, c.filesystem_id);
+	CHECK(strlen(got.jti) >= 16); /* minted at random */
+	CHECK_EQ(got.intent, TOKEN_INTENT_PREVIEW);
+	CHECK_EQ(got.exp, c.exp);
+	/* a wrong signature does not matter to peek (display only) */
+	jwt[strlen(jwt) - 3] ^= 1;
+	CHECK_EQ(token_peek(jwt, strlen(jwt), &got), 0);
+	CHECK_STR(got.sid, c.sid);
+	free(jwt);
+
+	/* missing claims stay empty; a bad intent is refused */
+	j = json_pack("{s:s,s:s}", "sid", "only", "intent", "write");
+	jwt = jwt_from_json(good_header, j);
+	CHECK_EQ(token_peek(jwt, strlen(jwt), &got), 0);
+	CHECK_STR(got.sid, "only");
+	CHECK_STR(got.filesystem_id, "");
+	CHECK_EQ(got.exp, 0);
+	free(jwt);
+	j = json_pack("{s:s,s:s}", "sid", "x", "intent", "delete");
+	jwt = jwt_from_json(good_header, j);
+	CHECK_EQ(token_peek(jwt, strlen(jwt), &got), -EINVAL);
+	free(jwt);
+	j = json_pack("{s:s,s:i}", "sid", "x", "intent", 1);
+	jwt = jwt_from_json(good_header, j);
+	CHECK_EQ(token_peek(jwt, strlen(jwt), &got), -EINVAL);
+	free(jwt);
+
+	/* not a JWT, or not JSON inside */
+	CHECK_EQ(token_peek("", 0, &got), -EINVAL);
+	CHECK_EQ(token_peek("a.b", 3, &got), -EINVAL);
+	CHECK_EQ(token_peek("a.!!!.c", 7, &got), -EINVAL);
+	CHECK_EQ(token_peek("a.bm90IGpzb24.c", 15, &got), -EINVAL);
+	CHECK_EQ(token_peek(NULL, 0, &got), -EINVAL);
+}
+
 int main(void)
 {
 	setup();
@@ -952,6 +1000,7 @@ int main(void)
 	test_fsid();
 	test_intent();
 	test_keys();
+	test_peek();
 	cleanup();
 	return unit_done("test_token");
 }
