@@ -166,7 +166,8 @@ struct job {
 	struct proto_msg req;	    /* data may point into body */
 	struct buf out;		    /* the framed reply, built by run */
 	size_t sent;		    /* bytes of out a worker wrote itself */
-	uint8_t body[];		    /* copy of the request frame body */
+	uint8_t *frame;		    /* a big request's own input buffer */
+	uint8_t body[];		    /* else a copy of the request body */
 };
 
 struct worker_pool {

@@ -41,9 +41,10 @@
 #define CONN_HELLO_MAX (PROTO_MAX_HANDLE + 1024u) /* largest HELLO frame */
 #define CONN_OUT_HIGH (8u << 20) /* stop reading above this much output */
 #define CONN_READ_CHUNK (64u * 1024u)
-#define CONN_HELLO_TIMEOUT 10 /* seconds from accept to HELLO */
-#define CONN_MAX_BAD 16	      /* malformed messages before we hang up */
-#define CONN_TOKEN_LEEWAY 30  /* seconds of clock skew on exp */
+#define CONN_TAKE_MIN (64u * 1024u) /* requests this big keep their buffer */
+#define CONN_HELLO_TIMEOUT 10	    /* seconds from accept to HELLO */
+#define CONN_MAX_BAD 16		    /* malformed messages before we hang up */
+#define CONN_TOKEN_LEEWAY 30	    /* seconds of clock skew on exp */
 
 static void conn_update(struct conn *c);
 static void conn_read(struct conn *c);
@@ -338,6 +339,7 @@ static void conn_job_free(struct job *j)
 {
 	proto_msg_cleanup(&j->req);
 	buf_cleanup(&j->out);
+	free(j->frame);
 	free(j);
 }
 
@@ -796,20 +798,26 @@ static void conn_bad(struct conn *c, const struct proto_msg *m, int rc,
 	}
 }
 
-/* One frame body: decode it and act. */
-static void conn_message(struct conn *c, const uint8_t *body, size_t len)
+/*
+ * One frame body: decode it and act.  frame, when not NULL, is the input
+ * buffer holding body, handed over whole: a big WRITE is not copied.
+ */
+static void conn_message(struct conn *c, const uint8_t *body, size_t len,
+			 uint8_t *frame)
 {
 	const char *why = NULL;
 	struct job *j;
 	int rc;
 
-	j = conn_job_new(body, len);
+	j = conn_job_new(body, frame ? 0 : len);
 	if (!j) {
+		free(frame);
 		log_err("%s: out of memory", c->peer);
 		conn_close(c);
 		return;
 	}
-	rc = proto_decode(j->body, len, &j->req, &why);
+	j->frame = frame;
+	rc = proto_decode(frame ? body : j->body, len, &j->req, &why);
 	if (rc == 0 && j->req.kind != PROTO_REQ) {
 		rc = -EBADMSG;
 		why = "only requests may be sent to the broker";
@@ -883,7 +891,14 @@ static int conn_parse(struct conn *c)
 		if (rc <= 0)
 			break;
 		off += used;
-		conn_message(c, body, blen);
+		if (off == c->in.len && off == used && blen >= CONN_TAKE_MIN &&
+		    body == c->in.p + FRAME_HDR_LEN) {
+			/* The buffer holds just this frame: hand it over. */
+			off = 0;
+			conn_message(c, body, blen, buf_steal(&c->in, NULL));
+		} else {
+			conn_message(c, body, blen, NULL);
+		}
 		if (c->state == CONN_CLOSED)
 			return -ECONNRESET;
 		rc = 0;
@@ -892,6 +907,25 @@ static int conn_parse(struct conn *c)
 	if (rc < 0)
 		log_warn("%s: broken framing, closing: %s", c->peer, why);
 	return rc;
+}
+
+/*
+ * How much to read next: a chunk, or the rest of a big frame whose header
+ * is in (conn_parse leaves a partial frame at the start), so that the
+ * buffer is sized once and the frame can be handed over (conn_message).
+ */
+static size_t conn_room(const struct conn *c)
+{
+	size_t room = c->in.limit - c->in.len, want = CONN_READ_CHUNK, total;
+
+	if (c->in.len >= FRAME_HDR_LEN) {
+		total = FRAME_HDR_LEN + (((size_t)c->in.p[0] & 0x7f) << 24 |
+					 (size_t)c->in.p[1] << 16 |
+					 (size_t)c->in.p[2] << 8 | c->in.p[3]);
+		if (total > c->in.len && total - c->in.len > want)
+			want = total - c->in.len;
+	}
+	return room < want ? room : want;
 }
 
 static void conn_read(struct conn *c)
@@ -907,9 +941,7 @@ static void conn_read(struct conn *c)
 			goto close;
 		if (!conn_can_read(c))
 			break;
-		room = c->in.limit - c->in.len;
-		if (room > CONN_READ_CHUNK)
-			room = CONN_READ_CHUNK;
+		room = conn_room(c);
 		if (room == 0 || buf_reserve(&c->in, room)) {
 			/* frame_parse refuses frames over the limit, so a
 			 * full buffer means we are out of memory. */
