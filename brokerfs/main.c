@@ -20,82 +20,20 @@
 
 #include "backend.h"
 #include "broker_audit.h"
+#include "daemon.h"
 #include "log.h"
 
-static int main_ready_fd = -1;	 /* child -> parent start-up status */
 static volatile int main_failed; /* start-up failed after forking */
 
-/* Tell the waiting parent how start-up went; then leave the terminal. */
+/* Tell the waiting parent how start-up went (see daemon.h). */
 static int main_ready(int ok, const char *msg)
 {
-	char line[300];
-	int fd;
-
-	if (!ok) {
+	if (!ok)
 		main_failed = 1;
-		if (main_ready_fd < 0)
-			log_err("%s", msg);
-	}
-	if (main_ready_fd < 0)
-		return 0;
-	snprintf(line, sizeof(line), "%s%s", ok ? "OK" : "ERR:", ok ? "" : msg);
-	if (write(main_ready_fd, line, strlen(line)) < 0)
-		ok = 0;
-	close(main_ready_fd);
-	main_ready_fd = -1;
-	if (!ok) {
+	/* Nobody heard that we are up: do not run on unseen. */
+	if (daemon_ready(ok ? NULL : msg) < 0 && ok)
 		kill(getpid(), SIGTERM);
-		return 0;
-	}
-	log_open_syslog();
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
 	return 0;
-}
-
-/* Fork; the parent only returns through exit(). */
-static void main_daemonize(void)
-{
-	char msg[300];
-	ssize_t n;
-	size_t got = 0;
-	int p[2];
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		fatal("pipe: %m");
-	pid = fork();
-	if (pid < 0)
-		fatal("fork: %m");
-	if (pid > 0) {
-		close(p[1]);
-		while (got < sizeof(msg) - 1 &&
-		       (n = read(p[0], msg + got, sizeof(msg) - 1 - got)) !=
-			   0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				break;
-			got += (size_t)n;
-		}
-		msg[got] = '\0';
-		if (strcmp(msg, "OK") == 0)
-			exit(0);
-		fprintf(stderr, "brokerfs: %s\n",
-			got > 4 ? msg + 4 : "start-up failed");
-		exit(1);
-	}
-	close(p[0]);
-	main_ready_fd = p[1];
-	setsid();
-	if (chdir("/") < 0)
-		log_warn("chdir /: %m");
 }
 
 static int main_pidfile(const char *path)
@@ -198,7 +136,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!cfg.foreground)
-		main_daemonize();
+		daemon_start("brokerfs");
 	if (cfg.pidfile && main_pidfile(cfg.pidfile)) {
 		main_ready(0, "cannot write the pidfile");
 		broker_cleanup(&b);

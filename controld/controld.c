@@ -28,6 +28,7 @@
 
 #include "audit.h"
 #include "ctl_wire.h"
+#include "daemon.h"
 #include "log.h"
 #include "token.h"
 
@@ -576,66 +577,6 @@ static void ctld_run(struct ctld *d)
 
 /* ---- start-up ------------------------------------------------------------ */
 
-static int ctld_ready_fd = -1;
-
-static void ctld_daemonize(void)
-{
-	char msg[300];
-	ssize_t n;
-	int p[2];
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		fatal("pipe: %m");
-	pid = fork();
-	if (pid < 0)
-		fatal("fork: %m");
-	if (pid > 0) {
-		close(p[1]);
-		do
-			n = read(p[0], msg, sizeof(msg) - 1);
-		while (n < 0 && errno == EINTR);
-		msg[n > 0 ? n : 0] = '\0';
-		if (strcmp(msg, "OK") == 0)
-			exit(0);
-		fprintf(stderr, "occfs-controld: %s\n",
-			n > 0 ? msg : "start-up failed");
-		exit(1);
-	}
-	close(p[0]);
-	ctld_ready_fd = p[1];
-	setsid();
-	if (chdir("/") < 0)
-		log_warn("chdir /: %m");
-}
-
-static void ctld_ready(const char *err)
-{
-	int fd;
-
-	if (ctld_ready_fd < 0) {
-		if (err)
-			log_err("%s", err);
-		return;
-	}
-	if (write(ctld_ready_fd, err ? err : "OK", strlen(err ? err : "OK")) <
-	    0)
-		log_err("start-up pipe: %m");
-	close(ctld_ready_fd);
-	ctld_ready_fd = -1;
-	if (err)
-		return;
-	log_open_syslog();
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-}
-
 static void ctld_cleanup(struct ctld *d)
 {
 	struct ctld_conn *c;
@@ -693,11 +634,11 @@ int main(int argc, char **argv)
 	if (d.op_lfd < 0 || d.ctl_lfd < 0)
 		goto fail;
 	if (!d.cfg.foreground)
-		ctld_daemonize();
+		daemon_start("occfs-controld");
 	/* The spool's threads must start in the process that stays. */
 	ctld_sigset(&set);
 	if (ctld_open_audit(&d)) {
-		ctld_ready("cannot open the audit spool");
+		daemon_ready("cannot open the audit spool");
 		goto fail;
 	}
 	if (d.cfg.pidfile && (f = fopen(d.cfg.pidfile, "we"))) {
@@ -705,12 +646,12 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	if (ctld_init_loop(&d)) {
-		ctld_ready("cannot set up the event loop");
+		daemon_ready("cannot set up the event loop");
 		goto fail;
 	}
 	log_info("operator socket %s, control socket %s", d.cfg.operator_socket,
 		 d.cfg.control_socket);
-	ctld_ready(NULL);
+	daemon_ready(NULL);
 	ctld_run(&d);
 	ctld_cleanup(&d);
 	return 0;
