@@ -162,7 +162,9 @@ void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
 		   const unsigned char *p, unsigned n, const uint8_t *skip,
 		   uint64_t *out);
 /* Blocks a batch covers at most. */
-#define DLP_VEC_BATCH 64
+#ifndef DLP_VEC_BATCH
+#define DLP_VEC_BATCH 256
+#endif
 
 /*
  * The fast paths (dlp_fast.c).  card: rule indexes of card_number rules,
@@ -236,10 +238,10 @@ struct dlp_fast_state {
 	uint64_t prev_d;     /* card: its digit mask */
 	struct blockmasks bm;
 	uint64_t *vends; /* npf x DLP_VEC_BATCH: a batch's prefix ends */
-	struct dlp_vec_rule *vr; /* npf */
+	struct dlp_vec_rule *vr;  /* npf */
 	bool vsum[DLP_VEC_BATCH]; /* block j: some rule's prefix ends */
-	uint64_t vbase;		 /* file offset of the batch's first block */
-	unsigned vn;		 /* blocks in it */
+	uint64_t vbase;		  /* file offset of the batch's first block */
+	unsigned vn;		  /* blocks in it */
 	unsigned char blkbuf[128];
 	unsigned char tmp[DLP_WINDOW];
 };

@@ -169,8 +169,8 @@ enum dlp_vec_level dlp_vec_level(void)
  * The order of the tests adapts to the file.  How often a class holds
  * depends on the content (capitals are everywhere in base64, spaces in
  * prose, digits and dashes in logs), so a fixed order lets most blocks
- * through the first tests in some file or other.  One block of every fourth batch
- * is sampled with every test; every DLP_VEC_SAMPLES samples the order is
+ * through the first tests in some file or other.  One block of every fourth
+ * batch is sampled with every test; every DLP_VEC_SAMPLES samples the order is
  * chosen again greedily: first the test that leaves the fewest sampled
  * blocks with a start (then the fewest starts), then the one that leaves
  * the fewest together with it, and so on.  The order changes only the work,
@@ -261,7 +261,8 @@ test(const struct tdesc *td, size_t off)
 
 /* Tests a and b, the second compare masked by the first. */
 static inline __attribute__((always_inline, target("avx512f,avx512bw")))
-uint64_t pair(const struct tdesc *a, const struct tdesc *b, size_t off)
+uint64_t
+pair(const struct tdesc *a, const struct tdesc *b, size_t off)
 {
 	__mmask64 k = test(a, off), in = 0;
 	__m512i v = _mm512_loadu_si512((const void *)(b->d + off));
@@ -304,13 +305,67 @@ sample512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
  * than a branch per block (mispredicted half the time in some files) the
  * list of blocks left is built without branches.
  */
+/*
+ * One pair over the live blocks: out[j] &= the pair's result, and live
+ * keeps the blocks with a start left; returns how many.  Classes of one
+ * range each (most of them) have their operands in registers.
+ */
+static inline
+    __attribute__((always_inline, target("avx512f,avx512bw"))) unsigned
+    stage512(const struct tdesc *a, const struct tdesc *b, unsigned short *live,
+	     unsigned nl, uint64_t *out)
+{
+	unsigned nn = 0;
+
+	if (a->n == 1 && b->n == 1) {
+		__m512i la = _mm512_loadu_si512((const void *)a->lo);
+		__m512i sa = _mm512_loadu_si512((const void *)a->span);
+		__m512i lb = _mm512_loadu_si512((const void *)b->lo);
+		__m512i sb = _mm512_loadu_si512((const void *)b->span);
+
+		for (unsigned i = 0; i < nl; i++) {
+			unsigned j = live[i];
+			size_t off = 64 * (size_t)j;
+			__m512i va =
+			    _mm512_loadu_si512((const void *)(a->d + off));
+			__m512i vb =
+			    _mm512_loadu_si512((const void *)(b->d + off));
+			__mmask64 k =
+			    _mm512_cmple_epu8_mask(_mm512_sub_epi8(va, la), sa);
+
+			k = _mm512_mask_cmple_epu8_mask(
+			    k, _mm512_sub_epi8(vb, lb), sb);
+			out[j] &= (uint64_t)k;
+			live[nn] = (unsigned short)j;
+			nn += out[j] != 0;
+		}
+		return nn;
+	}
+	for (unsigned i = 0; i < nl; i++) {
+		unsigned j = live[i];
+
+		out[j] &= pair(a, b, 64 * (size_t)j);
+		live[nn] = (unsigned short)j;
+		nn += out[j] != 0;
+	}
+	return nn;
+}
+
+/*
+ * Rule p over n blocks whose prefixes start at q, q + 64, ...: bit i of
+ * out[j], the prefix may start at q[64 * j + i].  The tests go in pairs
+ * (the second compare masked by the first), each pair over the blocks the
+ * pairs before left a start in.  Which blocks those are depends on the
+ * data, so rather than a branch per block (mispredicted half the time in
+ * some files) the list of live blocks is built without branches.
+ */
 static __attribute__((target("avx512f,avx512bw"))) void
 rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	const unsigned char *q, unsigned n, uint64_t *out)
 {
 	struct tdesc td[DLP_PREFIX_MAX + 1];
-	unsigned char live[DLP_VEC_BATCH];
-	unsigned nv = p->nvec, nl = 0;
+	unsigned short live[DLP_VEC_BATCH];
+	unsigned nv = p->nvec, nl = n;
 
 	if (vr->nbatch++ % VEC_SAMPLE_EVERY == 0)
 		sample512(p, vr, q);
@@ -318,25 +373,11 @@ rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	if (nv & 1) /* pad to pairs with a repeat of the last test */
 		td[nv] = td[nv - 1];
 	for (unsigned j = 0; j < n; j++) {
-		size_t off = 64 * (size_t)j;
-
-		out[j] = pair(&td[0], &td[1], off);
-		live[nl] = (unsigned char)j;
-		nl += out[j] != 0;
+		out[j] = ~0ull;
+		live[j] = (unsigned short)j;
 	}
-	for (unsigned t = 2; t < nv && nl; t += 2) {
-		unsigned nn = 0;
-
-		for (unsigned i = 0; i < nl; i++) {
-			unsigned j = live[i];
-			size_t off = 64 * (size_t)j;
-
-			out[j] &= pair(&td[t], &td[t + 1], off);
-			live[nn] = (unsigned char)j;
-			nn += out[j] != 0;
-		}
-		nl = nn;
-	}
+	for (unsigned t = 0; t < nv && nl; t += 2)
+		nl = stage512(&td[t], &td[t + 1], live, nl, out);
 }
 
 /* The same in AVX2: two 32-byte halves. */
@@ -365,18 +406,38 @@ test256(const struct tdesc *td, size_t off)
 	       (uint64_t)(uint32_t)_mm256_movemask_epi8(in1) << 32;
 }
 
+static inline __attribute__((always_inline, target("avx2"))) unsigned
+stage256(const struct tdesc *a, const struct tdesc *b, unsigned short *live,
+	 unsigned nl, uint64_t *out)
+{
+	unsigned nn = 0;
+
+	for (unsigned i = 0; i < nl; i++) {
+		unsigned j = live[i];
+		size_t off = 64 * (size_t)j;
+
+		out[j] &= test256(a, off) & test256(b, off);
+		live[nn] = (unsigned short)j;
+		nn += out[j] != 0;
+	}
+	return nn;
+}
+
+/* rule512 in AVX2. */
 static __attribute__((target("avx2"))) void
 rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	const unsigned char *q, unsigned n, uint64_t *out)
 {
 	struct tdesc td[DLP_PREFIX_MAX + 1];
-	unsigned char live[DLP_VEC_BATCH];
-	unsigned nv = p->nvec, nl = 0;
+	unsigned short live[DLP_VEC_BATCH];
+	unsigned nv = p->nvec, nl = n;
 
 	if (vr->nbatch++ % VEC_SAMPLE_EVERY == 0) {
+		unsigned char id[DLP_PREFIX_MAX];
+
 		for (unsigned t = 0; t < nv; t++)
-			live[t] = (unsigned char)t;
-		tdesc_fill(td, p, live, q);
+			id[t] = (unsigned char)t;
+		tdesc_fill(td, p, id, q);
 		for (unsigned t = 0; t < nv; t++)
 			vr->samp[vr->nsamp][t] = test256(&td[t], 0);
 		if (++vr->nsamp == DLP_VEC_SAMPLES)
@@ -386,26 +447,11 @@ rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	if (nv & 1)
 		td[nv] = td[nv - 1];
 	for (unsigned j = 0; j < n; j++) {
-		size_t off = 64 * (size_t)j;
-
-		out[j] = test256(&td[0], off) & test256(&td[1], off);
-		live[nl] = (unsigned char)j;
-		nl += out[j] != 0;
+		out[j] = ~0ull;
+		live[j] = (unsigned short)j;
 	}
-	for (unsigned t = 2; t < nv && nl; t += 2) {
-		unsigned nn = 0;
-
-		for (unsigned i = 0; i < nl; i++) {
-			unsigned j = live[i];
-			size_t off = 64 * (size_t)j;
-
-			out[j] &=
-			    test256(&td[t], off) & test256(&td[t + 1], off);
-			live[nn] = (unsigned char)j;
-			nn += out[j] != 0;
-		}
-		nl = nn;
-	}
+	for (unsigned t = 0; t < nv && nl; t += 2)
+		nl = stage256(&td[t], &td[t + 1], live, nl, out);
 }
 
 void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
