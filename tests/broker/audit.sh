@@ -9,37 +9,22 @@
 # unavailable", fail closed) while I/O on a mounted one goes on (fail open),
 # that an unmount makes a Logoff, and that the chain verifies.  Needs root
 # (FUSE, tmpfs).
-set -u
-top_builddir=${top_builddir:-.}
+. "$(dirname "$0")/../audit/lib.sh"
 BROKER=$top_builddir/brokerfs/brokerfs
 MOUNTC=$top_builddir/mountc/mountc
 CTL=$top_builddir/tools/occfsctl
-AUDITD=$top_builddir/audit/occfs-auditd
-AUDIT=$top_builddir/audit/occfs-audit
-for b in "$BROKER" "$MOUNTC" "$CTL" "$AUDITD" "$AUDIT"; do
+for b in "$BROKER" "$MOUNTC" "$CTL"; do
 	[ -x "$b" ] || { echo "audit.sh: $b not built"; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "audit.sh: needs root (FUSE, tmpfs)"; exit 77; }
 [ -c /dev/fuse ] || { echo "audit.sh: no /dev/fuse"; exit 77; }
 command -v python3 >/dev/null || { echo "audit.sh: needs python3"; exit 77; }
 
-T=$(mktemp -d /tmp/broker-audit.XXXXXX)
-SOCK=$T/audit.sock
 BSOCK=$T/broker.sock
-LOG=$T/log
 TINY=$T/tiny
-AUDITD_PID=
 BROKER_PID=
 MOUNTS=
-passed=0
-failed=0
 
-stop_auditd() {
-	[ -n "$AUDITD_PID" ] || return 0
-	kill -TERM "$AUDITD_PID" 2>/dev/null
-	wait "$AUDITD_PID" 2>/dev/null
-	AUDITD_PID=
-}
 stop_broker() {
 	[ -n "$BROKER_PID" ] || return 0
 	kill -TERM "$BROKER_PID" 2>/dev/null
@@ -57,31 +42,8 @@ umount_all() {
 	done
 	MOUNTS=
 }
-cleanup() {
-	umount_all
-	stop_broker
-	stop_auditd
-	mountpoint -q "$TINY" && umount "$TINY"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { _d=$1; shift; if "$@"; then ok; else bad "$_d"; fi; }
-
-start_auditd() {
-	rm -f "$SOCK"
-	"$AUDITD" -s "$SOCK" -d "$LOG" 2>>"$T/auditd.err" &
-	AUDITD_PID=$!
-	_i=0
-	while [ ! -S "$SOCK" ] && [ $_i -lt 500 ]; do
-		sleep 0.01
-		_i=$((_i + 1))
-	done
-	[ -S "$SOCK" ] || { echo "occfs-auditd did not start"; cat "$T/auditd.err"; exit 1; }
-}
+# Run by lib.sh's exit trap before the scratch directory goes.
+CLEANUP_EXTRA='umount_all; stop_broker; mountpoint -q "$TINY" && umount "$TINY"'
 
 # mint OUT SID [occfsctl mint options...]: a handle for filesystem fs1
 mint() {
@@ -275,5 +237,4 @@ if grep -q -e 'Sanitizer' -e 'runtime error' "$T/broker.log"; then
 	cat "$T/broker.log"
 fi
 [ "$failed" -eq 0 ] || tail -30 "$T/broker.log"
-echo "audit.sh: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
