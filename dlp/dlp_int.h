@@ -149,6 +149,7 @@ struct dlp_fast;
 struct dlp_vec_rule {
 	unsigned char ord[DLP_PREFIX_MAX];
 	unsigned nsamp, nbatch;
+	unsigned nchanged; /* reorders that changed the order (tests) */
 	uint64_t samp[DLP_VEC_SAMPLES][DLP_PREFIX_MAX];
 };
 

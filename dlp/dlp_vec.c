@@ -209,6 +209,7 @@ static void reorder(const struct dlp_prefilter *p, struct dlp_vec_rule *vr)
 	for (unsigned c = 0; c < p->nvec; c++)
 		if (!used[vr->ord[c]])
 			ord[k++] = vr->ord[c];
+	vr->nchanged += memcmp(vr->ord, ord, p->nvec) != 0;
 	memcpy(vr->ord, ord, p->nvec);
 	vr->nsamp = 0;
 }
