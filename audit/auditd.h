@@ -19,9 +19,9 @@ struct auditd_store {
 	int fd;			       /* open segment, -1 = none yet */
 	char name[48];
 	uint64_t size;
-	time_t opened;
-	uint64_t seg_max; /* rotate past this many bytes */
-	unsigned seg_age; /* or this many seconds; 0 = never */
+	uint64_t opened_ms; /* CLOCK_MONOTONIC: age is not a calendar matter */
+	uint64_t seg_max;   /* rotate past this many bytes */
+	unsigned seg_age;   /* or this many seconds; 0 = never */
 	int zlevel;
 	int dirty; /* written since the last fsync */
 };

@@ -20,7 +20,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/*
+ * Milliseconds on CLOCK_MONOTONIC.  Whole seconds of time(2) would close a
+ * segment opened at x.999 s one millisecond later under an age of 1 s.
+ */
+static uint64_t store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static int open_segment(struct auditd_store *st)
 {
@@ -31,7 +44,7 @@ static int open_segment(struct auditd_store *st)
 	if (st->fd < 0)
 		return -errno;
 	st->size = 0;
-	st->opened = time(NULL);
+	st->opened_ms = store_now_ms();
 	fsync(st->dirfd);
 	return 0;
 }
@@ -142,7 +155,7 @@ int auditd_store_open(struct auditd_store *st, const char *dir)
 				r = -errno;
 			else if (ftruncate(st->fd, st->size) < 0)
 				r = -errno;
-			st->opened = time(NULL);
+			st->opened_ms = store_now_ms();
 		}
 	}
 	free(segs);
@@ -222,7 +235,8 @@ int auditd_store_maybe_rotate(struct auditd_store *st, int force)
 
 	if (st->fd < 0 || st->size == 0)
 		return 0;
-	if (!force && !(st->seg_age && time(NULL) - st->opened >= st->seg_age))
+	if (!force && !(st->seg_age && store_now_ms() - st->opened_ms >=
+					   (uint64_t)st->seg_age * 1000))
 		return 0;
 	r = auditd_store_sync(st);
 	if (r < 0)

@@ -32,9 +32,10 @@ has "^ok: 200 records in $nseg segments" "$T/v.out"
 "$AUDIT" verify "$LOG" --json >"$T/vj.out"
 has '"ok":true' "$T/vj.out"
 
-# Age rotation: a segment older than a second is closed at the next turn.
-start_auditd --segment-age 1
-"$EMIT" --spool "$T/sp" --socket "$SOCK" file:3 flush:20000 sleep:2500 \
+# Age rotation: a segment older than two seconds is closed at the next
+# turn; the one opened after it must stay open until auditd stops.
+start_auditd --segment-age 2
+"$EMIT" --spool "$T/sp" --socket "$SOCK" file:3 flush:20000 sleep:3000 \
 	file:3 flush:20000 >"$T/e.out"
 stop_auditd
 eq "age rotation" "$(ls "$LOG" | grep -c '^seg-.*\.log\.zst$')" $((nzst + 1))
