@@ -297,57 +297,95 @@ sample512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 		reorder(p, vr);
 }
 
-/*
- * Rule p over n blocks whose prefixes start at q, q + 64, ...: bit i of
- * out[j], the prefix may start at q[64 * j + i].  The tests go in pairs
- * (independent compares: one masked by the previous result would make one
- * long chain of latencies), each pair over the blocks the pairs before
- * left a start in.  Which blocks those are depends on the data, so rather
- * than a branch per block (mispredicted half the time in some files) the
- * list of blocks left is built without branches.
- */
+/* Tests a and b on the block at off with their operands in registers: up
+ * to two ranges each (a one-range class repeats its range). */
+struct reg2 {
+	__m512i la0, sa0, la1, sa1, lb0, sb0, lb1, sb1;
+	const unsigned char *da, *db;
+};
+
+static inline __attribute__((always_inline, target("avx512f,avx512bw"))) void
+reg2_load(struct reg2 *r, const struct tdesc *a, const struct tdesc *b)
+{
+	unsigned ia = a->n > 1, ib = b->n > 1;
+
+	r->la0 = _mm512_loadu_si512((const void *)a->lo);
+	r->sa0 = _mm512_loadu_si512((const void *)a->span);
+	r->la1 = _mm512_loadu_si512((const void *)(a->lo + 64 * ia));
+	r->sa1 = _mm512_loadu_si512((const void *)(a->span + 64 * ia));
+	r->lb0 = _mm512_loadu_si512((const void *)b->lo);
+	r->sb0 = _mm512_loadu_si512((const void *)b->span);
+	r->lb1 = _mm512_loadu_si512((const void *)(b->lo + 64 * ib));
+	r->sb1 = _mm512_loadu_si512((const void *)(b->span + 64 * ib));
+	r->da = a->d;
+	r->db = b->d;
+}
+
+#define IN(v, l, s) _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, l), s)
+#define MIN(k, v, l, s) _mm512_mask_cmple_epu8_mask(k, _mm512_sub_epi8(v, l), s)
+
+static inline __attribute__((always_inline, target("avx512f,avx512bw")))
+uint64_t
+pair11(const struct reg2 *r, size_t off)
+{
+	__m512i va = _mm512_loadu_si512((const void *)(r->da + off));
+	__m512i vb = _mm512_loadu_si512((const void *)(r->db + off));
+
+	return (uint64_t)MIN(IN(va, r->la0, r->sa0), vb, r->lb0, r->sb0);
+}
+
+static inline __attribute__((always_inline, target("avx512f,avx512bw")))
+uint64_t
+pair22(const struct reg2 *r, size_t off)
+{
+	__m512i va = _mm512_loadu_si512((const void *)(r->da + off));
+	__m512i vb = _mm512_loadu_si512((const void *)(r->db + off));
+	__mmask64 k = IN(va, r->la0, r->sa0) | IN(va, r->la1, r->sa1);
+
+	return (uint64_t)(MIN(k, vb, r->lb0, r->sb0) |
+			  MIN(k, vb, r->lb1, r->sb1));
+}
+
 /*
  * One pair over the live blocks: out[j] &= the pair's result, and live
- * keeps the blocks with a start left; returns how many.  Classes of one
- * range each (most of them) have their operands in registers.
+ * keeps the blocks with a start left; returns how many.  The first pair
+ * runs over every block (out and live are filled rather than read).
  */
+#define STAGE(PAIR)                                           \
+	do {                                                  \
+		if (first) {                                  \
+			for (unsigned j = 0; j < nl; j++) {   \
+				out[j] = PAIR;                \
+				live[nn] = (unsigned short)j; \
+				nn += out[j] != 0;            \
+			}                                     \
+			break;                                \
+		}                                             \
+		for (unsigned i = 0; i < nl; i++) {           \
+			unsigned j = live[i];                 \
+                                                              \
+			out[j] &= PAIR;                       \
+			live[nn] = (unsigned short)j;         \
+			nn += out[j] != 0;                    \
+		}                                             \
+	} while (0)
+
 static inline
     __attribute__((always_inline, target("avx512f,avx512bw"))) unsigned
     stage512(const struct tdesc *a, const struct tdesc *b, unsigned short *live,
-	     unsigned nl, uint64_t *out)
+	     unsigned nl, uint64_t *out, bool first)
 {
 	unsigned nn = 0;
+	struct reg2 r;
 
 	if (a->n == 1 && b->n == 1) {
-		__m512i la = _mm512_loadu_si512((const void *)a->lo);
-		__m512i sa = _mm512_loadu_si512((const void *)a->span);
-		__m512i lb = _mm512_loadu_si512((const void *)b->lo);
-		__m512i sb = _mm512_loadu_si512((const void *)b->span);
-
-		for (unsigned i = 0; i < nl; i++) {
-			unsigned j = live[i];
-			size_t off = 64 * (size_t)j;
-			__m512i va =
-			    _mm512_loadu_si512((const void *)(a->d + off));
-			__m512i vb =
-			    _mm512_loadu_si512((const void *)(b->d + off));
-			__mmask64 k =
-			    _mm512_cmple_epu8_mask(_mm512_sub_epi8(va, la), sa);
-
-			k = _mm512_mask_cmple_epu8_mask(
-			    k, _mm512_sub_epi8(vb, lb), sb);
-			out[j] &= (uint64_t)k;
-			live[nn] = (unsigned short)j;
-			nn += out[j] != 0;
-		}
-		return nn;
-	}
-	for (unsigned i = 0; i < nl; i++) {
-		unsigned j = live[i];
-
-		out[j] &= pair(a, b, 64 * (size_t)j);
-		live[nn] = (unsigned short)j;
-		nn += out[j] != 0;
+		reg2_load(&r, a, b);
+		STAGE(pair11(&r, 64 * (size_t)j));
+	} else if (a->n <= 2 && b->n <= 2) {
+		reg2_load(&r, a, b);
+		STAGE(pair22(&r, 64 * (size_t)j));
+	} else {
+		STAGE(pair(a, b, 64 * (size_t)j));
 	}
 	return nn;
 }
@@ -373,12 +411,8 @@ rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	tdesc_fill(td, p, vr->ord, q);
 	if (nv & 1) /* pad to pairs with a repeat of the last test */
 		td[nv] = td[nv - 1];
-	for (unsigned j = 0; j < n; j++) {
-		out[j] = ~0ull;
-		live[j] = (unsigned short)j;
-	}
 	for (unsigned t = 0; t < nv && nl; t += 2)
-		nl = stage512(&td[t], &td[t + 1], live, nl, out);
+		nl = stage512(&td[t], &td[t + 1], live, nl, out, t == 0);
 }
 
 /* The same in AVX2: two 32-byte halves. */
@@ -409,18 +443,11 @@ test256(const struct tdesc *td, size_t off)
 
 static inline __attribute__((always_inline, target("avx2"))) unsigned
 stage256(const struct tdesc *a, const struct tdesc *b, unsigned short *live,
-	 unsigned nl, uint64_t *out)
+	 unsigned nl, uint64_t *out, bool first)
 {
 	unsigned nn = 0;
 
-	for (unsigned i = 0; i < nl; i++) {
-		unsigned j = live[i];
-		size_t off = 64 * (size_t)j;
-
-		out[j] &= test256(a, off) & test256(b, off);
-		live[nn] = (unsigned short)j;
-		nn += out[j] != 0;
-	}
+	STAGE(test256(a, 64 * (size_t)j) & test256(b, 64 * (size_t)j));
 	return nn;
 }
 
@@ -447,12 +474,8 @@ rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	tdesc_fill(td, p, vr->ord, q);
 	if (nv & 1)
 		td[nv] = td[nv - 1];
-	for (unsigned j = 0; j < n; j++) {
-		out[j] = ~0ull;
-		live[j] = (unsigned short)j;
-	}
 	for (unsigned t = 0; t < nv && nl; t += 2)
-		nl = stage256(&td[t], &td[t + 1], live, nl, out);
+		nl = stage256(&td[t], &td[t + 1], live, nl, out, t == 0);
 }
 
 void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
