@@ -579,6 +579,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 			goto out;
 		}
 		discard_below(s, path, &size);
+		s3b_store_discard_key(s->b->store, s->fs->fsid, key);
 	}
 	rc = s3_http_delete_object(s->fs->http, key);
 	/* A file never uploaded was counted at CREATE; an implied

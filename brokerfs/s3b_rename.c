@@ -323,6 +323,7 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 			}
 			free(d);
 		}
+		s3b_store_discard_key(s->b->store, s->fs->fsid, dkey);
 	}
 	if (stype == S_IFDIR) {
 		strcat(skey, "/");

@@ -394,11 +394,23 @@ int s3b_stage_write(struct s3b_stage *sg, const void *buf, size_t len,
 		}
 		done += (size_t)n;
 	}
-	/* even a failed write may have changed bytes: keep them dirty */
-	for (uint64_t b = fb; b <= lb; b++)
+	/*
+	 * Even a failed write may have changed bytes: its blocks stay dirty.
+	 * Present are the blocks it wrote whole (write_ready fetched the
+	 * partly covered ones before); a block it failed to fill stays
+	 * absent, so its base bytes are fetched again rather than the data
+	 * file's leftovers uploaded.  The size grows only by what was
+	 * written (ENOSPC at an offset past the end writes nothing).
+	 */
+	for (uint64_t b = fb; b <= lb; b++) {
+		uint64_t be = (b + 1) * S3B_BLOCK;
+
+		if ((be < end ? be : end) > off + done)
+			break;
 		if (s3b_bit_set(&sg->present, b))
 			ret = ret ? ret : -ENOMEM;
-	if (off + done > sg->size)
+	}
+	if (done && off + done > sg->size)
 		sg->size = off + done;
 	sg->changed = true;
 	sg->landed[0] = '\0';

@@ -137,6 +137,13 @@ int s3b_stage_set_key(struct s3b_stage *sg, const char *key, const char *etag);
 int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX]);
 /* The file was deleted: drop staged data, upload nothing. */
 void s3b_stage_discard(struct s3b_stage *sg);
+/*
+ * The same for whatever stage the store holds for key in fsid, also one
+ * that no open file holds any more (left dirty by a failed upload), which
+ * the background uploader would otherwise bring back after the delete.
+ */
+void s3b_store_discard_key(struct s3b_store *st, const char *fsid,
+			   const char *key);
 
 /*
  * Shutdown: flush every dirty stage, giving up at deadline_ms

@@ -539,6 +539,17 @@ int s3b_stage_lookup(struct s3b_store *st, const char *fsid, const char *key,
 	return sg ? 0 : -ENOENT;
 }
 
+void s3b_store_discard_key(struct s3b_store *st, const char *fsid,
+			   const char *key)
+{
+	struct s3b_stage *sg;
+
+	if (s3b_stage_lookup(st, fsid, key, &sg))
+		return;
+	s3b_stage_discard(sg);
+	s3b_stage_put(sg);
+}
+
 void s3b_stage_put(struct s3b_stage *sg)
 {
 	struct s3b_store *st;

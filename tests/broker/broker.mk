@@ -23,3 +23,7 @@ tools_occfsctl_LDADD += $(POLICY_LIBS)
 TESTS += tests/broker/dlp.sh tests/broker/dlp-s3.sh
 EXTRA_DIST += tests/broker/dlp.sh tests/broker/dlp-s3.sh
 EXTRA_DIST += tests/broker/dlp-throughput.sh
+
+# A full disk under each backend (root, tmpfs; the s3 one under with-rgw).
+TESTS += tests/broker/fulldisk.sh tests/broker/fulldisk-s3.sh
+EXTRA_DIST += tests/broker/fulldisk.sh tests/broker/fulldisk-s3.sh

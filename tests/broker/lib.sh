@@ -8,8 +8,9 @@
 # settings exported and the broker's credentials file in $tmp/cred.
 #
 # The test keeps in $pid the broker it started, in $apid occfs-auditd, and
-# in $mnts its mounts; the broker logs to $tmp/broker.log.  KEEP=1 keeps
-# the scratch directory.
+# in $mnts its mounts, and may put in $cleanup_extra what else to undo
+# (run after the daemons stopped); the broker logs to $tmp/broker.log.
+# KEEP=1 keeps the scratch directory.
 set -u
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -39,6 +40,7 @@ tmp=$(mktemp -d "/tmp/occfs-${me%.sh}.XXXXXX")
 pid=
 apid=
 mnts=
+cleanup_extra= # shell code run after the daemons stopped, before rm
 fails=0
 cleanup() {
 	# A mount whose broker died fails mountpoint(1): detach it anyway.
@@ -49,6 +51,7 @@ cleanup() {
 		kill "$_p" 2>/dev/null
 		wait "$_p" 2>/dev/null
 	done
+	[ -n "$cleanup_extra" ] && eval "$cleanup_extra"
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -1,10 +1,11 @@
 #!/bin/bash
 # tests/s3/bg-upload.sh - background uploads and the shutdown bound.
 #
-# 1. an upload that failed at close (S3 refusing with 503) is retried by the
-#    broker in the background once S3 is back, with no further fsync or
-#    close; afterwards the file can be opened for writing again (the
-#    broker's cache learned the new ETag: no ESTALE);
+# 1. an upload that failed at close (S3 refusing PUTs with 503) is retried
+#    by the broker in the background once S3 is back, with no further fsync
+#    or close; afterwards the file can be opened for writing again (the
+#    broker's cache learned the new ETag: no ESTALE); a file removed while
+#    its upload was pending is not brought back;
 # 2. a session that ends with a file still open and dirty (the mount goes
 #    away) leaves it to the background upload: the object reaches S3;
 # 3. SIGTERM while radosgw is stalled (SIGSTOP: requests hang, nothing is
@@ -29,11 +30,14 @@ s3t_faultproxy fp || s3t_abort "faultproxy did not start"
 s3t_broker_start b -v --s3-endpoint "$S3T_FP_URL" --s3-sts-endpoint "$S3_ENDPOINT" \
 	--s3-retry-budget 1500 || s3t_abort "brokerfs did not start"
 s3t_mount b G "$M" || s3t_abort "mount of fsid G"
-s3t_fault 5xx status=503
+s3t_fault 5xx status=503 method=PUT
 r=$(s3t_pywrite "$M/later" 11 3000000)
 s3t_check "with S3 refusing, close reports the failed upload ($r)" [ "$r" != ok ]
-# RELEASE follows close and retries too: let it fail before S3 comes back
-sleep 3
+r=$(s3t_pywrite "$M/gone" 14 1000)
+s3t_check "a second file's upload fails too ($r)" [ "$r" != ok ]
+sleep 3 # RELEASE retries too: removed after that, its stage has no holder
+rm "$M/gone"
+s3t_check "it can be removed while its upload is still pending" [ $? = 0 ]
 before=$(grep -c "background upload failed" "$S3T_WORK/b.log")
 s3t_fault pass
 if s3t_wait_obj "$(s3t_key G later)" "$(md5of 11 3000000)" 20; then
@@ -43,6 +47,10 @@ else
 fi
 grep -q "later: uploaded in the background" "$S3T_WORK/b.log"
 s3t_check "the log says it was a background upload (after $before failed tries)" [ $? = 0 ]
+sleep 2
+s3t_check "the removed file is not brought back by the background uploader" \
+	s3t_absent "$(s3t_key G gone)"
+s3t_check "nor shown by the mount" [ ! -e "$M/gone" ]
 r=$(s3t_pywrite "$M/later" 12 1000)
 s3t_eq "the file can be written again afterwards" ok "$r"
 s3t_eq "and its new bytes are in S3" "$(md5of 12 1000)" "$(s3t_obj_md5 "$(s3t_key G later)")"
