@@ -513,8 +513,13 @@ int s3b_stage_flush(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 	}
 	if (ret) {
 		const struct s3_error *e = s3_http_last_error();
-		log_warn("stage %s: upload failed: %s (%s %ld)", sg->key,
-			 strerror(-ret), e ? e->code : "", e ? e->status : 0L);
+
+		if (e && e->status)
+			log_warn("stage %s: upload failed: %s (HTTP %ld %s)",
+				 sg->key, strerror(-ret), e->status, e->code);
+		else
+			log_warn("stage %s: upload failed: %s", sg->key,
+				 strerror(-ret));
 		retry_later(sg, ret);
 		goto out;
 	}
