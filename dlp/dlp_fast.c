@@ -23,6 +23,11 @@
  *   neighbours, so that database reports exactly the file's matches; the
  *   stream maps its offsets back to file offsets.
  *
+ * Where the prefix positions are, the prefix test, is what costs: it runs
+ * for every class rule over every byte.  Here is the portable one (two
+ * shared masks, a few probes, then a byte-by-byte check); dlp_vec.c has
+ * the AVX-512BW and AVX2 one, which tests the whole prefix.
+ *
  * Blocks are examined in file order whatever the write boundaries: a block
  * needs the next 64 bytes as look-ahead, so up to 127 bytes wait for the
  * next write (taken from the stream's ring) or the end of the file (padded).

@@ -1,22 +1,27 @@
 /*
  * dlp_vec.c - the class rules' prefix test in wide vectors, where the CPU
- * has them.
+ * has them (AVX-512BW, else AVX2; chosen when the engine is built).
  *
- * The portable prefilter (dlp_fast.c) tests a few positions of a rule's
- * prefix against two masks all rules share, digits and capitals; that costs
- * some twenty scalar steps per rule per 64-byte block and still lets
- * through most digit runs, so each candidate is then checked byte by byte.
- * With AVX-512BW one compare tests a class at one prefix position for 64
- * possible starts at once, straight into a mask register, and the next
- * compare is masked by the previous result: the whole prefix, each position
- * with its own class (up to four byte ranges), costs two or three
- * instructions per position per block.  Positions are tested rarest class
- * first, and the loop stops as soon as no start is left, which in text is
- * after a few positions.
+ * For each 64-byte block and class rule the question is: at which of the
+ * 64 places can the rule's prefix (its leading classes, up to 32) end?
+ * The portable answer (dlp_fast.c) tests a few positions against two
+ * masks all rules share and checks candidates byte by byte.  Here one
+ * test is a load of the 64 bytes at one prefix position's offset and a
+ * range compare: one bit per possible start, exact for a class of up to
+ * four byte ranges.  What makes it cheap:
  *
- * The result is exactly the portable path's (before its byte-by-byte check)
- * or tighter: where every position's class is exactly its ranges, no byte
- * check follows.
+ * - tests go in pairs, the second compare masked by the first, and a rule
+ *   runs over a batch of up to DLP_VEC_BATCH blocks before the next rule,
+ *   so a pair's operands stay in registers;
+ * - the first pair runs over every block, each later pair only over the
+ *   blocks still live, and that list is built without branches: which
+ *   block survives depends on the data, and a branch per block was
+ *   mispredicted often enough to cost more than the tests;
+ * - the order of the tests adapts to the file (reorder() below).
+ *
+ * The result is exactly the portable path's before its byte-by-byte
+ * check, or tighter; where every class is its ranges (vexact), a bit that
+ * survives is a real prefix end.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -25,18 +30,14 @@
 #include "dlp.h"
 #include "dlp_int.h"
 
-#ifndef VEC_GROUP
-#define VEC_GROUP 2
-#endif
 /* Batches per sample. */
 #define VEC_SAMPLE_EVERY 4
 /* Tests a reorder chooses; the rest keep their order. */
 #define VEC_CHOOSE 6
 
 /*
- * A rough frequency of each byte in text files, in parts per 10000, to
- * order the positions: the rarest class goes first so that most blocks
- * are ruled out by the first compare or two.
+ * A rough frequency of each byte in text files, in parts per 10000: the
+ * order of the tests until the file's own samples choose one (reorder()).
  */
 static unsigned byte_weight(unsigned c)
 {
@@ -169,12 +170,12 @@ enum dlp_vec_level dlp_vec_level(void)
  * The order of the tests adapts to the file.  How often a class holds
  * depends on the content (capitals are everywhere in base64, spaces in
  * prose, digits and dashes in logs), so a fixed order lets most blocks
- * through the first tests in some file or other.  One block of every fourth
- * batch is sampled with every test; every DLP_VEC_SAMPLES samples the order is
- * chosen again greedily: first the test that leaves the fewest sampled
- * blocks with a start (then the fewest starts), then the one that leaves
- * the fewest together with it, and so on.  The order changes only the work,
- * never the result.
+ * through the first tests in some file or other.  One block of every
+ * fourth batch is sampled with every test; every DLP_VEC_SAMPLES samples
+ * the order is chosen again greedily: first the test that leaves the
+ * fewest sampled blocks with a start, then the one that leaves the fewest
+ * together with it, and so on.  The order changes only the work, never
+ * the result.
  */
 static void reorder(const struct dlp_prefilter *p, struct dlp_vec_rule *vr)
 {
