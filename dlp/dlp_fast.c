@@ -153,6 +153,7 @@ int dlp_fast_add_class(struct dlp_fast *f, unsigned id,
 			if (dlp_bset_has(&cr->pre[i], c))
 				p.pos[c] |= 1u << i;
 	dlp_vec_setup(&p, cr);
+	f->mask_vec = dlp_vec_level();
 	/* the wide path takes all class rules or none */
 	if (f->npf < DLP_VEC_RULES_MAX && p.nvec >= 2 &&
 	    (f->npf == 0 || f->vec != DLP_VEC_NONE))
@@ -179,6 +180,7 @@ int dlp_fast_add_card(struct dlp_fast *f, unsigned id)
 		return -ENOMEM;
 	f->card = n;
 	f->card[f->ncard++] = id;
+	f->mask_vec = dlp_vec_level();
 	if (!f->pad)
 		f->pad = 0xff;
 	return 0;
@@ -247,10 +249,20 @@ static const struct dlp_ranges upper_r = {1, {'A'}, {'Z'}};
 static const struct dlp_ranges *const set_r[] = {&digit_r, &upper_r, &sep_r,
 						 &word_r};
 
+static uint64_t bm_mask(const struct blockmasks *bm, unsigned k,
+			const unsigned char *p)
+{
+	if (bm->vec == DLP_VEC_AVX512)
+		return dlp_vec_mask512(set_r[k], p);
+	if (bm->vec == DLP_VEC_AVX2)
+		return dlp_vec_mask256(set_r[k], p);
+	return mask64(set_r[k], p);
+}
+
 static uint64_t bm_cur(struct blockmasks *bm, unsigned k)
 {
 	if (!(bm->have_cur & (1u << k))) {
-		bm->cur[k] = mask64(set_r[k], bm->p + 64);
+		bm->cur[k] = bm_mask(bm, k, bm->p + 64);
 		bm->have_cur |= 1u << k;
 	}
 	return bm->cur[k];
@@ -259,7 +271,7 @@ static uint64_t bm_cur(struct blockmasks *bm, unsigned k)
 static uint64_t bm_prev(struct blockmasks *bm, unsigned k)
 {
 	if (!(bm->have_prev & (1u << k))) {
-		bm->prev[k] = mask64(set_r[k], bm->p);
+		bm->prev[k] = bm_mask(bm, k, bm->p);
 		bm->have_prev |= 1u << k;
 	}
 	return bm->prev[k];
@@ -719,6 +731,7 @@ int dlp_fast_open(struct dlp_stream *s)
 	s->fs = calloc(1, sizeof(*s->fs));
 	if (!s->fs)
 		return -ENOMEM;
+	s->fs->bm.vec = (int)f->mask_vec;
 	if (f->vec && f->npf) {
 		s->fs->vends =
 		    calloc((size_t)f->npf * DLP_VEC_BATCH, sizeof(uint64_t));

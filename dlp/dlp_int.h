@@ -138,6 +138,9 @@ struct dlp_prefilter {
  */
 enum dlp_vec_level { DLP_VEC_NONE, DLP_VEC_AVX2, DLP_VEC_AVX512 };
 void dlp_vec_setup(struct dlp_prefilter *p, const struct dlp_class_rule *cr);
+/* One bit per byte of p[0, 64): is it in the ranges?  (AVX-512BW, AVX2) */
+uint64_t dlp_vec_mask512(const struct dlp_ranges *r, const unsigned char *p);
+uint64_t dlp_vec_mask256(const struct dlp_ranges *r, const unsigned char *p);
 enum dlp_vec_level dlp_vec_level(void);
 /* Class rules the wide-vector test takes (more: the portable path). */
 #define DLP_VEC_RULES_MAX 64
@@ -180,7 +183,8 @@ struct dlp_fast {
 	struct dlp_prefilter *pf;
 	unsigned npf;
 	unsigned char pad;
-	enum dlp_vec_level vec; /* the prefix test's path (dlp_vec.c) */
+	enum dlp_vec_level vec;	     /* the prefix test's path (dlp_vec.c) */
+	enum dlp_vec_level mask_vec; /* how blocks' masks are computed */
 	unsigned *card;
 	unsigned ncard;
 	hs_database_t *cls_db; /* streaming; NULL when no class rules */
@@ -220,6 +224,7 @@ struct dlp_engine *dlp_engine_build(const struct dlp_rule_spec *specs, size_t n,
 /* Set masks of the block being examined and the one before it. */
 struct blockmasks {
 	const unsigned char *p; /* 128 bytes: the block before, the block */
+	int vec;		/* enum dlp_vec_level: how to compute them */
 	uint64_t have_prev, have_cur;
 	uint64_t prev[4], cur[4];
 };

@@ -494,3 +494,38 @@ void dlp_vec_batch(const struct dlp_fast *f, struct dlp_vec_rule *vr,
 			rule256(&f->pf[r], &vr[r], q, n, out + r * n);
 	}
 }
+
+/* The card scan's masks (dlp_fast.c), where the CPU has wide vectors. */
+__attribute__((target("avx512f,avx512bw"))) uint64_t
+dlp_vec_mask512(const struct dlp_ranges *r, const unsigned char *p)
+{
+	__m512i v = _mm512_loadu_si512((const void *)p);
+	__mmask64 in = 0;
+
+	for (unsigned i = 0; i < r->n; i++)
+		in |= IN(v, _mm512_set1_epi8((char)r->lo[i]),
+			 _mm512_set1_epi8((char)(r->hi[i] - r->lo[i])));
+	return (uint64_t)in;
+}
+
+__attribute__((target("avx2"))) uint64_t
+dlp_vec_mask256(const struct dlp_ranges *r, const unsigned char *p)
+{
+	const __m256i *a = (const __m256i *)(const void *)p;
+	__m256i v0 = _mm256_loadu_si256(a), v1 = _mm256_loadu_si256(a + 1);
+	__m256i in0 = _mm256_setzero_si256(), in1 = in0;
+
+	for (unsigned i = 0; i < r->n; i++) {
+		__m256i lo = _mm256_set1_epi8((char)r->lo[i]);
+		__m256i span = _mm256_set1_epi8((char)(r->hi[i] - r->lo[i]));
+		__m256i d0 = _mm256_sub_epi8(v0, lo),
+			d1 = _mm256_sub_epi8(v1, lo);
+
+		in0 = _mm256_or_si256(
+		    in0, _mm256_cmpeq_epi8(_mm256_min_epu8(d0, span), d0));
+		in1 = _mm256_or_si256(
+		    in1, _mm256_cmpeq_epi8(_mm256_min_epu8(d1, span), d1));
+	}
+	return (uint64_t)(uint32_t)_mm256_movemask_epi8(in0) |
+	       (uint64_t)(uint32_t)_mm256_movemask_epi8(in1) << 32;
+}
