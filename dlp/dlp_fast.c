@@ -354,13 +354,10 @@ static unsigned __int128 vec_starts(const struct dlp_stream *s,
 		vec_batch(s, p, fs->vn, fs->vends);
 		ends = fs->vends;
 		stride = fs->vn;
-		for (unsigned j = 0; j < fs->vn; j++) {
-			uint64_t a = 0;
-
-			for (unsigned r = 0; r < f->npf; r++)
-				a |= ends[r * stride + j];
-			fs->vsum[j] = a != 0;
-		}
+		memset(fs->vsum, 0, sizeof(fs->vsum));
+		for (unsigned r = 0; r < f->npf; r++)
+			for (unsigned j = 0; j < fs->vn; j++)
+				fs->vsum[j] |= ends[r * stride + j] != 0;
 	} else {
 		vec_batch(s, p, 1, one);
 	}
