@@ -181,6 +181,8 @@ struct worker_pool {
 	pthread_mutex_t done_lock;
 	struct job *done_head, *done_tail; /* done_lock */
 	int efd; /* eventfd: the done queue became non-empty */
+	/* The loop thread only: jobs it ran itself, still to be finished. */
+	struct job *inl_head, *inl_tail;
 };
 
 int worker_start(struct worker_pool *p, unsigned n);
@@ -190,6 +192,8 @@ void worker_run_inline(struct worker_pool *p, struct job *j);
 int worker_cancel(struct worker_pool *p, struct job *j);
 /* Everything finished so far, oldest first (drains the eventfd). */
 struct job *worker_reap(struct worker_pool *p);
+/* The jobs worker_run_inline ran, oldest first (loop thread only). */
+struct job *worker_reap_inline(struct worker_pool *p);
 unsigned worker_busy(struct worker_pool *p); /* queued + running */
 void worker_stop(struct worker_pool *p);     /* joins; queue must be empty */
 

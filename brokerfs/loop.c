@@ -266,14 +266,15 @@ static void loop_tick(struct broker *b)
 	}
 }
 
-static void loop_done(struct broker *b)
+/* Finish jobs that ran: on workers (loop_done) or here (worker.c). */
+static void loop_finish(struct job *list)
 {
 	struct job *j, *next;
 	struct conn *c;
 	char why[128];
 	int open;
 
-	for (j = worker_reap(&b->pool); j; j = next) {
+	for (j = list; j; j = next) {
 		next = j->next;
 		j->next = NULL;
 		c = j->conn;
@@ -286,6 +287,20 @@ static void loop_done(struct broker *b)
 		    broker_control_denied(&c->sess->claims, why, sizeof(why)))
 			conn_revoke(c, why);
 	}
+}
+
+static void loop_done(struct broker *b)
+{
+	loop_finish(worker_reap(&b->pool));
+}
+
+/* Finishing a job may read more requests, which may run here too. */
+static void loop_done_inline(struct broker *b)
+{
+	struct job *list;
+
+	while ((list = worker_reap_inline(&b->pool)))
+		loop_finish(list);
 }
 
 /* Past the drain deadline: cut whatever is left. */
@@ -344,6 +359,9 @@ int broker_run(struct broker *b)
 	int i, n;
 
 	for (;;) {
+		/* Whatever ran here since (a control-link turn, a revoke)
+		 * is finished before the loop may sleep. */
+		loop_done_inline(b);
 		if (b->stopping && (!b->conns || loop_deadline(b)))
 			break;
 		n = epoll_wait(b->epfd, ev, 64, b->stopping ? 200 : -1);
@@ -358,6 +376,7 @@ int broker_run(struct broker *b)
 			      ((struct loop_src *)ev[i].data.ptr)->type ==
 				  SRC_LISTENER))
 				loop_event(b, &ev[i]);
+		loop_done_inline(b);
 		conn_reap(b);
 		broker_control_turn(b);
 	}
