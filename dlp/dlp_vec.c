@@ -30,8 +30,10 @@
 #include "dlp.h"
 #include "dlp_int.h"
 
-/* Batches per sample. */
+/* Batches per sample; batches shorter than VEC_SAMPLE_MIN blocks (those of
+ * blocks straddling two writes have one) are not counted. */
 #define VEC_SAMPLE_EVERY 4
+#define VEC_SAMPLE_MIN 16
 /* Tests a reorder chooses; the rest keep their order. */
 #define VEC_CHOOSE 6
 
@@ -407,7 +409,7 @@ rule512(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	unsigned short live[DLP_VEC_BATCH];
 	unsigned nv = p->nvec, nl = n;
 
-	if (vr->nbatch++ % VEC_SAMPLE_EVERY == 0)
+	if (n >= VEC_SAMPLE_MIN && vr->nbatch++ % VEC_SAMPLE_EVERY == 0)
 		sample512(p, vr, q);
 	tdesc_fill(td, p, vr->ord, q);
 	if (nv & 1) /* pad to pairs with a repeat of the last test */
@@ -461,7 +463,7 @@ rule256(const struct dlp_prefilter *p, struct dlp_vec_rule *vr,
 	unsigned short live[DLP_VEC_BATCH];
 	unsigned nv = p->nvec, nl = n;
 
-	if (vr->nbatch++ % VEC_SAMPLE_EVERY == 0) {
+	if (n >= VEC_SAMPLE_MIN && vr->nbatch++ % VEC_SAMPLE_EVERY == 0) {
 		unsigned char id[DLP_PREFIX_MAX];
 
 		for (unsigned t = 0; t < nv; t++)
