@@ -218,6 +218,26 @@ static int local_rdonly_check(const struct proto_msg *req)
 	return 0;
 }
 
+/*
+ * The parent directory's attributes after a successful entry operation
+ * (OPF_PATTR), so the client need not ask for them: the kernel's
+ * permission check wants them right after it dropped its copy because of
+ * this very operation.  Best effort: a directory that cannot be stat'ed
+ * now is simply left out of the reply.
+ */
+static void local_pattr(struct backend_session *s, const struct proto_msg *req,
+			struct proto_msg *rep)
+{
+	uint64_t dir = req->op == PROTO_OP_LINK ? req->ino2 : req->ino;
+	struct local_node *n = local_node_get(s, dir);
+
+	if (!n)
+		return;
+	if (n->type == S_IFDIR && local_node_attr(n, &rep->pattr) == 0)
+		rep->has_pattr = 1;
+	local_node_put(s, n);
+}
+
 static int local_dispatch(struct backend_session *s,
 			  const struct proto_msg *req, struct proto_msg *rep)
 {
@@ -233,7 +253,10 @@ static int local_dispatch(struct backend_session *s,
 		if (rc)
 			return rc;
 	}
-	return h(s, req, rep);
+	rc = h(s, req, rep);
+	if (!rc && (proto_opinfo(req->op)->flags & OPF_PATTR))
+		local_pattr(s, req, rep);
+	return rc;
 }
 
 /* A SETATTR that truncates nothing: chmod, chown, utimes on the host. */

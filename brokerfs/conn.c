@@ -372,6 +372,10 @@ static void conn_run_request(struct job *j)
 		proto_msg_cleanup(&rep);
 		rep.err = -rc;
 	}
+	/* Fixed at HELLO, before any request: a peer that did not ask for
+	 * the parent's attributes would refuse the extra element. */
+	if (!(j->conn->features & PROTO_FEAT_PATTR))
+		rep.has_pattr = 0;
 	rep.kind = PROTO_REP;
 	rep.op = j->req.op;
 	rep.id = j->req.id;

@@ -52,6 +52,10 @@
  *                       favail, namemax]
  *   D                  array of at most PROTO_MAX_DIRENTS [name, off, a]
  *                      (name as for n in a directory entry, off uint64)
+ *   A                  as a: the parent directory's attributes.  Never in
+ *                      a schema string: a successful reply of an op with
+ *                      OPF_PATTR may carry it as one extra, last element
+ *                      (m->has_pattr says whether it did or is to)
  *
  * The decoder rejects with -EBADMSG: a kind/op mismatch (push op as request
  * or reply, ordinary op as push), a push id other than 0, a wrong element
@@ -95,7 +99,8 @@ enum codec_fkind {
 	F_DATA,
 	F_ATTR,
 	F_STATFS,
-	F_DIRENTS
+	F_DIRENTS,
+	F_PATTR
 };
 
 struct codec_field {
@@ -130,6 +135,7 @@ static const struct codec_field codec_fields[128] = {
 	OTHER('S', "S", F_STATFS, "expected array of 9 ints", "value out of range"),
 	OTHER('D', "D", F_DIRENTS, "expected array of [name, off, attr]",
 	      "too many entries"),
+	OTHER('A', "A", F_PATTR, "expected array of 17 ints", "value out of range"),
 };
 
 #undef U32
@@ -373,9 +379,22 @@ static int enc_field(struct codec_enc *e, const struct proto_msg *m, char c)
 		return 0;
 	case F_DIRENTS:
 		return enc_dirents(e, m);
+	case F_PATTR:
+		if (codec_check_attr(&m->pattr))
+			return -EINVAL;
+		enc_attr(e, &m->pattr);
+		return 0;
 	default:
 		return -EINVAL; /* a letter proto.h uses but codec.c lacks */
 	}
+}
+
+/* Does m, a reply, carry the optional parent attributes ("A")? */
+static int codec_has_pattr(const struct proto_msg *m,
+			   const struct proto_opinfo *oi)
+{
+	return m->kind == PROTO_REP && !m->err && (oi->flags & OPF_PATTR) &&
+	       m->has_pattr;
 }
 
 /* Check kind against op flags; returns the schema to encode or NULL. */
@@ -400,7 +419,9 @@ static const char *enc_header(struct codec_enc *e, const struct proto_msg *m,
 	case PROTO_REP:
 		if (push || m->err < 0)
 			return NULL;
-		msgpack_pack_array(&e->pk, m->err ? 4 + !!m->reason : 4 + nrep);
+		msgpack_pack_array(&e->pk,
+				   m->err ? 4 + !!m->reason
+					  : 4 + nrep + codec_has_pattr(m, oi));
 		msgpack_pack_uint8(&e->pk, PROTO_REP);
 		msgpack_pack_uint64(&e->pk, m->id);
 		msgpack_pack_uint32(&e->pk, m->op);
@@ -453,6 +474,8 @@ int proto_encode(const struct proto_msg *m, struct buf *out)
 		goto out;
 	for (rc = 0; *schema && !rc; schema++)
 		rc = enc_field(&e, m, *schema);
+	if (!rc && codec_has_pattr(m, oi))
+		rc = enc_field(&e, m, 'A');
 	if (!rc && e.err)
 		rc = e.err;
 out:
@@ -765,6 +788,11 @@ static int dec_field(struct codec_rd *r, struct proto_msg *m, char c)
 		return rd_statfs(r, &m->st);
 	case F_DIRENTS:
 		return rd_dirents(r, m);
+	case F_PATTR:
+		if ((rc = rd_attr(r, &m->pattr)))
+			return rc;
+		m->has_pattr = 1;
+		return 0;
 	default:
 		return rd_fail(r, "schema letter unknown to the codec");
 	}
@@ -799,6 +827,10 @@ static int dec_reply(struct codec_rd *r, struct proto_msg *m, uint32_t n,
 	if ((rc = rd_u32(r, &wire, "error code exceeds uint32")))
 		return rc;
 	m->err = errmap_from_wire(wire);
+	if (!wire && n == 5 + strlen(oi->rep) && (oi->flags & OPF_PATTR)) {
+		rc = dec_fields(r, m, oi->rep);
+		return rc ? rc : dec_fields(r, m, "A");
+	}
 	if (!wire)
 		return n == 4 + strlen(oi->rep)
 			   ? dec_fields(r, m, oi->rep)

@@ -39,7 +39,11 @@ struct buf;
 #define PROTO_FEAT_INVAL 0x2u /* broker pushes INVAL_ENTRY / INVAL_INODE */
 /* FLUSH does nothing in this session (no DLP scan at close): may be skipped */
 #define PROTO_FEAT_NOFLUSH 0x4u
-#define PROTO_FEAT_ALL (PROTO_FEAT_ZSTD | PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH)
+/* Replies of OPF_PATTR ops may end with the parent directory's attributes */
+#define PROTO_FEAT_PATTR 0x8u
+#define PROTO_FEAT_ALL                                             \
+	(PROTO_FEAT_ZSTD | PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH | \
+	 PROTO_FEAT_PATTR)
 
 /* HELLO reply flags. */
 #define PROTO_HELLO_RDONLY 0x1u /* intent read/preview: mutations get EROFS */
@@ -53,6 +57,13 @@ enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
 #define OPF_NOREPLY 0x2u /* no reply is sent (FORGET) */
 #define OPF_PUSH 0x4u	 /* broker -> client only */
 #define OPF_SESSION 0x8u /* handled by the RPC core, never by a backend */
+/*
+ * OPF_PATTR: a successful reply may carry one more field after its schema,
+ * "A": the attributes of the directory the entry was made in or removed
+ * from (i; for LINK j; for RENAME the source directory i) as they were
+ * after the operation.  Sent only when PROTO_FEAT_PATTR was negotiated.
+ */
+#define OPF_PATTR 0x10u
 
 /*
  * Field letters used in the schemas (the encoding of each is in proto_fields
@@ -61,6 +72,7 @@ enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
  *   s setattr valid mask    i ino       j ino2      h fh      k fh2
  *   o off       p off2      l len       r rdev      t target request id
  *   n name      N name2     d data      a attr      S statfs  D dirents
+ *   A parent directory's attr (optional, last; see OPF_PATTR)
  *
  * X(NAME, wire number, request schema, reply schema, flags)
  */
@@ -74,15 +86,15 @@ enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };
 	X(GETATTR, 6, "ih", "a", 0)                                          \
 	X(SETATTR, 7, "ihsa", "a", OPF_MUTATES)                              \
 	X(READLINK, 8, "i", "d", 0)                                          \
-	X(SYMLINK, 9, "inN", "a", OPF_MUTATES)                               \
-	X(MKNOD, 10, "inmr", "a", OPF_MUTATES)                               \
-	X(MKDIR, 11, "inm", "a", OPF_MUTATES)                                \
-	X(UNLINK, 12, "in", "", OPF_MUTATES)                                 \
-	X(RMDIR, 13, "in", "", OPF_MUTATES)                                  \
-	X(RENAME, 14, "injNf", "", OPF_MUTATES)                              \
-	X(LINK, 15, "ijN", "a", OPF_MUTATES)                                 \
+	X(SYMLINK, 9, "inN", "a", OPF_MUTATES | OPF_PATTR)                   \
+	X(MKNOD, 10, "inmr", "a", OPF_MUTATES | OPF_PATTR)                   \
+	X(MKDIR, 11, "inm", "a", OPF_MUTATES | OPF_PATTR)                    \
+	X(UNLINK, 12, "in", "", OPF_MUTATES | OPF_PATTR)                     \
+	X(RMDIR, 13, "in", "", OPF_MUTATES | OPF_PATTR)                      \
+	X(RENAME, 14, "injNf", "", OPF_MUTATES | OPF_PATTR)                  \
+	X(LINK, 15, "ijN", "a", OPF_MUTATES | OPF_PATTR)                     \
 	X(OPEN, 16, "if", "hf", 0)                                           \
-	X(CREATE, 17, "inmf", "ahf", OPF_MUTATES)                            \
+	X(CREATE, 17, "inmf", "ahf", OPF_MUTATES | OPF_PATTR)                \
 	X(READ, 18, "ihol", "d", 0)                                          \
 	X(WRITE, 19, "ihodf", "l", OPF_MUTATES)                              \
 	X(FLUSH, 20, "ih", "", 0)                                            \
@@ -181,6 +193,8 @@ struct proto_msg {
 	size_t data_len;
 	void *data_owned;
 	struct proto_attr attr;
+	struct proto_attr pattr; /* OPF_PATTR replies: valid if has_pattr */
+	uint8_t has_pattr;
 	struct proto_statfs st;
 	struct proto_dirent *dirents;
 	size_t ndirents;

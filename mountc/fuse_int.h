@@ -11,6 +11,7 @@
 #endif
 
 #include "fuse_ops.h"
+#include "proto.h"
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
@@ -37,6 +38,15 @@ struct fo_state {
 	struct fo_note q[FO_QUEUE];
 	unsigned qhead, qlen, qdropped;
 	int qstop;
+
+	/* The parent directory's attributes from the last entry operation
+	 * (fuse_serve_pattr_*): one slot, all under plock. */
+	pthread_mutex_t plock;
+	uint64_t pseq;		 /* directory-changing calls started */
+	unsigned pbusy;		 /* of those, still waiting for a reply */
+	uint64_t pino;		 /* the directory in pattr; 0: slot empty */
+	struct proto_attr pattr; /* its attributes after that operation */
+	uint64_t pborn;		 /* CLOCK_MONOTONIC ns: when it was received */
 };
 
 /* The one mount this process serves (fuse_serve.c). */
@@ -50,5 +60,19 @@ void fuse_serve_init(void *userdata, struct fuse_conn_info *conn);
 
 /* Called by every request: the first one sets the read-ahead (once). */
 void fuse_serve_first_op(void);
+
+/*
+ * Parent attributes (PROTO_FEAT_PATTR).  fo_call brackets every call that
+ * may change a directory with begin (returns a ticket) and end (stores
+ * the parent's attributes of a successful reply, unless another such call
+ * overlapped it).  take answers one GETATTR of that directory: 1 and *a,
+ * *ttl (seconds the kernel may keep them) if the slot holds it, else 0.
+ * drop empties the slot (a push from the broker, a listing).
+ */
+uint64_t fuse_serve_pattr_begin(const struct proto_msg *req);
+void fuse_serve_pattr_end(const struct proto_msg *req,
+			  const struct proto_msg *rep, uint64_t ticket);
+int fuse_serve_pattr_take(uint64_t ino, struct proto_attr *a, double *ttl);
+void fuse_serve_pattr_drop(uint64_t ino);
 
 #endif

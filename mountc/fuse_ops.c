@@ -91,6 +91,7 @@ static int fo_local_err(int rc, uint32_t op)
 static int fo_call(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(r);
+	uint64_t ticket;
 	int rc;
 
 	proto_msg_init(rep);
@@ -100,7 +101,9 @@ static int fo_call(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep)
 	req->uid = ctx->uid;
 	req->gid = ctx->gid;
 	fuse_req_interrupt_func(r, fo_interrupt, req);
+	ticket = fuse_serve_pattr_begin(req);
 	rc = rpcc_call(fo.rpc, req, rep);
+	fuse_serve_pattr_end(req, rc < 0 ? NULL : rep, ticket);
 	/* Returns once no interrupt callback can still be using req. */
 	fuse_req_interrupt_func(r, NULL, NULL);
 	if (rc < 0)
@@ -368,7 +371,17 @@ static void fo_reply_attr(fuse_req_t r, int err, const struct proto_msg *rep)
 static void fo_getattr(fuse_req_t r, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct proto_msg req, rep;
+	struct stat st;
+	double ttl;
 
+	fuse_serve_first_op();
+	/* Right after an entry operation in this directory (see
+	 * fuse_serve.c): the attributes its reply carried. */
+	if (fuse_serve_pattr_take(ino, &rep.attr, &ttl)) {
+		fo_stat(&rep.attr, &st);
+		fuse_reply_attr(r, &st, ttl);
+		return;
+	}
 	fo_req(&req, PROTO_OP_GETATTR, ino);
 	req.fh = fi ? fi->fh : 0;
 	fo_reply_attr(r, fo_call(r, &req, &rep), &rep);
@@ -749,6 +762,7 @@ static void fo_dir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = NULL;
 	int err;
 
+	fuse_serve_pattr_drop(ino); /* reading it may change its atime */
 	fo_req(&req, PROTO_OP_READDIRPLUS, ino);
 	req.fh = fi->fh;
 	req.off = (uint64_t)off;

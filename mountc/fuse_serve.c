@@ -32,14 +32,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FO_DEFAULT_THREADS 16u /* FUSE workers; rpcc allows 64 calls */
 #define FO_MAX_BACKGROUND 64u
 #define FO_READAHEAD_KB 1024 /* default: one 1 MiB READ */
 
+#define FO_PATTR_TTL 1.0 /* seconds, at most: never above attr_timeout */
+
 struct fo_state fo = {.qlock = PTHREAD_MUTEX_INITIALIZER,
-		      .qcv = PTHREAD_COND_INITIALIZER};
+		      .qcv = PTHREAD_COND_INITIALIZER,
+		      .plock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- session ------------------------------------------------------------ */
 
@@ -169,6 +174,7 @@ void fuse_ops_push(void *arg, const struct proto_msg *m)
 	(void)arg;
 	if (m->op == PROTO_OP_SESSION_REVOKED) {
 		__atomic_store_n(&fo.revoked, 1, __ATOMIC_RELEASE);
+		fuse_serve_pattr_drop(0);
 		log_err("the broker revoked this session (%s): every operation "
 			"now fails with EACCES",
 			m->name ? m->name : "no reason given");
@@ -176,6 +182,8 @@ void fuse_ops_push(void *arg, const struct proto_msg *m)
 	}
 	if (m->op != PROTO_OP_INVAL_ENTRY && m->op != PROTO_OP_INVAL_INODE)
 		return;
+	/* Something changed behind this mount's back. */
+	fuse_serve_pattr_drop(0);
 	pthread_mutex_lock(&fo.qlock);
 	if (fo.qlen == FO_QUEUE) {
 		/* Attribute timeouts still bound how stale the cache gets. */
@@ -237,6 +245,126 @@ static void *fo_notifier(void *arg)
 	}
 	pthread_mutex_unlock(&fo.qlock);
 	return NULL;
+}
+
+/* ---- parent attributes --------------------------------------------------- */
+
+/*
+ * After CREATE, MKDIR, UNLINK, ... in a directory the kernel drops its copy
+ * of the directory's attributes, and its next permission check there
+ * (default_permissions) asks for them again: one more round trip per file
+ * created.  Replies of those operations carry the directory's attributes
+ * as the broker saw them right after the operation, and the next GETATTR
+ * of that directory is answered from them.
+ *
+ * The slot must never hold something older than what a GETATTR sent now
+ * would return, as far as this mount can tell.  So every call that may
+ * change a directory empties it when it starts (an entry operation may
+ * also change a child directory, e.g. the one renamed: those empty it
+ * whatever it holds), and a reply is only kept if no other such call ran
+ * at the same time (its stat may predate theirs): nothing in flight and
+ * nothing started since.  A push from the broker (another client changed
+ * something) empties it too, as does the session ending.  It is used once,
+ * kept at most FO_PATTR_TTL and never longer than attr_timeout, and the
+ * kernel is told to keep the answer only for what remains of attr_timeout
+ * since the broker's stat, so the staleness bound of the mount's attribute
+ * timeout holds as if the GETATTR had been sent right after the operation.
+ */
+
+static uint64_t fo_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Can op change a directory's attributes?  Every mutation can but those
+ * that act only on an open regular file's data. */
+static int fo_pattr_tracked(uint32_t op)
+{
+	const struct proto_opinfo *oi = proto_opinfo(op);
+
+	if (!oi || !(oi->flags & OPF_MUTATES))
+		return 0;
+	return op != PROTO_OP_WRITE && op != PROTO_OP_FALLOCATE &&
+	       op != PROTO_OP_COPY_FILE_RANGE;
+}
+
+/* The directory whose attributes a reply to req carries. */
+static uint64_t fo_pattr_dir(const struct proto_msg *req)
+{
+	return req->op == PROTO_OP_LINK ? req->ino2 : req->ino;
+}
+
+uint64_t fuse_serve_pattr_begin(const struct proto_msg *req)
+{
+	uint64_t ticket;
+
+	if (!fo_pattr_tracked(req->op))
+		return 0;
+	pthread_mutex_lock(&fo.plock);
+	if ((proto_opinfo(req->op)->flags & OPF_PATTR) || req->ino == fo.pino)
+		fo.pino = 0;
+	fo.pbusy++;
+	ticket = ++fo.pseq;
+	pthread_mutex_unlock(&fo.plock);
+	return ticket;
+}
+
+void fuse_serve_pattr_end(const struct proto_msg *req,
+			  const struct proto_msg *rep, uint64_t ticket)
+{
+	uint64_t dir = fo_pattr_dir(req);
+
+	if (!ticket)
+		return;
+	pthread_mutex_lock(&fo.plock);
+	fo.pbusy--;
+	/* The peer's word is checked: the node asked about, a directory. */
+	if (rep && rep->has_pattr && !rep->err && fo.pbusy == 0 &&
+	    fo.pseq == ticket && fo.cfg.attr_timeout > 0 &&
+	    rep->pattr.nodeid == dir && S_ISDIR(rep->pattr.mode)) {
+		fo.pino = dir;
+		fo.pattr = rep->pattr;
+		fo.pborn = fo_now_ns();
+	}
+	pthread_mutex_unlock(&fo.plock);
+}
+
+int fuse_serve_pattr_take(uint64_t ino, struct proto_attr *a, double *ttl)
+{
+	double keep = fo.cfg.attr_timeout, age;
+	int hit = 0;
+
+	if (__atomic_load_n(&fo.revoked, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&fo.lost, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&fo.plock);
+	if (keep > FO_PATTR_TTL)
+		keep = FO_PATTR_TTL;
+	if (fo.pino == ino && ino != 0) {
+		age = (double)(fo_now_ns() - fo.pborn) / 1e9;
+		if (age < keep) {
+			*a = fo.pattr;
+			/* The kernel keeps them for what remains of its
+			 * timeout, counted from the broker's stat. */
+			*ttl = fo.cfg.attr_timeout - age;
+			hit = 1;
+		}
+		fo.pino = 0; /* used once */
+	}
+	pthread_mutex_unlock(&fo.plock);
+	return hit;
+}
+
+void fuse_serve_pattr_drop(uint64_t ino)
+{
+	pthread_mutex_lock(&fo.plock);
+	if (ino == 0 || ino == fo.pino)
+		fo.pino = 0;
+	fo.pseq++; /* and a reply in flight may predate what changed */
+	pthread_mutex_unlock(&fo.plock);
 }
 
 /* ---- serving ------------------------------------------------------------ */

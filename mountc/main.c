@@ -100,7 +100,7 @@ static int mountc_session(const struct mount_opts *o,
 	ro.handle_len = h.len;
 	/* Compression pays on a network; over a local socket it only
 	 * burns CPU on both ends. */
-	ro.features = PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH |
+	ro.features = PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH | PROTO_FEAT_PATTR |
 		      (ep->kind == TRANSPORT_TLS ? PROTO_FEAT_ZSTD : 0);
 	ro.timeout_ms = (int)(o->timeout * 1000.0);
 	ro.on_push = fuse_ops_push;
@@ -201,11 +201,15 @@ int main(int argc, char **argv)
 	rc = mountc_session(&o, &ep, &rpc, &hello);
 	if (rc)
 		goto out;
-	if (o.verbose)
-		log_info("session for filesystem %s%s",
+	if (o.verbose || o.debug)
+		log_info("session for filesystem %s%s, features:%s%s%s%s",
 			 hello.name ? hello.name : "?",
-			 hello.flags & PROTO_HELLO_RDONLY ? " (read-only)"
-							  : "");
+			 hello.flags & PROTO_HELLO_RDONLY ? " (read-only)" : "",
+			 rpcc_features(rpc) & PROTO_FEAT_ZSTD ? " ZSTD" : "",
+			 rpcc_features(rpc) & PROTO_FEAT_INVAL ? " INVAL" : "",
+			 rpcc_features(rpc) & PROTO_FEAT_NOFLUSH ? " NOFLUSH"
+								 : "",
+			 rpcc_features(rpc) & PROTO_FEAT_PATTR ? " PATTR" : "");
 	mountc_cfg(&o, &hello, &cfg);
 	rc = fuse_ops_serve(rpc, o.mountpoint, &cfg);
 	proto_msg_cleanup(&hello);

@@ -1026,6 +1026,131 @@ static void test_errors_mapped(void)
 	proto_msg_cleanup(&m);
 }
 
+/* Start a successful reply header [1, 1, op, 0 ...] of n elements. */
+static void mp_rep(struct mp *w, uint32_t n, uint32_t op)
+{
+	w->n = 0;
+	mp_array(w, n);
+	mp_uint(w, PROTO_REP);
+	mp_uint(w, 1);
+	mp_uint(w, op);
+	mp_uint(w, 0);
+}
+
+/*
+ * The parent directory's attributes: an optional last element of the
+ * successful replies of OPF_PATTR ops only, absent unless has_pattr.
+ */
+static void test_pattr(void)
+{
+	const struct proto_opinfo *oi;
+	struct proto_msg m, d;
+	size_t with, without;
+	struct buf enc;
+	struct mp w;
+	uint32_t op;
+	int nops = 0;
+
+	buf_init(&enc, 0);
+	for (op = 0; op < PROTO_OP_MAX; op++) {
+		oi = proto_opinfo(op);
+		if (!oi || (oi->flags & (OPF_PUSH | OPF_NOREPLY)))
+			continue;
+		proto_msg_init(&m);
+		m.kind = PROTO_REP;
+		m.op = op;
+		m.id = 77;
+		fill_fields(&m, oi->rep);
+		without = round_trip(&m, oi->rep, &enc);
+		fill_attr(&m.pattr, 1000 + op);
+		m.pattr.mode = 040750;
+		m.has_pattr = 1;
+		with = round_trip(&m, oi->rep, &enc);
+		CHECK_EQ(proto_decode(enc.p, enc.len, &d, NULL), 0);
+		if (oi->flags & OPF_PATTR) {
+			nops++;
+			/* 17 ints after the fields, one more element. */
+			CHECK(with > without + 17);
+			CHECK_EQ(d.has_pattr, 1);
+			CHECK(attr_eq(&d.pattr, &m.pattr));
+			check_truncations(&enc);
+		} else {
+			/* An op without the flag never sends it. */
+			CHECK_EQ(with, without);
+			CHECK_EQ(d.has_pattr, 0);
+		}
+		proto_msg_cleanup(&d);
+		/* Nor does an error reply. */
+		proto_msg_cleanup(&m);
+		m.kind = PROTO_REP;
+		m.op = op;
+		m.err = EACCES;
+		m.has_pattr = 1;
+		round_trip(&m, "", &enc);
+		CHECK_EQ(enc.len, 5);
+		CHECK_EQ(proto_decode(enc.p, enc.len, &d, NULL), 0);
+		CHECK_EQ(d.has_pattr, 0);
+		proto_msg_cleanup(&d);
+		proto_msg_cleanup(&m);
+	}
+	CHECK_EQ(nops, 8);
+
+	/* Out-of-range nanoseconds are refused on both sides. */
+	proto_msg_init(&m);
+	m.kind = PROTO_REP;
+	m.op = PROTO_OP_UNLINK;
+	m.has_pattr = 1;
+	m.pattr.ctime_ns = 1000000000u;
+	buf_reset(&enc);
+	CHECK_EQ(proto_encode(&m, &enc), -EINVAL);
+	CHECK_EQ(enc.len, 0);
+	buf_cleanup(&enc);
+
+	/* UNLINK: [1, id, op, 0] or [1, id, op, 0, A]. */
+	mp_rep(&w, 5, PROTO_OP_UNLINK);
+	mp_attr(&w, 17, 5);
+	CHECK_EQ(decodes(&w), 0);
+	mp_rep(&w, 5, PROTO_OP_UNLINK);
+	mp_attr(&w, 17, 1000000000u);
+	EXPECT_BAD(&w, -EBADMSG, "nanoseconds");
+	mp_rep(&w, 5, PROTO_OP_UNLINK);
+	mp_attr(&w, 16, 5);
+	EXPECT_BAD(&w, -EBADMSG, "17 ints");
+	mp_rep(&w, 5, PROTO_OP_UNLINK);
+	mp_uint(&w, 3);
+	EXPECT_BAD(&w, -EBADMSG, "field A");
+	/* One optional element only, and only last. */
+	mp_rep(&w, 6, PROTO_OP_UNLINK);
+	mp_attr(&w, 17, 5);
+	mp_attr(&w, 17, 5);
+	EXPECT_BAD(&w, -EBADMSG, "element count");
+	mp_rep(&w, 5, PROTO_OP_UNLINK);
+	EXPECT_BAD(&w, -EBADMSG, "truncated");
+	/* Not after LOOKUP's attributes (no OPF_PATTR). */
+	mp_rep(&w, 6, PROTO_OP_LOOKUP);
+	mp_attr(&w, 17, 5);
+	mp_attr(&w, 17, 5);
+	EXPECT_BAD(&w, -EBADMSG, "element count");
+	/* CREATE [a, h, f, A]: A must come after f, not in its place. */
+	mp_rep(&w, 7, PROTO_OP_CREATE);
+	mp_attr(&w, 17, 5);
+	mp_uint(&w, 9);
+	mp_attr(&w, 17, 5);
+	EXPECT_BAD(&w, -EBADMSG, NULL);
+	mp_rep(&w, 8, PROTO_OP_CREATE);
+	mp_attr(&w, 17, 5);
+	mp_uint(&w, 9);
+	mp_uint(&w, 0);
+	mp_attr(&w, 17, 5);
+	CHECK_EQ(decodes(&w), 0);
+	/* Never in a request. */
+	mp_req(&w, 8, PROTO_OP_UNLINK);
+	mp_uint(&w, 1);
+	mp_str(&w, "a", 1);
+	mp_attr(&w, 17, 5);
+	EXPECT_BAD(&w, -EBADMSG, "element count");
+}
+
 int main(void)
 {
 	size_t i;
@@ -1040,5 +1165,6 @@ int main(void)
 	test_encode_refusals();
 	test_errors_mapped();
 	test_dlp_findings();
+	test_pattr();
 	return unit_done("test_codec");
 }
