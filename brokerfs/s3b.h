@@ -43,6 +43,7 @@ struct broker_config;
 #define S3B_CACHE_BUCKETS 16384u /* hash buckets of that cache */
 #define S3B_NEG_TTL_MS 2000u	 /* how long "no such key" is believed */
 #define S3B_META_DELAY_MS 1000u	 /* coalesced metadata waits this long */
+#define S3B_KC_TTL_MS 1000u	 /* an open keeps the guest's cache so long */
 #define S3B_HEAD_PARALLEL 8	 /* HEADs at once for a listing */
 #define S3B_LIST_MAX 262144u	 /* entries of one directory listing */
 #define S3B_STS_DURATION_S 3600	 /* lifetime asked of STS */
@@ -150,6 +151,15 @@ struct s3b_node {
 	bool wrote;	/* lock: data written since the last upload (mtime) */
 	unsigned opens; /* lock: open files (S3B_FILE) on this node */
 	char *hidden;	/* lock: its object's key after an unlink while open */
+	/*
+	 * Keep-cache (s3b_data.c): when kc_known, the guest's page cache for
+	 * this node holds only bytes of the object version kc_etag ("" = no
+	 * object, a new file), and S3 confirmed that version at kc_ms (0 =
+	 * not yet).
+	 */
+	bool kc_known;		    /* lock */
+	char kc_etag[S3_ETAG_MAX];  /* lock */
+	uint64_t kc_ms;		    /* lock */
 	struct s3b_node *id_next;   /* lock */
 	struct s3b_node *path_next; /* lock */
 };
@@ -260,6 +270,11 @@ void s3b_cache_below(struct backend *b, const char *prefix, bool drop);
 int s3b_cache_start_flusher(struct backend *b);
 void s3b_cache_stop_flusher(struct backend *b);
 void s3b_info_clear(struct s3b_info *i);
+/*
+ * An ETag as S3 gives it in headers and listings: in quotes.  radosgw
+ * answers CopyObject with a bare one; the cache compares ETags as strings.
+ */
+void s3b_etag_quote(char *etag);
 
 /* ---- s3b_meta.c: s3fs headers ------------------------------------------- */
 /* Headers of one object into *i (from HEAD or GET). */

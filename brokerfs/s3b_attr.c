@@ -134,8 +134,10 @@ static int set_size(struct backend_session *s, struct s3b_node *n,
 	if (req->attr.size > size0 && room != UINT64_MAX &&
 	    req->attr.size - size0 > room)
 		rc = -EDQUOT;
-	else
+	else {
+		s3b_stage_note_writer(sg, s);
 		rc = s3b_stage_truncate(sg, req->attr.size);
+	}
 	s3b_quota_end(s->fs, sg, size0, q);
 	/* truncate(2) without an open file is durable when it returns. */
 	if (!rc && !f)

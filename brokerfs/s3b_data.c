@@ -32,12 +32,85 @@
 
 #define OPEN_KEEP (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC)
 
+/*
+ * Keep-cache.  An OPEN answered without PROTO_OPEN_KEEP_CACHE makes the
+ * guest kernel drop the file's page cache; git reads each loose object
+ * twice, and tar and git read back what they just wrote.  The node
+ * records which object version the guest's cache can hold (kc_*): the
+ * one S3 had at the last open that dropped the cache, moved on by this
+ * session's own uploads when nobody else wrote the stage (the guest wrote
+ * those bytes itself), and forgotten when a READ got bytes of another
+ * version.  An open keeps the cache only when that version is still the
+ * one the metadata cache has, no stage holds newer bytes, and S3
+ * confirmed it (a GET or this session's upload) within S3B_KC_TTL_MS: a
+ * change made behind the broker is seen by an open at most that long
+ * later, as the guest's attribute timeout already allows.
+ */
+static bool kc_open(struct backend_session *s, struct s3b_node *n,
+		    const char *key)
+{
+	char etag[S3_ETAG_MAX] = "";
+	struct s3b_stage *sg;
+	struct s3b_info i;
+	bool known = false, keep;
+	uint64_t now = s3b_clock_ms();
+
+	if (s3b_cache_get(s->b, key, NULL, &i) == 1) {
+		known = i.etag[0] != '\0';
+		memcpy(etag, i.etag, sizeof(etag));
+		s3b_info_clear(&i);
+	}
+	if (known && !s3b_stage_lookup(s->b->store, s->fs->fsid, key, &sg)) {
+		s3b_stage_put(sg); /* bytes not in S3, or a writer at work */
+		known = false;
+	}
+	pthread_mutex_lock(&s->lock);
+	known = known && !n->stage;
+	keep = known && n->kc_known && n->kc_ms && now >= n->kc_ms &&
+	       now - n->kc_ms <= S3B_KC_TTL_MS && !strcmp(n->kc_etag, etag);
+	if (!keep) {
+		n->kc_known = known;
+		memcpy(n->kc_etag, etag, sizeof(etag));
+		n->kc_ms = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return keep;
+}
+
+/* A READ got bytes of version src ("": nothing S3 told). */
+static void kc_read(struct backend_session *s, struct s3b_node *n,
+		    const char *src)
+{
+	if (!*src)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (n->kc_known && !strcmp(n->kc_etag, src))
+		n->kc_ms = s3b_clock_ms();
+	else
+		n->kc_known = false; /* the guest may hold two versions */
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* This session uploaded sg as etag; sole: only it changed the bytes. */
+static void kc_uploaded(struct backend_session *s, struct s3b_node *n,
+			bool sole, const char *base, const char *etag)
+{
+	pthread_mutex_lock(&s->lock);
+	if (sole && n->kc_known && !strcmp(n->kc_etag, base) && *etag) {
+		snprintf(n->kc_etag, sizeof(n->kc_etag), "%s", etag);
+		n->kc_ms = s3b_clock_ms();
+	} else {
+		n->kc_known = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 			 struct s3b_stage *sg)
 {
-	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX] = "";
+	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX] = "", base[S3_ETAG_MAX];
 	struct s3b_info i;
-	bool wrote, gone, hidden;
+	bool wrote, gone, hidden, sole;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -73,6 +146,7 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 		if (rc)
 			return rc;
 	}
+	sole = s3b_stage_sole_writer(sg, s, base);
 	rc = s3b_stage_flush(sg, etag);
 	if (rc == -EKEYEXPIRED && !s3b_fs_cred(s->b, s->fs, true))
 		rc = s3b_stage_flush(sg, etag);
@@ -94,6 +168,7 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 		return rc;
 	}
 	s3b_cache_uploaded(s->b, key, etag, s3b_stage_size(sg));
+	kc_uploaded(s, n, sole, base, etag);
 	pthread_mutex_lock(&s->lock);
 	n->wrote = false;
 	pthread_mutex_unlock(&s->lock);
@@ -149,21 +224,27 @@ static int file_open(struct backend_session *s, struct s3b_node *n, int fl,
 	return rc;
 }
 
-/* Open existing node n with flags fl; consumes the node reference. */
+/*
+ * Open existing node n with flags fl; consumes the node reference.  *keep:
+ * the guest may keep its page cache (kc_open).
+ */
 static int open_node(struct backend_session *s, struct s3b_node *n, int fl,
-		     uint64_t *fh)
+		     uint64_t *fh, bool *keep)
 {
 	char key[S3_KEY_MAX + 1];
 	bool attached = false;
 	struct s3b_info i;
 	int rc;
 
+	*keep = false;
 	if (n->type == S_IFDIR)
 		rc = -EISDIR;
 	else if (n->type == S_IFLNK)
 		rc = -ELOOP;
 	else
-		rc = (fl & O_ACCMODE) == O_RDONLY ? 0 : s3b_node_key(s, n, key);
+		rc = s3b_node_key(s, n, key);
+	if (!rc)
+		*keep = kc_open(s, n, key); /* before this open's own stage */
 	if (rc || (fl & O_ACCMODE) == O_RDONLY)
 		goto reg;
 	memset(&i, 0, sizeof(i));
@@ -191,6 +272,7 @@ static int open_node(struct backend_session *s, struct s3b_node *n, int fl,
 			uint64_t size0, room;
 			int q = s3b_quota_begin(s->fs, sg, &size0, &room);
 
+			s3b_stage_note_writer(sg, s);
 			rc = s3b_stage_truncate(sg, 0);
 			s3b_quota_end(s->fs, sg, size0, q);
 			pthread_mutex_lock(&s->lock);
@@ -215,6 +297,7 @@ int s3b_data_open(struct backend_session *s, const struct proto_msg *req,
 {
 	int fl = (int)(req->flags & OPEN_KEEP);
 	struct s3b_node *n;
+	bool keep;
 	int rc;
 
 	if ((fl & O_ACCMODE) == O_ACCMODE)
@@ -225,9 +308,9 @@ int s3b_data_open(struct backend_session *s, const struct proto_msg *req,
 	if (!n)
 		return -ESTALE;
 	pthread_rwlock_rdlock(&s->fs->ns);
-	rc = open_node(s, n, fl, &rep->fh);
+	rc = open_node(s, n, fl, &rep->fh, &keep);
 	pthread_rwlock_unlock(&s->fs->ns);
-	rep->flags = 0;
+	rep->flags = keep ? PROTO_OPEN_KEEP_CACHE : 0;
 	return rc;
 }
 
@@ -273,6 +356,12 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 			s3b_node_stage_unpin(s, n);
 	}
 	if (!rc) {
+		/* CREATE's reply drops the guest's cache: it holds nothing */
+		pthread_mutex_lock(&s->lock);
+		n->kc_known = true;
+		n->kc_etag[0] = '\0';
+		n->kc_ms = 0;
+		pthread_mutex_unlock(&s->lock);
 		s3b_node_get(s, id); /* the file's own reference */
 		rc = file_open(s, n, fl, &rep->fh);
 		if (rc) {
@@ -299,6 +388,7 @@ int s3b_data_create(struct backend_session *s, const struct proto_msg *req,
 	char key[S3_KEY_MAX + 1], *path = NULL;
 	struct s3b_node *p, *n;
 	struct s3b_info i;
+	bool keep = false;
 	mode_t type;
 	uint64_t id;
 	int rc;
@@ -334,7 +424,7 @@ int s3b_data_create(struct backend_session *s, const struct proto_msg *req,
 	if (rc)
 		goto out;
 	n = s3b_node_get(s, id);
-	rc = n ? open_node(s, n, fl, &rep->fh) : -ESTALE;
+	rc = n ? open_node(s, n, fl, &rep->fh, &keep) : -ESTALE;
 	if (!rc && (n = s3b_node_get(s, id))) {
 		rc = s3b_ns_attr(s, n, req, &rep->attr);
 		s3b_node_put(s, n);
@@ -343,7 +433,7 @@ int s3b_data_create(struct backend_session *s, const struct proto_msg *req,
 		s3b_node_forget(s, id, 1);
 out:
 	pthread_rwlock_unlock(&s->fs->ns);
-	rep->flags = 0;
+	rep->flags = !rc && keep ? PROTO_OPEN_KEEP_CACHE : 0;
 	free(path);
 	s3b_node_put(s, p);
 	return rc;
@@ -386,8 +476,12 @@ int s3b_data_read(struct backend_session *s, const struct proto_msg *req,
 			rc = s3b_stage_read(sg, buf, len, req->off, &got);
 			s3b_stage_put(sg);
 		} else if (!rc) {
+			char src[S3_ETAG_MAX];
+
 			rc = s3b_ra_read(s, req->fh, key, buf, len, req->off,
-					 &got);
+					 &got, src);
+			if (!rc)
+				kc_read(s, f->node, src);
 		}
 	}
 	if (rc)
@@ -442,6 +536,7 @@ int s3b_data_write(struct backend_session *s, const struct proto_msg *req,
 	/* Past the quota: write what fits, then EDQUOT. */
 	if (room != UINT64_MAX && off + len > size0 + room)
 		len = off >= size0 + room ? 0 : (size_t)(size0 + room - off);
+	s3b_stage_note_writer(sg, s);
 	rc = len || !req->data_len ? s3b_stage_write(sg, req->data, len, off)
 				   : -EDQUOT;
 	s3b_quota_end(s->fs, sg, size0, q);
@@ -566,8 +661,10 @@ int s3b_data_fallocate(struct backend_session *s, const struct proto_msg *req,
 	if (size0 < req->off + req->len && room != UINT64_MAX &&
 	    req->off + req->len - size0 > room)
 		rc = -EDQUOT;
-	else if (s3b_stage_size(sg) < req->off + req->len)
+	else if (s3b_stage_size(sg) < req->off + req->len) {
+		s3b_stage_note_writer(sg, s);
 		rc = s3b_stage_truncate(sg, req->off + req->len);
+	}
 	s3b_quota_end(s->fs, sg, size0, q);
 	s3b_node_stage_unpin(s, f->node);
 out:

@@ -536,15 +536,46 @@ static bool ra_note(struct s3b_ra *ra, uint64_t off, size_t len)
 	return true;
 }
 
+/*
+ * The part of a READ the windows did not hold, [off + done, off + len),
+ * with one GET; it must come from the object the windows came from
+ * (etag, "" when none), else the whole READ is read again.
+ */
+static int ra_direct(struct backend_session *s, const char *key, uint8_t *buf,
+		     size_t len, uint64_t off, size_t done, const char *etag,
+		     size_t *got, char *src)
+{
+	struct s3_obj_info *o = src ? malloc(sizeof(*o)) : NULL;
+	struct s3_sink sink = {.buf = buf + done, .cap = len - done};
+	size_t more = 0;
+	int rc;
+
+	if (o)
+		o->etag[0] = '\0';
+	rc = s3_http_get_object(s->fs->http, key, off + done, len - done, &sink,
+				etag[0] ? etag : NULL, &more, o);
+	if (rc == -ESTALE && etag[0]) {
+		sink = (struct s3_sink){.buf = buf, .cap = len};
+		done = 0;
+		if (o)
+			o->etag[0] = '\0';
+		rc = s3_http_get_object(s->fs->http, key, off, len, &sink, NULL,
+					&more, o);
+	}
+	*got = done + more;
+	if (!rc && o)
+		snprintf(src, S3_ETAG_MAX, "%s", o->etag);
+	free(o);
+	return rc;
+}
+
 int s3b_ra_read(struct backend_session *s, uint64_t fh, const char *key,
-		uint8_t *buf, size_t len, uint64_t off, size_t *got)
+		uint8_t *buf, size_t len, uint64_t off, size_t *got, char *src)
 {
 	struct s3b_ra *ra = ra_get(s, fh);
 	char etag[S3_ETAG_MAX] = "";
-	struct s3_sink sink;
-	size_t done = 0, more = 0;
+	size_t done = 0;
 	bool eof = false;
-	int rc;
 
 	if (ra) {
 		pthread_mutex_lock(&ra->lock);
@@ -567,21 +598,12 @@ int s3b_ra_read(struct backend_session *s, uint64_t fh, const char *key,
 	}
 	if (done)
 		stat_add(&stats.window_bytes, done);
+	if (src)
+		*src = '\0';
 	if (done == len || eof) {
 		*got = done;
 		return 0;
 	}
 	stat_add(&stats.direct, 1);
-	sink = (struct s3_sink){.buf = buf + done, .cap = len - done};
-	/* the rest must come from the object the windows came from */
-	rc = s3_http_get_object(s->fs->http, key, off + done, len - done, &sink,
-				etag[0] ? etag : NULL, &more, NULL);
-	if (rc == -ESTALE && etag[0]) {
-		sink = (struct s3_sink){.buf = buf, .cap = len};
-		done = 0;
-		rc = s3_http_get_object(s->fs->http, key, off, len, &sink, NULL,
-					&more, NULL);
-	}
-	*got = done + more;
-	return rc;
+	return ra_direct(s, key, buf, len, off, done, etag, got, src);
 }

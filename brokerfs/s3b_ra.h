@@ -21,10 +21,12 @@ struct backend_session;
 
 /*
  * Read [off, off + len) of the object key (not staged) for the open file
- * fh into buf; *got is the byte count (short only at the end).
+ * fh into buf; *got is the byte count (short only at the end).  src (may
+ * be NULL) receives the ETag S3 gave for the bytes in this call, "" when
+ * they all came from windows or none came.
  */
 int s3b_ra_read(struct backend_session *s, uint64_t fh, const char *key,
-		uint8_t *buf, size_t len, uint64_t off, size_t *got);
+		uint8_t *buf, size_t len, uint64_t off, size_t *got, char *src);
 /* The file fh is closed: drop its windows. */
 void s3b_ra_release(struct backend_session *s, uint64_t fh);
 /* The session ends: drop its files' windows, wait for their GETs. */

@@ -107,8 +107,10 @@ static int copy_one(struct backend_session *s, struct mv *m)
 		rc = s3_http_copy_object(s->fs->http, m->src, m->dst, &o,
 					 m->newetag);
 	}
-	if (!rc)
+	if (!rc) {
 		m->copied = true;
+		s3b_etag_quote(m->newetag);
+	}
 	return rc;
 }
 

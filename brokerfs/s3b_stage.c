@@ -139,6 +139,28 @@ bool s3b_stage_dirty(struct s3b_stage *sg)
 	return d;
 }
 
+void s3b_stage_note_writer(struct s3b_stage *sg, const void *who)
+{
+	pthread_mutex_lock(&sg->lock);
+	if (!sg->writer)
+		sg->writer = who;
+	else if (sg->writer != who)
+		sg->writers_many = true;
+	pthread_mutex_unlock(&sg->lock);
+}
+
+bool s3b_stage_sole_writer(struct s3b_stage *sg, const void *who,
+			   char base[S3_ETAG_MAX])
+{
+	bool sole;
+
+	pthread_mutex_lock(&sg->lock);
+	sole = sg->writer == who && !sg->writers_many;
+	memcpy(base, sg->etag, S3_ETAG_MAX);
+	pthread_mutex_unlock(&sg->lock);
+	return sole;
+}
+
 uint64_t s3b_stage_size(struct s3b_stage *sg)
 {
 	uint64_t n;

@@ -116,6 +116,14 @@ int s3b_stage_truncate(struct s3b_stage *sg, uint64_t size);
 uint64_t s3b_stage_size(struct s3b_stage *sg);
 /* Something not yet in S3: data, size or metadata. */
 bool s3b_stage_dirty(struct s3b_stage *sg);
+/* Session who (opaque) changes the data or size now. */
+void s3b_stage_note_writer(struct s3b_stage *sg, const void *who);
+/*
+ * Whether who is the only session that ever changed sg's data or size;
+ * base receives the ETag of the stage's base ("" when none).
+ */
+bool s3b_stage_sole_writer(struct s3b_stage *sg, const void *who,
+			   char base[S3_ETAG_MAX]);
 
 /*
  * The x-amz-meta-* headers (names without the prefix) the next upload

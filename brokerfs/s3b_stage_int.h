@@ -77,6 +77,13 @@ struct s3b_stage {
 	uint64_t mf_sum;
 	struct s3b_stage_stats stats;
 	struct dlp_scan_result dlp; /* the last scan's; fixed while busy */
+	/*
+	 * The session that changed the data or size (s3b_stage_note_writer),
+	 * and whether another did too: that session's guest page cache then
+	 * holds the uploaded bytes (the open-file keep-cache rule, s3.md).
+	 */
+	const void *writer;
+	bool writers_many;
 };
 
 struct s3b_job;

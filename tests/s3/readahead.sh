@@ -12,7 +12,11 @@
 # 4. an object replaced in S3 behind the broker's back: windows still to be
 #    fetched fail their If-Match and the read goes on with the object S3
 #    has (the broker's own metadata cache is dropped by a remount);
-# 5. a file written and read back while staged reads through its stage.
+# 5. a file written and read back while staged reads through its stage;
+# 6. keep-cache (s3b_data.c): a file this mount just wrote is read back
+#    from the guest's page cache (no GET), a change through a second mount
+#    is read at once, a change made in S3 behind the broker is read by an
+#    open more than S3B_KC_TTL_MS (1 s) after the last one S3 confirmed.
 #
 #   sudo tests/s3/readahead.sh
 . "$(dirname "$0")/lib.sh"
@@ -144,6 +148,33 @@ print("ok" if ok else "mismatch")
 PY
 )
 s3t_eq "a file being written reads back its staged bytes" ok "$r"
+
+# ---- 6. keep-cache ----------------------------------------------------------------
+s3t_mount b R "$B" || s3t_abort "second mount for keep-cache"
+gets() { grep -c "s3: GET [^ ]*/R/$1:" "$S3T_WORK/b.log"; }
+for v in 1 2 3; do s3t_gen $((10 + v)) 5000 >"$S3T_WORK/kc.$v"; done
+cp "$S3T_WORK/kc.1" "$A/kc"
+g0=$(gets kc)
+ok=ok
+for i in 1 2 3; do cmp -s "$A/kc" "$S3T_WORK/kc.1" || ok="wrong bytes"; done
+g1=$(gets kc)
+s3t_eq "a file just written reads back its bytes" ok "$ok"
+# no GET at all; one if the machine stalled past the 1 s (three without)
+s3t_check "three opens after the upload kept the guest's cache ($((g1 - g0)) GETs)" \
+	[ $((g1 - g0)) -le 1 ]
+"$S3T_PYTHON" - "$B/kc" "$S3T_WORK/kc.2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f, open(sys.argv[2], "rb") as n:
+    f.write(n.read())
+PY
+s3t_check "a change through a second mount is read by the next open at once" \
+	cmp -s "$A/kc" "$S3T_WORK/kc.2"
+cat "$A/kc" >/dev/null
+s3t_s3 put "$(s3t_key R kc)" "$S3T_WORK/kc.3" >/dev/null
+sleep 1.5
+s3t_check "a change behind the broker is read by an open after the keep-cache time" \
+	cmp -s "$A/kc" "$S3T_WORK/kc.3"
+s3t_umount "$B"
 
 s3t_umount "$A"
 s3t_broker_stop b
