@@ -378,6 +378,8 @@ static void fo_getattr(fuse_req_t r, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Right after an entry operation in this directory (see
 	 * fuse_serve.c): the attributes its reply carried. */
 	if (fuse_serve_pattr_take(ino, &rep.attr, &ttl)) {
+		log_debug("GETATTR %llu: from the last entry operation's reply",
+			  (unsigned long long)ino);
 		fo_stat(&rep.attr, &st);
 		fuse_reply_attr(r, &st, ttl);
 		return;
