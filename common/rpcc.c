@@ -501,6 +501,28 @@ static int rpcc_wait(struct rpcc *c, struct rpcc_slot *s,
 	return rc;
 }
 
+/*
+ * The request could not be sent because the broker hung up.  It may have
+ * said why just before (SESSION_REVOKED): read what it sent, so that the
+ * caller's error comes after the push, not before it.  With no call in
+ * flight nobody was reading yet (the background thread waits for quiet).
+ */
+static void rpcc_drain(struct rpcc *c, struct rpcc_slot *s,
+		       const struct timespec *dl)
+{
+	for (unsigned i = 0; i < 64 && !c->dead; i++) {
+		if (c->leader) {
+			if (pthread_cond_timedwait(&s->cv, &c->lock, dl) ==
+			    ETIMEDOUT)
+				break;
+			continue;
+		}
+		if (rpcc_lead(c))
+			break; /* nothing more for a slice */
+	}
+	rpcc_pass_token(c);
+}
+
 int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 {
 	struct rpcc_slot *s = NULL;
@@ -521,6 +543,8 @@ int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 	pthread_mutex_lock(&c->lock);
 	if (!rc)
 		rc = rpcc_wait(c, s, &dl);
+	else if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN)
+		rpcc_drain(c, s, &dl);
 	if (!s->done)
 		c->npending--;
 	if (s->done)
