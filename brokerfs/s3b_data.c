@@ -150,6 +150,8 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 	rc = s3b_stage_flush(sg, etag);
 	if (rc == -EKEYEXPIRED && !s3b_fs_cred(s->b, s->fs, true))
 		rc = s3b_stage_flush(sg, etag);
+	if (rc) /* the guest holds bytes S3 does not (DLP: never will) */
+		kc_uploaded(s, n, false, "", "");
 	if (rc == -EACCES) {
 		/* DLP blocked it (logged, quarantined): what S3 holds is
 		 * the file again, so the cache forgets the staged size. */
