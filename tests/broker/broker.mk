@@ -27,3 +27,7 @@ EXTRA_DIST += tests/broker/dlp-throughput.sh
 # A full disk under each backend (root, tmpfs; the s3 one under with-rgw).
 TESTS += tests/broker/fulldisk.sh tests/broker/fulldisk-s3.sh
 EXTRA_DIST += tests/broker/fulldisk.sh tests/broker/fulldisk-s3.sh
+
+# HELLO feature grants (NOFLUSH with and without DLP, PATTR) through mountc.
+TESTS += tests/rpc/features.sh
+EXTRA_DIST += tests/rpc/features.sh
