@@ -137,6 +137,27 @@ ln -s target "$tmp/m/d/l"
 same d "symlink"
 ln "$tmp/m/e/f2" "$tmp/m/d/f3"
 same d "link"
+# Creates from four processes at once, with chmods of the directory
+# among them: whatever reply came last, the directory seen afterwards is
+# the host's (overlapping calls must not leave an older copy behind).
+mkdir "$tmp/m/p"
+kids=
+for k in 1 2 3 4; do
+	(
+		i=0
+		while [ $i -lt 40 ]; do
+			: >"$tmp/m/p/f$k.$i"
+			[ $((i % 10)) = 0 ] && chmod $((750 + k)) "$tmp/m/p"
+			i=$((i + 1))
+		done
+	) &
+	kids="$kids $!"
+done
+wait $kids
+: >"$tmp/m/p/last"
+same p "concurrent creates and chmods"
+[ "$(ls "$tmp/m/p" | wc -l)" = 161 ] && ok "161 entries after them" ||
+	fail "$(ls "$tmp/m/p" | wc -l) entries after the concurrent creates"
 [ "$(ls "$tmp/m/d" | tr '\n' ' ')" = "f3 l " ] &&
 	ok "listing after the entry operations" ||
 	fail "listing: $(ls "$tmp/m/d" | tr '\n' ' ')"
