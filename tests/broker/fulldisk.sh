@@ -1,20 +1,44 @@
 #!/bin/sh
-# A full disk under the local backend (an 8 MiB tmpfs as the broker's
-# root), through a real mount: a write past the space fails with ENOSPC at
-# write, fsync or close (never EIO, never a hang, never a silent success),
-# what was acknowledged before stays intact, the broker keeps serving, and
-# once space is freed writes work again.  Needs root and /dev/fuse.
+# A full disk under the broker, through a real mount: the local backend's
+# root, or with FULLDISK_BACKEND=s3 (fulldisk-s3.sh) the s3 backend's
+# --staging-dir against a throw-away radosgw, on an 8 MiB tmpfs.  A write
+# past the space fails with ENOSPC at write, fsync or close (never EIO,
+# never a hang, never a silent success), what was acknowledged before is
+# intact in the backend (in S3: read with an independent client), the
+# broker keeps serving, and once space is freed writes work again.  Needs
+# root and /dev/fuse (and radosgw for s3: exit 77 without).
+backend=${FULLDISK_BACKEND:-local}
+[ "$backend" = s3 ] && needs_s3=1
 . "$(dirname "$0")/lib.sh"
 
-tiny=$tmp/tiny
+tiny=$tmp/staging
 m=$tmp/m
 mkdir -p "$tiny" "$m"
-mount -t tmpfs -o size=8m,mode=0755 occfs-fulldisk "$tiny" ||
+mount -t tmpfs -o size=8m,mode=0700 occfs-fulldisk "$tiny" ||
 	{ echo "$me: cannot mount tmpfs, skipped"; exit 77; }
 cleanup_extra='umount "$tiny"'
 
-"$broker" -f --listen "unix:$tmp/sock" --root "$tiny" \
-	--token-pubkey "$tmp/pub" 2>"$tmp/broker.log" &
+if [ "$backend" = s3 ]; then
+	cat >"$tmp/pol/10-fs.yaml" <<EOP
+version: 1
+filesystems:
+  - name: fs1
+    s3:
+      endpoint: $S3_ENDPOINT
+      bucket: $S3_BUCKET
+      prefix: fulldisk
+      credentials_file: $tmp/cred
+      rgw_quirks: true
+    intents: [write]
+tokens:
+  public_key: $tmp/pub
+EOP
+	"$broker" -f --listen "unix:$tmp/sock" --policy "$tmp/pol" \
+		--staging-dir "$tiny" 2>"$tmp/broker.log" &
+else
+	"$broker" -f --listen "unix:$tmp/sock" --root "$tiny" \
+		--token-pubkey "$tmp/pub" 2>"$tmp/broker.log" &
+fi
 pid=$!
 i=0
 while [ ! -S "$tmp/sock" ] && [ $i -lt 100 ]; do
@@ -30,7 +54,7 @@ mnts=$m
 # write PATH MIB [fsync]: MIB MiB through the mount; prints where it
 # failed and the error name ("ok" when it did not).
 write() {
-	python3 - "$@" <<'EOF'
+	python3 - "$@" <<'EOP'
 import errno, os, sys
 path, mib = sys.argv[1], int(sys.argv[2])
 sync = len(sys.argv) > 3
@@ -49,7 +73,16 @@ try:
     print("ok")
 except OSError as e:
     print(step, errno.errorcode.get(e.errno, e.errno))
-EOF
+EOP
+}
+
+# in_backend NAME COPY: the backend's bytes of NAME into COPY
+in_backend() {
+	if [ "$backend" = s3 ]; then
+		$s3cli get "fulldisk/fs1/$1" "$2" 2>"$tmp/s3.err"
+	else
+		cp "$tiny/fs1/$1" "$2"
+	fi
 }
 
 dd if=/dev/urandom of="$tmp/keep" bs=1M count=2 2>/dev/null
@@ -60,7 +93,7 @@ case $r in
 *ENOSPC) ok "16 MiB with fsync on a full disk: $r" ;;
 *) fail "16 MiB with fsync on a full disk: '$r', want ENOSPC" ;;
 esac
-rm -f "$m/big"
+rm -f "$m/big" || fail "remove the partial file"
 r=$(write "$m/big2" 16)
 case $r in
 *ENOSPC) ok "16 MiB, no fsync, on a full disk: $r (the error reaches the application)" ;;
@@ -69,14 +102,18 @@ esac
 
 kill -0 "$pid" 2>/dev/null && ok "the broker keeps running" ||
 	fail "the broker died on a full disk"
-cmp -s "$tmp/keep" "$m/keep" && cmp -s "$tmp/keep" "$tiny/fs1/keep" &&
-	ok "the file written before is intact (mount and backend)" ||
+in_backend keep "$tmp/keep.b"
+cmp -s "$tmp/keep" "$m/keep" && cmp -s "$tmp/keep" "$tmp/keep.b" &&
+	ok "the file written before is intact (mount and $backend backend)" ||
 	fail "the file written before the disk filled changed"
 
 rm -f "$m/big2" || fail "remove the partial file"
 r=$(write "$m/again" 3 fsync)
 [ "$r" = ok ] && ok "writes work again once space is freed" ||
 	fail "write after freeing space: $r"
+in_backend again "$tmp/again.b" &&
+	[ "$(stat -c %s "$tmp/again.b")" = 3145728 ] ||
+	fail "the file written after freeing space is not in the backend"
 grep -q "Input/output error" "$tmp/broker.log" &&
 	fail "the broker logged EIO for a full disk"
 
