@@ -189,6 +189,9 @@ void s3_http_free(struct s3_http *h);
 /* Replace the credential; requests already signed keep the old one. */
 int s3_http_set_cred(struct s3_http *h, const struct s3_cred *cred);
 
+/* ETags equal, with or without their quotes; an empty one equals none. */
+bool s3_etag_eq(const char *a, const char *b);
+
 int s3_http_put_object(struct s3_http *h, const char *key,
 		       const struct s3_body *body, const struct s3_put_opts *o,
 		       char etag[S3_ETAG_MAX]);

@@ -79,8 +79,6 @@ int s3_req_init(struct s3_http *h, struct req *r, const char *method,
 		const char *key);
 int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck);
 uint64_t s3_now_ms(void);
-/* ETags equal, with or without their quotes. */
-bool s3_etag_eq(const char *a, const char *b);
 
 /* s3_xml.c: reply parsers */
 int s3_xml_etag(struct buf *b, char *etag);

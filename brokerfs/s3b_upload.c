@@ -179,23 +179,6 @@ void s3b_pool_stop(struct s3b_store *st)
 /* ---- uploads
  * ------------------------------------------------------------------- */
 
-static bool etag_eq(const char *a, const char *b)
-{
-	size_t la, lb;
-
-	if (*a == '"')
-		a++;
-	if (*b == '"')
-		b++;
-	la = strlen(a);
-	lb = strlen(b);
-	if (la && a[la - 1] == '"')
-		la--;
-	if (lb && b[lb - 1] == '"')
-		lb--;
-	return la == lb && !memcmp(a, b, la);
-}
-
 /*
  * The upload just failed: if S3 may have applied it, remember the ETag
  * the object then has, so the next flush finds out before uploading again
@@ -225,7 +208,7 @@ static int landed_check(struct s3b_stage *sg, struct s3_http *http,
 	if (!in)
 		return -ENOMEM;
 	ret = s3_http_head_object(http, sg->key, in);
-	if (!ret && etag_eq(in->etag, sg->landed)) {
+	if (!ret && s3_etag_eq(in->etag, sg->landed)) {
 		log_info("stage %s: the earlier upload landed (%s)", sg->key,
 			 in->etag);
 		snprintf(etag, S3_ETAG_MAX, "%s", in->etag);
@@ -253,7 +236,7 @@ static int base_check(struct s3_http *http, const char *key, const char *etag)
 	ret = s3_http_head_object(http, key, in);
 	if (!etag[0])
 		ret = ret == -ENOENT ? 0 : ret ? ret : -ESTALE;
-	else if (!ret && !etag_eq(in->etag, etag))
+	else if (!ret && !s3_etag_eq(in->etag, etag))
 		ret = -ESTALE;
 	else if (ret == -ENOENT)
 		ret = -ESTALE;
