@@ -59,18 +59,7 @@ until [ -S "$tmp/audit.sock" ]; do
 	[ $i -gt 100 ] && { echo "dlp.sh: occfs-auditd did not start"; cat "$tmp/auditd.log"; exit 1; }
 	sleep 0.05
 done
-"$broker" -f --listen "unix:$tmp/sock" --policy "$tmp/pol" \
-	--staging-dir "$tmp/staging" 2>"$tmp/broker.log" &
-pid=$!
-i=0
-while [ ! -S "$tmp/sock" ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 $pid 2>/dev/null; then
-		echo "dlp.sh: broker did not start"; cat "$tmp/broker.log"
-		exit 1
-	fi
-	sleep 0.1
-done
+start_broker --policy "$tmp/pol" --staging-dir "$tmp/staging"
 "$ctl" token mint --key "$tmp/key" --fsid fs1 --intent write \
 	--aud dlp-test --out "$tmp/h" || exit 1
 mnts="$tmp/m"

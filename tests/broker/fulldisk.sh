@@ -33,18 +33,10 @@ filesystems:
 tokens:
   public_key: $tmp/pub
 EOP
-	"$broker" -f --listen "unix:$tmp/sock" --policy "$tmp/pol" \
-		--staging-dir "$tiny" 2>"$tmp/broker.log" &
+	start_broker --policy "$tmp/pol" --staging-dir "$tiny"
 else
-	"$broker" -f --listen "unix:$tmp/sock" --root "$tiny" \
-		--token-pubkey "$tmp/pub" 2>"$tmp/broker.log" &
+	start_broker --root "$tiny" --token-pubkey "$tmp/pub"
 fi
-pid=$!
-i=0
-while [ ! -S "$tmp/sock" ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
 "$ctl" token mint --key "$tmp/key" --fsid fs1 --intent write --ttl 600 \
 	--out "$tmp/h" >/dev/null || { fail "mint"; finish; }
 mnts=$m

@@ -63,6 +63,23 @@ fail() {
 }
 ok() { echo "ok: $*"; }
 
+# start_broker ARGS...: brokerfs -f on $tmp/sock with ARGS, logging to
+# $tmp/broker.log, its pid in $pid; exits the test if it does not listen.
+start_broker() {
+	rm -f "$tmp/sock"
+	"$broker" -f --listen "unix:$tmp/sock" "$@" 2>"$tmp/broker.log" &
+	pid=$!
+	_i=0
+	while [ ! -S "$tmp/sock" ]; do
+		_i=$((_i + 1))
+		if [ $_i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "$me: broker did not start"; cat "$tmp/broker.log"
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+
 # finish: a sanitizer report in a daemon's log is a failure; the tally,
 # with the end of the broker's log when something failed; exits.
 finish() {

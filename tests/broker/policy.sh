@@ -71,18 +71,7 @@ grep -q -e Sanitizer -e 'runtime error' "$tmp/n.out" "$tmp/bad.out" &&
 	{ fail "sanitizer report from brokerfs -n"; cat "$tmp/n.out" "$tmp/bad.out"; }
 
 # ---- the broker --------------------------------------------------------------
-"$broker" -f --listen "unix:$tmp/sock" --policy "$tmp/pol" \
-	--staging-dir "$tmp/staging" 2>"$tmp/broker.log" &
-pid=$!
-i=0
-while [ ! -S "$tmp/sock" ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 $pid 2>/dev/null; then
-		echo "policy.sh: broker did not start"; cat "$tmp/broker.log"
-		exit 1
-	fi
-	sleep 0.1
-done
+start_broker --policy "$tmp/pol" --staging-dir "$tmp/staging"
 
 mint() { # fsid intent file
 	"$ctl" token mint --key "$tmp/key" --fsid "$1" --intent "$2" \

@@ -11,22 +11,6 @@
 . "$(dirname "$0")/../broker/lib.sh"
 mnt= # the mount in use (also in $mnts, which lib.sh detaches at exit)
 
-# start_broker ARGS...: a broker on $tmp/sock, logging to $tmp/broker.log
-start_broker() {
-	rm -f "$tmp/sock"
-	"$broker" -f --listen "unix:$tmp/sock" "$@" 2>"$tmp/broker.log" &
-	pid=$!
-	i=0
-	while [ ! -S "$tmp/sock" ]; do
-		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 $pid 2>/dev/null; then
-			echo "$me: broker did not start"; cat "$tmp/broker.log"
-			exit 1
-		fi
-		sleep 0.1
-	done
-}
-
 stop_broker() {
 	kill "$pid" && wait "$pid"
 	pid=
