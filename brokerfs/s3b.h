@@ -109,7 +109,8 @@ struct s3b_fs {
 	uint64_t ubytes, uinodes; /* q_lock */
 };
 
-struct s3b_cent; /* a metadata cache entry (s3b_cache.c) */
+struct s3b_cent;  /* a metadata cache entry (s3b_cache.c) */
+struct s3b_keyop; /* a CopyObject or DELETE of one key in flight */
 
 struct backend {
 	/* settings, immutable after start */
@@ -132,6 +133,8 @@ struct backend {
 	size_t ncache;		   /* cache_lock */
 	uint64_t copies;	   /* cache_lock: metadata CopyObjects */
 	uint64_t cache_forgets;	   /* cache_lock: positive entries dropped */
+	struct s3b_keyop *keyops;  /* cache_lock: writes of one key in flight */
+	pthread_cond_t keyop_cv;   /* with cache_lock: a keyop ended */
 
 	pthread_t flusher;
 	pthread_cond_t flusher_cv; /* with cache_lock */
@@ -247,6 +250,17 @@ void s3b_cache_move(struct backend *b, const char *from, const char *to,
 int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key);
 /* Apply every pending change of fs (fs NULL: of all) older than age_ms. */
 int s3b_cache_apply_all(struct backend *b, struct s3b_fs *fs, uint64_t age_ms);
+/*
+ * A write of key's object (an upload; removing: a DELETE, or the move of
+ * an unlinked open file) against its pending metadata: s3b_cache_fence
+ * waits for a CopyObject or other fenced write of key in flight and keeps
+ * any new one from starting until s3b_cache_unfence.  A CopyObject onto
+ * itself that overlaps a DELETE can bring the object back, and one that
+ * overlaps an upload can put the old bytes back.  After a removal the
+ * pending change is dropped; after an upload it was carried along.
+ */
+int s3b_cache_fence(struct backend *b, const char *key, bool removing);
+void s3b_cache_unfence(struct backend *b, const char *key);
 /*
  * Directories.  A directory is complete when every child has an entry
  * (positive, or a stub from a listing): then a name without one does not

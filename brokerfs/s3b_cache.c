@@ -66,6 +66,7 @@ int s3b_cache_init(struct backend *b)
 		return -ENOMEM;
 	pthread_mutex_init(&b->cache_lock, NULL);
 	pthread_cond_init(&b->flusher_cv, NULL);
+	pthread_cond_init(&b->keyop_cv, NULL);
 	return 0;
 }
 
@@ -89,6 +90,7 @@ void s3b_cache_cleanup(struct backend *b)
 	free(b->buckets);
 	b->buckets = NULL;
 	pthread_cond_destroy(&b->flusher_cv);
+	pthread_cond_destroy(&b->keyop_cv);
 	pthread_mutex_destroy(&b->cache_lock);
 }
 
@@ -517,6 +519,87 @@ void s3b_cache_below(struct backend *b, const char *prefix, bool drop)
 	pthread_mutex_unlock(&b->cache_lock);
 }
 
+/* ---- writes of one key in flight ---------------------------------------- */
+
+/*
+ * S3 orders nothing between two requests on one key that overlap: a
+ * CopyObject onto itself that reads the object before a DELETE lands and
+ * writes after it brings the deleted object back.  So a metadata copy
+ * and a removal of the same key never overlap: each registers here and
+ * waits for the other.  Few are in flight at once, so a list will do.
+ */
+struct s3b_keyop {
+	struct s3b_keyop *next;
+	const char *key; /* valid while registered */
+	bool removing;	 /* a DELETE: a metadata copy has nothing to do */
+	bool fence;	 /* s3b_cache_fence's (key and op on the heap) */
+};
+
+static struct s3b_keyop *keyop_find(struct backend *b, const char *key)
+{
+	struct s3b_keyop *o = b->keyops;
+
+	while (o && strcmp(o->key, key))
+		o = o->next;
+	return o;
+}
+
+/* Wait until no write of o->key is in flight, then register o. */
+static void keyop_begin(struct backend *b, struct s3b_keyop *o)
+{
+	while (keyop_find(b, o->key))
+		pthread_cond_wait(&b->keyop_cv, &b->cache_lock);
+	o->next = b->keyops;
+	b->keyops = o;
+}
+
+static void keyop_end(struct backend *b, struct s3b_keyop *o)
+{
+	struct s3b_keyop **pp = &b->keyops;
+
+	while (*pp && *pp != o)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = o->next;
+	pthread_cond_broadcast(&b->keyop_cv);
+}
+
+int s3b_cache_fence(struct backend *b, const char *key, bool removing)
+{
+	struct s3b_keyop *o = malloc(sizeof(*o));
+
+	if (!o)
+		return -ENOMEM;
+	o->key = strdup(key);
+	if (!o->key) {
+		free(o);
+		return -ENOMEM;
+	}
+	o->removing = removing;
+	o->fence = true;
+	pthread_mutex_lock(&b->cache_lock);
+	keyop_begin(b, o);
+	pthread_mutex_unlock(&b->cache_lock);
+	return 0;
+}
+
+void s3b_cache_unfence(struct backend *b, const char *key)
+{
+	struct s3b_keyop *o;
+
+	pthread_mutex_lock(&b->cache_lock);
+	for (o = b->keyops; o; o = o->next)
+		if (o->fence && !strcmp(o->key, key))
+			break;
+	if (o)
+		keyop_end(b, o);
+	pthread_mutex_unlock(&b->cache_lock);
+	if (o) {
+		free((char *)o->key);
+		free(o);
+	}
+}
+
 /* ---- applying coalesced changes ----------------------------------------- */
 
 static int apply_copy(struct backend *b, struct s3b_fs *fs, const char *key,
@@ -556,6 +639,7 @@ void s3b_etag_quote(char *etag)
 int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
 {
 	char etag[S3_ETAG_MAX], newetag[S3_ETAG_MAX] = "";
+	struct s3b_keyop op = {.removing = false, .fence = false}, *o;
 	struct s3b_meta m;
 	struct s3b_cent *e;
 	char *xattr = NULL;
@@ -564,11 +648,17 @@ int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
 	int rc;
 
 	pthread_mutex_lock(&b->cache_lock);
+	/* A removal in flight makes the change moot; another copy of the
+	 * key may already carry it (gen tells), or this one follows it. */
+	while ((o = keyop_find(b, key)) && !o->removing)
+		pthread_cond_wait(&b->keyop_cv, &b->cache_lock);
 	e = find(b, key);
-	if (!e || !e->dirty || e->negative) {
+	if (o || !e || !e->dirty || e->negative) {
 		pthread_mutex_unlock(&b->cache_lock);
 		return 0;
 	}
+	op.key = key;
+	keyop_begin(b, &op);
 	m = e->info.m;
 	gen = e->gen;
 	snprintf(etag, sizeof(etag), "%s", e->info.etag);
@@ -592,6 +682,7 @@ int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
 		if (rc == -ESTALE)
 			forget_ent(b, e);
 	}
+	keyop_end(b, &op);
 	pthread_mutex_unlock(&b->cache_lock);
 	if (rc)
 		log_warn("s3: metadata of %s not applied: %s", key,

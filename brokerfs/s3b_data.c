@@ -105,30 +105,15 @@ static void kc_uploaded(struct backend_session *s, struct s3b_node *n,
 	pthread_mutex_unlock(&s->lock);
 }
 
-int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
-			 struct s3b_stage *sg)
+/* Upload sg as key with the metadata cached for it (key fenced). */
+static int upload_fenced(struct backend_session *s, struct s3b_node *n,
+			 struct s3b_stage *sg, const char *key, bool wrote)
 {
-	char key[S3_KEY_MAX + 1], etag[S3_ETAG_MAX] = "", base[S3_ETAG_MAX];
+	char etag[S3_ETAG_MAX] = "", base[S3_ETAG_MAX];
 	struct s3b_info i;
-	bool wrote, gone, hidden, sole;
+	bool sole;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	hidden = !n->path && n->hidden;
-	gone = !n->path && !n->hidden;
-	wrote = n->wrote;
-	pthread_mutex_unlock(&s->lock);
-	if (hidden)
-		return 0; /* unlinked, still open: kept staged until the end */
-	if (gone) {
-		s3b_stage_discard(sg); /* its name was replaced or removed */
-		return 0;
-	}
-	if (!s3b_stage_dirty(sg))
-		return 0;
-	rc = s3b_node_key(s, n, key);
-	if (rc)
-		return rc;
 	if (s3b_cache_get(s->b, key, NULL, &i) == 1) {
 		struct s3_kv kv[S3B_KV_MAX];
 		char buf[S3B_KV_BUF];
@@ -175,6 +160,38 @@ int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 	n->wrote = false;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
+			 struct s3b_stage *sg)
+{
+	char key[S3_KEY_MAX + 1];
+	bool wrote, gone, hidden;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	hidden = !n->path && n->hidden;
+	gone = !n->path && !n->hidden;
+	wrote = n->wrote;
+	pthread_mutex_unlock(&s->lock);
+	if (hidden)
+		return 0; /* unlinked, still open: kept staged until the end */
+	if (gone) {
+		s3b_stage_discard(sg); /* its name was replaced or removed */
+		return 0;
+	}
+	if (!s3b_stage_dirty(sg))
+		return 0;
+	rc = s3b_node_key(s, n, key);
+	if (rc)
+		return rc;
+	/* No metadata copy of key may overlap the upload (s3b_cache.c). */
+	rc = s3b_cache_fence(s->b, key, false);
+	if (rc)
+		return rc;
+	rc = upload_fenced(s, n, sg, key, wrote);
+	s3b_cache_unfence(s->b, key);
+	return rc;
 }
 
 /* Give n a stage (or share the one it has); base from what S3 holds. */

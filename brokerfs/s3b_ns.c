@@ -528,6 +528,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	struct s3b_info i;
 	char *path = NULL;
 	uint64_t size = 0;
+	bool fenced = false;
 	mode_t type;
 	int rc;
 
@@ -551,10 +552,15 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 		rc = -EISDIR;
 		goto out;
 	}
+	if (dir)
+		strcat(key, "/");
+	rc = s3b_cache_fence(s->b, key, true);
+	if (rc)
+		goto out;
+	fenced = true;
 	if (dir) {
 		struct s3b_node **v;
 
-		strcat(key, "/");
 		rc = any_below(s, key, false);
 		if (rc > 0)
 			rc = -ENOTEMPTY;
@@ -597,6 +603,8 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	s3b_ns_dir_changed(s, p);
 	s3b_node_detach(s, path);
 out:
+	if (fenced)
+		s3b_cache_unfence(s->b, key);
 	pthread_rwlock_unlock(&s->fs->ns);
 	free(path);
 	s3b_node_put(s, p);

@@ -18,3 +18,5 @@ TESTS += tests/s3/rename-syncfs.sh
 EXTRA_DIST += tests/s3/rename-syncfs.sh
 TESTS += tests/s3/bg-upload.sh
 EXTRA_DIST += tests/s3/bg-upload.sh
+TESTS += tests/s3/keyorder.sh
+EXTRA_DIST += tests/s3/keyorder.sh

@@ -23,7 +23,9 @@ count.  One line:
 count is how many matching requests get the fault (default: all of them).
 Every request is logged as one line: "SEQ METHOD PATH STATUS FAULT KEYID
 TOKEN" (FAULT is "-" when none was injected, KEYID the access key of the
-Authorization header, TOKEN "token" when x-amz-security-token was sent).
+Authorization header, TOKEN "token" when x-amz-security-token was sent),
+when its reply is sent.  A reply held by "slow" is also logged as "METHOD
+PATH" to LOG.held when the hold begins (the server has applied it then).
 
   faultproxy.py --upstream HOST:PORT --control FILE --log FILE
                 [--port N] [--port-file FILE]
@@ -101,8 +103,13 @@ class Control:
 class Log:
     def __init__(self, path):
         self.f = open(path, "a", buffering=1)
+        self.held_f = open(path + ".held", "a", buffering=1)
         self.lock = threading.Lock()
         self.seq = 0
+
+    def held(self, method, path):
+        with self.lock:
+            self.held_f.write("%s %s\n" % (method, path))
 
     def write(self, method, path, status, fault, headers):
         auth = header(headers, b"authorization") or b""
@@ -274,6 +281,7 @@ class Handler(socketserver.BaseRequestHandler):
                     self._error(c, 500)
                     continue
                 if mode == "slow":
+                    srv.log.held(method, path)
                     time.sleep(float(fault.get("delay", "2")))
                 if mode == "truncate":
                     srv.log.write(method, path, st, "truncate", hdrs)
