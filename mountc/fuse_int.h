@@ -55,6 +55,9 @@ extern struct fo_state fo;
 /* The operations handed to fuse_session_new (fuse_ops.c). */
 extern const struct fuse_lowlevel_ops fuse_ops_ll;
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t fo_now_ns(void);
+
 /* The INIT callback: negotiates the connection (fuse_serve.c). */
 void fuse_serve_init(void *userdata, struct fuse_conn_info *conn);
 

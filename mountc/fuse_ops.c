@@ -21,6 +21,7 @@
 #define FUSE_USE_VERSION 312
 
 #include "fuse_int.h"
+#include "newdir.h"
 
 #include "log.h"
 #include "proto.h"
@@ -195,9 +196,16 @@ static void fo_lookup(fuse_req_t r, fuse_ino_t parent, const char *name)
 		fuse_reply_err(r, ENAMETOOLONG);
 		return;
 	}
-	fo_req(&req, PROTO_OP_LOOKUP, parent);
-	req.name = (char *)name;
-	err = fo_call(r, &req, &rep);
+	if (!__atomic_load_n(&fo.revoked, __ATOMIC_ACQUIRE) &&
+	    newdir_absent(parent, name, fo_now_ns())) {
+		/* a directory made here: no round trip (newdir.h) */
+		proto_msg_init(&rep);
+		err = ENOENT;
+	} else {
+		fo_req(&req, PROTO_OP_LOOKUP, parent);
+		req.name = (char *)name;
+		err = fo_call(r, &req, &rep);
+	}
 	if (err == ENOENT && fo.cfg.negative_timeout > 0) {
 		/* A cacheable "no such name". */
 		memset(&e, 0, sizeof(e));
@@ -229,6 +237,7 @@ static void fo_forget_multi(fuse_req_t r, size_t count,
 static void fo_make(fuse_req_t r, struct proto_msg *req)
 {
 	struct proto_msg rep;
+	int err;
 
 	if ((req->name && !fo_name_ok(req->name)) ||
 	    (req->name2 && strlen(req->name2) > (req->op == PROTO_OP_SYMLINK
@@ -237,7 +246,14 @@ static void fo_make(fuse_req_t r, struct proto_msg *req)
 		fuse_reply_err(r, ENAMETOOLONG);
 		return;
 	}
-	fo_reply_entry(r, fo_call(r, req, &rep), &rep);
+	if (req->op == PROTO_OP_LINK)
+		newdir_adding(req->ino2, req->name2);
+	else
+		newdir_adding(req->ino, req->name);
+	err = fo_call(r, req, &rep);
+	if (!err && req->op == PROTO_OP_MKDIR)
+		newdir_made(req->ino, req->name, rep.attr.nodeid, fo_now_ns());
+	fo_reply_entry(r, err, &rep);
 	proto_msg_cleanup(&rep);
 }
 
@@ -295,6 +311,8 @@ static void fo_unlink_op(fuse_req_t r, uint32_t op, fuse_ino_t parent,
 		fuse_reply_err(r, ENAMETOOLONG);
 		return;
 	}
+	if (op == PROTO_OP_RMDIR)
+		newdir_removed(parent, name);
 	fo_req(&req, op, parent);
 	req.name = (char *)name;
 	fo_simple(r, &req);
@@ -324,6 +342,11 @@ static void fo_rename(fuse_req_t r, fuse_ino_t parent, const char *name,
 		fuse_reply_err(r, ENAMETOOLONG);
 		return;
 	}
+	newdir_adding(newparent, newname);
+	if (flags & RENAME_EXCHANGE)
+		newdir_adding(parent, name);
+	else
+		newdir_removed(newparent, newname); /* a directory replaced */
 	fo_req(&req, PROTO_OP_RENAME, parent);
 	req.name = (char *)name;
 	req.ino2 = newparent;
@@ -535,6 +558,7 @@ static void fo_create(fuse_req_t r, fuse_ino_t parent, const char *name,
 		fuse_reply_err(r, ENAMETOOLONG);
 		return;
 	}
+	newdir_adding(parent, name);
 	fo_req(&req, PROTO_OP_CREATE, parent);
 	req.name = (char *)name;
 	req.mode = mode;

@@ -19,6 +19,7 @@
 #define FUSE_USE_VERSION 312
 
 #include "fuse_int.h"
+#include "newdir.h"
 
 #include "log.h"
 #include "proto.h"
@@ -184,6 +185,7 @@ void fuse_ops_push(void *arg, const struct proto_msg *m)
 		return;
 	/* Something changed behind this mount's back. */
 	fuse_serve_pattr_drop(0);
+	newdir_reset();
 	pthread_mutex_lock(&fo.qlock);
 	if (fo.qlen == FO_QUEUE) {
 		/* Attribute timeouts still bound how stale the cache gets. */
@@ -271,7 +273,7 @@ static void *fo_notifier(void *arg)
  * timeout holds as if the GETATTR had been sent right after the operation.
  */
 
-static uint64_t fo_now_ns(void)
+uint64_t fo_now_ns(void)
 {
 	struct timespec ts;
 
@@ -436,6 +438,8 @@ int fuse_ops_serve(struct rpcc *c, const char *mountpoint,
 
 	fo.rpc = c;
 	fo.cfg = *cfg;
+	newdir_init(
+	    cfg->entry_timeout > 0 ? (uint64_t)(cfg->entry_timeout * 1e9) : 0);
 	/* Before mounting: resolving it afterwards would ask this process. */
 	if (!realpath(mountpoint, fo_mnt_real))
 		fo_mnt_real[0] = '\0';

@@ -31,3 +31,5 @@ EXTRA_DIST += tests/broker/fulldisk.sh tests/broker/fulldisk-s3.sh
 # HELLO feature grants (NOFLUSH with and without DLP, PATTR) through mountc.
 TESTS += tests/rpc/features.sh
 EXTRA_DIST += tests/rpc/features.sh
+TESTS += tests/rpc/newdir.sh
+EXTRA_DIST += tests/rpc/newdir.sh
