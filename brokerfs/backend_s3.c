@@ -471,12 +471,41 @@ static int copy_settings(struct backend *b, const struct broker_config *cfg)
 	return read_creds(c->credentials, &b->access_key, &b->secret_key);
 }
 
-/* The store uploaded a stage by itself: the cache learns the new ETag. */
-static void s3b_bg_uploaded(void *arg, const char *fsid, const char *key,
-			    const char *etag, uint64_t size)
+/*
+ * The store uploads a stage by itself: no metadata copy of the key may
+ * overlap it, so it takes the fence, and carries the pending metadata.
+ */
+static int s3b_bg_begin(void *arg, const char *key, struct s3b_stage *sg,
+			uint64_t *gen)
 {
-	(void)fsid;
-	s3b_cache_uploaded(arg, key, etag, size);
+	struct backend *b = arg;
+	struct s3_kv kv[S3B_KV_MAX];
+	char buf[S3B_KV_BUF];
+	struct s3b_info i;
+	int rc = s3b_cache_fence(b, key);
+
+	if (rc)
+		return rc;
+	if (!s3b_stage_dirty(sg))
+		rc = -EAGAIN; /* removed (discarded) or uploaded meanwhile */
+	else if (s3b_cache_get(b, key, NULL, &i) == 1) {
+		rc = s3b_stage_set_meta(sg, kv,
+					s3b_meta_to_kv(&i.m, i.xattr, kv, buf));
+		*gen = i.gen;
+		s3b_info_clear(&i);
+	}
+	if (rc)
+		s3b_cache_unfence(b, key);
+	return rc;
+}
+
+/* ... and the cache learns the new ETag. */
+static void s3b_bg_end(void *arg, const char *key, uint64_t gen, int rc,
+		       const char *etag, uint64_t size)
+{
+	if (!rc)
+		s3b_cache_uploaded(arg, key, etag, size, gen, NULL);
+	s3b_cache_unfence(arg, key);
 }
 
 static int s3b_start(const struct broker_config *cfg, struct backend **out)
@@ -489,7 +518,8 @@ static int s3b_start(const struct broker_config *cfg, struct backend **out)
 	    .min_part = (uint64_t)c->part_mib << 20,
 	    .rgw_quirks = c->rgw_quirks,
 	    .retry_ms = 1000,
-	    .uploaded = s3b_bg_uploaded,
+	    .upload_begin = s3b_bg_begin,
+	    .upload_end = s3b_bg_end,
 	};
 	struct backend *b;
 	int rc;
@@ -514,7 +544,7 @@ static int s3b_start(const struct broker_config *cfg, struct backend **out)
 			goto fail;
 		}
 	}
-	sc.uploaded_arg = b;
+	sc.upload_arg = b;
 	rc = s3b_store_open(&sc, &b->store);
 	if (rc) {
 		log_err("s3: staging directory %s: %s", cfg->staging_dir,

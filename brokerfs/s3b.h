@@ -85,8 +85,9 @@ struct s3b_info {
 	uint64_t size;
 	int64_t lastmod; /* Last-Modified, for absent times */
 	struct s3b_meta m;
-	char *xattr; /* x-amz-meta-xattr as stored, or NULL */
-	bool dirty;  /* a metadata change waits to be applied */
+	char *xattr;  /* x-amz-meta-xattr as stored, or NULL */
+	bool dirty;   /* a metadata change waits to be applied */
+	uint64_t gen; /* s3b_cache_get: how many changes the entry had */
 };
 
 /* One filesystem_id in use. */
@@ -237,9 +238,13 @@ void s3b_cache_drop(struct backend *b, const char *key);
 int s3b_cache_set_meta(struct backend *b, const char *key,
 		       const struct s3b_meta *m, const char *xattr,
 		       struct s3b_fs *fs, bool dirty);
-/* After an upload carried the pending change: new etag and size. */
+/*
+ * After an upload: new etag and size.  gen is the entry's gen whose
+ * metadata the upload carried: a change made since stays pending, to be
+ * applied by fs.
+ */
 void s3b_cache_uploaded(struct backend *b, const char *key, const char *etag,
-			uint64_t size);
+			uint64_t size, uint64_t gen, struct s3b_fs *fs);
 /* Move an entry to another key (rename). */
 void s3b_cache_move(struct backend *b, const char *from, const char *to,
 		    const char *etag);
@@ -251,15 +256,15 @@ int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key);
 /* Apply every pending change of fs (fs NULL: of all) older than age_ms. */
 int s3b_cache_apply_all(struct backend *b, struct s3b_fs *fs, uint64_t age_ms);
 /*
- * A write of key's object (an upload; removing: a DELETE, or the move of
- * an unlinked open file) against its pending metadata: s3b_cache_fence
- * waits for a CopyObject or other fenced write of key in flight and keeps
- * any new one from starting until s3b_cache_unfence.  A CopyObject onto
- * itself that overlaps a DELETE can bring the object back, and one that
- * overlaps an upload can put the old bytes back.  After a removal the
- * pending change is dropped; after an upload it was carried along.
+ * A write of key's object (an upload, a DELETE, the move of an unlinked
+ * open file) against its pending metadata: s3b_cache_fence waits for a
+ * CopyObject or another fenced write of key in flight and keeps any new
+ * one from starting until s3b_cache_unfence.  A CopyObject onto itself
+ * that overlaps a DELETE can bring the object back, and one that overlaps
+ * an upload can put the old bytes back.  After a removal the pending
+ * change is dropped (the entry is negative); an upload carries it.
  */
-int s3b_cache_fence(struct backend *b, const char *key, bool removing);
+int s3b_cache_fence(struct backend *b, const char *key);
 void s3b_cache_unfence(struct backend *b, const char *key);
 /*
  * Directories.  A directory is complete when every child has an entry

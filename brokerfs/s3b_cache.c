@@ -242,6 +242,7 @@ int s3b_cache_get(struct backend *b, const char *key, const char *etag,
 	if (out) {
 		*out = e->info;
 		out->dirty = e->dirty;
+		out->gen = e->gen;
 		out->xattr = e->info.xattr ? strdup(e->info.xattr) : NULL;
 		if (e->info.xattr && !out->xattr)
 			goto out; /* no memory: treat as unknown */
@@ -327,11 +328,12 @@ int s3b_cache_set_meta(struct backend *b, const char *key,
 	e->info.xattr = x;
 	x = NULL;
 	e->gen++;
+	if (fs)
+		e->fs = fs; /* also for s3b_cache_uploaded's later change */
 	if (dirty && !e->local) {
 		if (!e->dirty)
 			e->stamp_ms = s3b_clock_ms();
 		e->dirty = true;
-		e->fs = fs;
 		pthread_cond_signal(&b->flusher_cv);
 	}
 out:
@@ -341,14 +343,23 @@ out:
 }
 
 void s3b_cache_uploaded(struct backend *b, const char *key, const char *etag,
-			uint64_t size)
+			uint64_t size, uint64_t gen, struct s3b_fs *fs)
 {
 	struct s3b_cent *e;
 
 	pthread_mutex_lock(&b->cache_lock);
 	e = get_or_add(b, key);
 	if (e) {
-		e->negative = e->dirty = e->local = e->stub = false;
+		/* changed while the upload was on its way: still to apply */
+		bool later = !e->negative && e->gen != gen && (fs || e->fs);
+
+		e->negative = e->local = e->stub = false;
+		e->dirty = later;
+		if (later) {
+			e->fs = fs ? fs : e->fs;
+			e->stamp_ms = s3b_clock_ms();
+			pthread_cond_signal(&b->flusher_cv);
+		}
 		snprintf(e->info.etag, sizeof(e->info.etag), "%s",
 			 etag ? etag : "");
 		e->info.size = size;
@@ -524,14 +535,14 @@ void s3b_cache_below(struct backend *b, const char *prefix, bool drop)
 /*
  * S3 orders nothing between two requests on one key that overlap: a
  * CopyObject onto itself that reads the object before a DELETE lands and
- * writes after it brings the deleted object back.  So a metadata copy
- * and a removal of the same key never overlap: each registers here and
- * waits for the other.  Few are in flight at once, so a list will do.
+ * writes after it brings the deleted object back, and one around an
+ * upload can put the old bytes back.  So a metadata copy never overlaps
+ * a removal or an upload of the same key: each registers here and waits
+ * for the other.  Few are in flight at once, so a list will do.
  */
 struct s3b_keyop {
 	struct s3b_keyop *next;
 	const char *key; /* valid while registered */
-	bool removing;	 /* a DELETE: a metadata copy has nothing to do */
 	bool fence;	 /* s3b_cache_fence's (key and op on the heap) */
 };
 
@@ -564,7 +575,7 @@ static void keyop_end(struct backend *b, struct s3b_keyop *o)
 	pthread_cond_broadcast(&b->keyop_cv);
 }
 
-int s3b_cache_fence(struct backend *b, const char *key, bool removing)
+int s3b_cache_fence(struct backend *b, const char *key)
 {
 	struct s3b_keyop *o = malloc(sizeof(*o));
 
@@ -575,7 +586,6 @@ int s3b_cache_fence(struct backend *b, const char *key, bool removing)
 		free(o);
 		return -ENOMEM;
 	}
-	o->removing = removing;
 	o->fence = true;
 	pthread_mutex_lock(&b->cache_lock);
 	keyop_begin(b, o);
@@ -636,10 +646,15 @@ void s3b_etag_quote(char *etag)
 	etag[n + 2] = '\0';
 }
 
-int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
+/*
+ * Apply key's pending change.  Another write of key in flight: wait for
+ * it and look again (wait), or leave the change for a later round.
+ */
+static int apply_key(struct backend *b, struct s3b_fs *fs, const char *key,
+		     bool wait)
 {
 	char etag[S3_ETAG_MAX], newetag[S3_ETAG_MAX] = "";
-	struct s3b_keyop op = {.removing = false, .fence = false}, *o;
+	struct s3b_keyop op = {.fence = false};
 	struct s3b_meta m;
 	struct s3b_cent *e;
 	char *xattr = NULL;
@@ -648,12 +663,12 @@ int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
 	int rc;
 
 	pthread_mutex_lock(&b->cache_lock);
-	/* A removal in flight makes the change moot; another copy of the
-	 * key may already carry it (gen tells), or this one follows it. */
-	while ((o = keyop_find(b, key)) && !o->removing)
+	/* After a removal the entry is negative, after an upload or another
+	 * copy clean (unless changed since): then nothing is left to do. */
+	while (wait && keyop_find(b, key))
 		pthread_cond_wait(&b->keyop_cv, &b->cache_lock);
 	e = find(b, key);
-	if (o || !e || !e->dirty || e->negative) {
+	if (keyop_find(b, key) || !e || !e->dirty || e->negative) {
 		pthread_mutex_unlock(&b->cache_lock);
 		return 0;
 	}
@@ -691,6 +706,11 @@ int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
 	return rc == -ENOENT ? 0 : rc;
 }
 
+int s3b_cache_apply(struct backend *b, struct s3b_fs *fs, const char *key)
+{
+	return apply_key(b, fs, key, true);
+}
+
 struct pending {
 	char *key;
 	struct s3b_fs *fs;
@@ -726,7 +746,9 @@ int s3b_cache_apply_all(struct backend *b, struct s3b_fs *fs, uint64_t age_ms)
 	pthread_mutex_unlock(&b->cache_lock);
 	for (size_t i = 0; i < n; i++) {
 		pthread_rwlock_rdlock(&p[i].fs->ns);
-		if (s3b_cache_apply(b, p[i].fs, p[i].key))
+		/* The flusher does not wait behind an upload: it carries
+		 * the change, or the next round applies it. */
+		if (apply_key(b, p[i].fs, p[i].key, age_ms == 0))
 			failed++;
 		pthread_rwlock_unlock(&p[i].fs->ns);
 		free(p[i].key);

@@ -111,6 +111,7 @@ static int upload_fenced(struct backend_session *s, struct s3b_node *n,
 {
 	char etag[S3_ETAG_MAX] = "", base[S3_ETAG_MAX];
 	struct s3b_info i;
+	uint64_t gen = 0;
 	bool sole;
 	int rc;
 
@@ -127,6 +128,7 @@ static int upload_fenced(struct backend_session *s, struct s3b_node *n,
 		if (!rc)
 			rc = s3b_cache_set_meta(s->b, key, &i.m, i.xattr, s->fs,
 						false);
+		gen = i.gen + 1; /* that set_meta's */
 		s3b_info_clear(&i);
 		if (rc)
 			return rc;
@@ -154,7 +156,7 @@ static int upload_fenced(struct backend_session *s, struct s3b_node *n,
 		}
 		return rc;
 	}
-	s3b_cache_uploaded(s->b, key, etag, s3b_stage_size(sg));
+	s3b_cache_uploaded(s->b, key, etag, s3b_stage_size(sg), gen, s->fs);
 	kc_uploaded(s, n, sole, base, etag);
 	pthread_mutex_lock(&s->lock);
 	n->wrote = false;
@@ -165,32 +167,47 @@ static int upload_fenced(struct backend_session *s, struct s3b_node *n,
 int s3b_data_flush_stage(struct backend_session *s, struct s3b_node *n,
 			 struct s3b_stage *sg)
 {
-	char key[S3_KEY_MAX + 1];
+	char key[S3_KEY_MAX + 1], now[S3_KEY_MAX + 1];
 	bool wrote, gone, hidden;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	hidden = !n->path && n->hidden;
-	gone = !n->path && !n->hidden;
-	wrote = n->wrote;
-	pthread_mutex_unlock(&s->lock);
-	if (hidden)
-		return 0; /* unlinked, still open: kept staged until the end */
-	if (gone) {
-		s3b_stage_discard(sg); /* its name was replaced or removed */
-		return 0;
+	/*
+	 * No metadata copy of the key may overlap the upload (s3b_cache.c).
+	 * What the node is gets decided with the fence held: an unlink or a
+	 * rename this waited for may have moved or dropped it meanwhile.
+	 */
+	for (;;) {
+		rc = s3b_node_key(s, n, key);
+		if (rc == -ENOENT)
+			key[0] = '\0'; /* removed: no key to fence */
+		else if (rc)
+			return rc;
+		if (key[0] && (rc = s3b_cache_fence(s->b, key)))
+			return rc;
+		pthread_mutex_lock(&s->lock);
+		hidden = !n->path && n->hidden;
+		gone = !n->path && !n->hidden;
+		wrote = n->wrote;
+		pthread_mutex_unlock(&s->lock);
+		if (hidden || gone || !key[0])
+			break;
+		rc = s3b_node_key(s, n, now);
+		if (!rc && !strcmp(key, now))
+			break;
+		s3b_cache_unfence(s->b, key);
+		if (rc && rc != -ENOENT)
+			return rc;
 	}
-	if (!s3b_stage_dirty(sg))
-		return 0;
-	rc = s3b_node_key(s, n, key);
-	if (rc)
-		return rc;
-	/* No metadata copy of key may overlap the upload (s3b_cache.c). */
-	rc = s3b_cache_fence(s->b, key, false);
-	if (rc)
-		return rc;
-	rc = upload_fenced(s, n, sg, key, wrote);
-	s3b_cache_unfence(s->b, key);
+	if (hidden)
+		rc = 0; /* unlinked, still open: kept staged until the end */
+	else if (gone || !key[0])
+		s3b_stage_discard(sg); /* its name was replaced or removed */
+	else if (!s3b_stage_dirty(sg))
+		rc = 0;
+	else
+		rc = upload_fenced(s, n, sg, key, wrote);
+	if (key[0])
+		s3b_cache_unfence(s->b, key);
 	return rc;
 }
 

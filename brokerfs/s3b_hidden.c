@@ -117,6 +117,7 @@ void s3b_hidden_release(struct backend_session *s, struct s3b_node *n)
 {
 	struct s3b_stage *sg = s3b_node_stage_pin(s, n);
 	struct s3b_info i;
+	bool fenced;
 	char *hk;
 	int rc;
 
@@ -130,6 +131,8 @@ void s3b_hidden_release(struct backend_session *s, struct s3b_node *n)
 	pthread_mutex_unlock(&s->lock);
 	if (!hk)
 		return;
+	/* an fchmod of the open file may have a copy of hk in flight */
+	fenced = !s3b_cache_fence(s->b, hk);
 	if (s3b_cache_get(s->b, hk, NULL, &i) == 1) {
 		s3b_xside_drop(s, i.m.xside);
 		s3b_info_clear(&i);
@@ -140,6 +143,8 @@ void s3b_hidden_release(struct backend_session *s, struct s3b_node *n)
 			 "start)",
 			 s->fs->fsid, hk, strerror(-rc));
 	s3b_cache_drop(s->b, hk);
+	if (fenced)
+		s3b_cache_unfence(s->b, hk);
 	free(hk);
 }
 

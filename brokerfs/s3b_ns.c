@@ -554,7 +554,7 @@ static int remove_entry(struct backend_session *s, const struct proto_msg *req,
 	}
 	if (dir)
 		strcat(key, "/");
-	rc = s3b_cache_fence(s->b, key, true);
+	rc = s3b_cache_fence(s->b, key);
 	if (rc)
 		goto out;
 	fenced = true;

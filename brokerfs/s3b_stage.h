@@ -52,10 +52,19 @@ struct s3b_store_config {
 	 * after retry_ms, doubling up to S3B_RETRY_MAX_MS.  0 = off.
 	 */
 	unsigned retry_ms;
-	/* Told of every upload the store makes by itself (may be NULL). */
-	void (*uploaded)(void *arg, const char *fsid, const char *key,
-			 const char *etag, uint64_t size);
-	void *uploaded_arg;
+	/*
+	 * Around every upload the store makes by itself (both may be NULL):
+	 * upload_begin before it, so the owner can keep its other writes of
+	 * the key away and put pending metadata into the stage (non-zero:
+	 * not now, tried again later); upload_end after it, with the cookie
+	 * upload_begin set and the result (0 and the new ETag and size, or
+	 * -errno).
+	 */
+	int (*upload_begin)(void *arg, const char *key, struct s3b_stage *sg,
+			    uint64_t *cookie);
+	void (*upload_end)(void *arg, const char *key, uint64_t cookie, int rc,
+			   const char *etag, uint64_t size);
+	void *upload_arg;
 };
 
 #define S3B_RETRY_MAX_MS 60000

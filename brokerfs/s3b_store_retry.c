@@ -10,8 +10,9 @@
  * s3b_upload.c keeps the count), so an outage costs one request per stage
  * per minute.  A stage still held by an open file is flushed here only
  * after a failed upload: its data is then what the guest tried to sync.
- * Each upload made here is reported through cfg.uploaded, so the owner's
- * metadata cache learns the new ETag.  See doc/staging.md.
+ * Each upload made here is bracketed by cfg.upload_begin and upload_end,
+ * so the owner keeps its metadata copies of the key away meanwhile and
+ * its metadata cache learns the new ETag.  See doc/staging.md.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,20 +53,24 @@ static struct s3b_stage *retry_pick(struct s3b_store *st, uint64_t now)
 static void retry_one(struct s3b_store *st, struct s3b_stage *sg)
 {
 	char etag[S3_ETAG_MAX] = "";
-	uint64_t size;
-	int ret = s3b_stage_flush(sg, etag);
+	uint64_t cookie = 0;
+	int ret = 0;
 
-	if (ret) {
+	if (st->cfg.upload_begin)
+		ret = st->cfg.upload_begin(st->cfg.upload_arg, sg->key, sg,
+					   &cookie);
+	if (ret)
+		return; /* retried at the next tick */
+	ret = s3b_stage_flush(sg, etag);
+	if (ret)
 		log_info("stage %s: background upload failed: %s; retried "
 			 "later",
 			 sg->key, strerror(-ret));
-		return;
-	}
-	size = s3b_stage_size(sg);
-	log_info("stage %s: uploaded in the background", sg->key);
-	if (st->cfg.uploaded)
-		st->cfg.uploaded(st->cfg.uploaded_arg, sg->fsid, sg->key, etag,
-				 size);
+	else
+		log_info("stage %s: uploaded in the background", sg->key);
+	if (st->cfg.upload_end)
+		st->cfg.upload_end(st->cfg.upload_arg, sg->key, cookie, ret,
+				   etag, s3b_stage_size(sg));
 }
 
 static void retry_wait(struct s3b_store *st)

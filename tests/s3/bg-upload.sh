@@ -3,9 +3,10 @@
 #
 # 1. an upload that failed at close (S3 refusing PUTs with 503) is retried
 #    by the broker in the background once S3 is back, with no further fsync
-#    or close; afterwards the file can be opened for writing again (the
-#    broker's cache learned the new ETag: no ESTALE); a file removed while
-#    its upload was pending is not brought back;
+#    or close, carrying a chmod made meanwhile; afterwards the file can be
+#    opened for writing again (the broker's cache learned the new ETag: no
+#    ESTALE); a file removed while its upload was pending is not brought
+#    back;
 # 2. a session that ends with a file still open and dirty (the mount goes
 #    away) leaves it to the background upload: the object reaches S3;
 # 3. SIGTERM while radosgw is stalled (SIGSTOP: requests hang, nothing is
@@ -38,6 +39,7 @@ s3t_check "a second file's upload fails too ($r)" [ "$r" != ok ]
 sleep 3 # RELEASE retries too: removed after that, its stage has no holder
 rm "$M/gone"
 s3t_check "it can be removed while its upload is still pending" [ $? = 0 ]
+chmod 600 "$M/later" # while its upload is pending: the upload carries it
 before=$(grep -c "background upload failed" "$S3T_WORK/b.log")
 s3t_fault pass
 if s3t_wait_obj "$(s3t_key G later)" "$(md5of 11 3000000)" 20; then
@@ -47,6 +49,15 @@ else
 fi
 grep -q "later: uploaded in the background" "$S3T_WORK/b.log"
 s3t_check "the log says it was a background upload (after $before failed tries)" [ $? = 0 ]
+# carried by the upload, or by the copy right after it when the chmod
+# came while the upload was already on its way
+i=0
+until s3t_has_meta "$(s3t_key G later)" mode 33152 || [ $i -ge 20 ]; do
+	sleep 0.25
+	i=$((i + 1))
+done
+s3t_check "with the mode set while it was pending (0100600)" \
+	s3t_has_meta "$(s3t_key G later)" mode 33152
 sleep 2
 s3t_check "the removed file is not brought back by the background uploader" \
 	s3t_absent "$(s3t_key G gone)"
