@@ -8,6 +8,8 @@ Targets, each on its own prefix of the same bucket:
                  enable_noobj_cache: the defaults of later releases)
   rclone-off     rclone 1.60 mount, --vfs-cache-mode off
   rclone-writes  rclone 1.60 mount, --vfs-cache-mode writes
+  occfs-nosts    occfs on the broker's base credential, no STS (only when
+                 named in --targets: what the per-session credential costs)
 
 A target that cannot be mounted (e.g. occfs before its s3 backend works) is
 reported as unavailable and the others still run.  A workload that fails
@@ -119,29 +121,39 @@ class S3Targets:
         return d
 
     def _setup_occfs(self):
+        self._start_occfs("occfs", True)
+
+    def _setup_occfs_nosts(self):
+        """The broker on its base credential (no STS): shows what the
+        per-session credential costs on the server."""
+        self._start_occfs("occfs-nosts", False)
+
+    def _start_occfs(self, name, sts):
         w, e = self.work, self.env
         key, pub = os.path.join(w, "key"), os.path.join(w, "pub")
-        sock = os.path.join(w, "broker.sock")
-        handle = os.path.join(w, "handle")
-        mnt = self._mnt("occfs")
-        self.prefix["occfs"] = "bench-occfs/bench"
+        sock = os.path.join(w, name + ".sock")
+        handle = os.path.join(w, name + ".handle")
+        mnt = self._mnt(name)
+        self.prefix[name] = "bench-%s/bench" % name
         ctl = occfs_bin("occfsctl", "tools/occfsctl")
-        sh([ctl, "token", "keygen", "--private", key, "--public", pub])
+        if not os.path.exists(key):
+            sh([ctl, "token", "keygen", "--private", key, "--public", pub])
         sh([ctl, "token", "mint", "--key", key, "--fsid", "bench",
             "--intent", "write", "--ttl", "86400", "--out", handle])
-        log = open(os.path.join(w, "broker.log"), "w")
-        os.makedirs(os.path.join(w, "broker-root"))
+        log = open(os.path.join(w, name + ".log"), "w")
+        os.makedirs(os.path.join(w, name + "-root"))
+        sts_args = ["--s3-sts-endpoint", e["S3_ENDPOINT"],
+                    "--s3-role-arn", e["S3_ROLE_ARN"]] if sts else []
         p = subprocess.Popen(
             [occfs_bin("brokerfs", "brokerfs/brokerfs"), "-f", "--listen", "unix:" + sock, "--token-pubkey", pub,
-             "--root", os.path.join(w, "broker-root"), "--backend", "s3",
-             "--staging-dir", os.path.join(w, "staging"),
+             "--root", os.path.join(w, name + "-root"), "--backend", "s3",
+             "--staging-dir", os.path.join(w, name + "-staging"),
              "--s3-endpoint", e["S3_ENDPOINT"], "--s3-region", e["S3_REGION"],
-             "--s3-bucket", e["S3_BUCKET"], "--s3-prefix", "bench-occfs",
-             "--s3-credentials", os.path.join(w, "credentials"), "--s3-rgw-quirks",
-             "--s3-sts-endpoint", e["S3_ENDPOINT"], "--s3-role-arn", e["S3_ROLE_ARN"]],
-            stderr=log)
+             "--s3-bucket", e["S3_BUCKET"], "--s3-prefix", "bench-" + name,
+             "--s3-credentials", os.path.join(w, "credentials"), "--s3-rgw-quirks"]
+            + sts_args, stderr=log)
         self.procs.append(p)
-        self.pids["occfs"] = p.pid
+        self.pids[name] = p.pid
         if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None) \
                 or p.poll() is not None:
             log.flush()
@@ -149,7 +161,7 @@ class S3Targets:
                                open(log.name).read().strip()[-200:])
         sh(["mount", "-t", "occfs", "unix:" + sock, mnt, "-o", "handle=" + handle])
         self.mounts.append(mnt)
-        self.dirs["occfs"] = mnt
+        self.dirs[name] = mnt
 
     def _setup_s3fs(self):
         e = self.env
