@@ -180,7 +180,8 @@ struct worker_pool {
 	unsigned nthreads;
 	pthread_mutex_t done_lock;
 	struct job *done_head, *done_tail; /* done_lock */
-	int efd; /* eventfd: the done queue became non-empty */
+	int done_waking; /* done_lock: the eventfd was written, not reaped */
+	int efd;	 /* eventfd: the done queue became non-empty */
 	/* The loop thread only: jobs it ran itself, still to be finished. */
 	struct job *inl_head, *inl_tail;
 };
@@ -192,6 +193,8 @@ void worker_run_inline(struct worker_pool *p, struct job *j);
 int worker_cancel(struct worker_pool *p, struct job *j);
 /* Everything finished so far, oldest first (drains the eventfd). */
 struct job *worker_reap(struct worker_pool *p);
+/* The same without touching the eventfd: the loop's own sweep. */
+struct job *worker_reap_quiet(struct worker_pool *p);
 /* The jobs worker_run_inline ran, oldest first (loop thread only). */
 struct job *worker_reap_inline(struct worker_pool *p);
 unsigned worker_busy(struct worker_pool *p); /* queued + running */
@@ -366,6 +369,9 @@ struct conn {
 	int direct;  /* olock: nothing queued, workers may write now */
 	int partial; /* olock: a worker wrote part of a frame, the loop
 			must send its rest before anything else */
+	/* Atomic, set by the loop: not read (max_inflight reached), so a
+	 * finished job must wake the loop (worker_complete). */
+	int rd_paused;
 };
 
 struct conn *conn_new(struct broker *b, struct transport_conn *tc,

@@ -984,6 +984,9 @@ static void conn_update(struct conn *c)
 		return;
 	}
 	readable = conn_can_read(c);
+	/* Not reading: no next request will wake the loop, a finished job
+	 * must (worker_complete). */
+	__atomic_store_n(&c->rd_paused, !readable, __ATOMIC_SEQ_CST);
 	if (c->state == CONN_HANDSHAKE || readable)
 		want |= EPOLLIN;
 	if (c->out_head)

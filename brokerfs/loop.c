@@ -294,13 +294,28 @@ static void loop_done(struct broker *b)
 	loop_finish(worker_reap(&b->pool));
 }
 
-/* Finishing a job may read more requests, which may run here too. */
+/*
+ * Finishing a job may read more requests, which may run here too.  The
+ * done queue is swept as well: workers do not wake the loop for a job
+ * whose reply they sent themselves (worker.c), so this runs before every
+ * sleep, last, and after every wake-up.
+ */
 static void loop_done_inline(struct broker *b)
 {
 	struct job *list;
+	int more;
 
-	while ((list = worker_reap_inline(&b->pool)))
-		loop_finish(list);
+	do {
+		more = 0;
+		while ((list = worker_reap_inline(&b->pool))) {
+			loop_finish(list);
+			more = 1;
+		}
+		if ((list = worker_reap_quiet(&b->pool))) {
+			loop_finish(list);
+			more = 1;
+		}
+	} while (more);
 }
 
 /* Past the drain deadline: cut whatever is left. */
@@ -370,6 +385,7 @@ int broker_run(struct broker *b)
 				continue;
 			fatal("epoll_wait: %m");
 		}
+		loop_done_inline(b);
 		/* Listener pointers die in loop_stop; skip their events. */
 		for (i = 0; i < n; i++)
 			if (!(b->stopping &&

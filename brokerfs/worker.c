@@ -12,7 +12,14 @@
  * when the connection has nothing queued (worker_reply): through the loop
  * it would cost one more cross-thread wake-up before the client sees it.
  * The job then still goes through the done queue, so the loop does its
- * bookkeeping (in-flight count, back-pressure) as before.
+ * bookkeeping (in-flight count, back-pressure) as before, but without a
+ * wake-up of its own: the loop sweeps the done queue every time it wakes
+ * and before it sleeps (broker_run), and the client's next request, or
+ * the once-a-second tick, wakes it soon enough.  Only a job whose reply
+ * the loop must still send, one that is not a request, or one of a
+ * connection the loop stopped reading (max_inflight: no next request
+ * will come) wakes it at once.  That wake-up was one context switch per
+ * request on the loop's CPU, right when the client needs it.
  */
 #include "broker.h"
 
@@ -26,14 +33,23 @@
 
 #include "log.h"
 
-/* Put a finished job on the done queue and wake the loop if it was empty. */
+/*
+ * Put a finished job on the done queue; wake the loop if the job needs it
+ * soon and no wake-up is pending yet.  rd_paused is read under done_lock: the
+ * loop sets it before its last sweep (under the same lock), so either the
+ * sweep finds this job or this sees the flag.
+ */
 static void worker_complete(struct worker_pool *p, struct job *j)
 {
 	uint64_t one = 1;
 	int wake;
 
 	pthread_mutex_lock(&p->done_lock);
-	wake = p->done_head == NULL;
+	wake = !p->done_waking &&
+	       (j->kind != JOB_REQUEST || j->sent != j->out.len ||
+		__atomic_load_n(&j->conn->rd_paused, __ATOMIC_SEQ_CST));
+	if (wake)
+		p->done_waking = 1;
 	if (p->done_tail)
 		p->done_tail->next = j;
 	else
@@ -202,15 +218,22 @@ int worker_cancel(struct worker_pool *p, struct job *j)
 
 struct job *worker_reap(struct worker_pool *p)
 {
-	struct job *list;
 	uint64_t n;
 
 	/* Drain first: a job finished after the swap below wakes us again. */
 	if (read(p->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_err("worker: eventfd read: %m");
+	return worker_reap_quiet(p);
+}
+
+struct job *worker_reap_quiet(struct worker_pool *p)
+{
+	struct job *list;
+
 	pthread_mutex_lock(&p->done_lock);
 	list = p->done_head;
 	p->done_head = p->done_tail = NULL;
+	p->done_waking = 0;
 	pthread_mutex_unlock(&p->done_lock);
 	return list;
 }
