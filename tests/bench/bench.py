@@ -15,6 +15,8 @@ With --s3 it compares instead occfs's s3 backend with s3fs and rclone on one
 throw-away radosgw (s3bench.py).
 
   sudo tests/bench/run [--quick] [--only WORKLOAD,...] [--targets native,occfs,sshfs]
+  sudo OCCFS_BIN=build-a OCCFS_BIN_B=build-b tests/bench/run --targets occfs,occfs-b,sshfs
+      (occfs-b: a second build in the same run, for before/after figures)
   sudo tests/bench/run --s3 [--quick] [--only ...] [--targets occfs,s3fs,rclone-off,rclone-writes]
 """
 import argparse
@@ -35,9 +37,9 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def occfs_bin(name, sub):
+def occfs_bin(name, sub, env="OCCFS_BIN"):
     """A program from the build directory $OCCFS_BIN, else from PATH."""
-    b = os.environ.get("OCCFS_BIN")
+    b = os.environ.get(env)
     return os.path.join(b, sub) if b else name
 
 
@@ -104,42 +106,52 @@ class Targets:
             self.dirs["native"] = native
         if "occfs" in self.wanted:
             self._setup_occfs(root)
+        if "occfs-b" in self.wanted:
+            if not os.environ.get("OCCFS_BIN_B"):
+                sys.exit("bench: target occfs-b needs OCCFS_BIN_B (a second build directory)")
+            self._setup_occfs(root, "occfs-b", "OCCFS_BIN_B")
         if "sshfs" in self.wanted:
             self._setup_sshfs()
 
-    def _setup_occfs(self, root):
+    def _setup_occfs(self, root, name="occfs", env="OCCFS_BIN"):
+        """occfs from $env's build (else installed); "occfs-b" is a second
+        build ($OCCFS_BIN_B) on the same root, to compare two builds in
+        one run."""
         w = self.work
         key, pub = os.path.join(w, "key"), os.path.join(w, "pub")
-        sock = os.path.join(w, "broker.sock")
-        handle = os.path.join(w, "handle")
-        mnt = os.path.join(w, "mnt-occfs")
+        sock = os.path.join(w, name + ".sock")
+        handle = os.path.join(w, name + ".handle")
+        mnt = os.path.join(w, "mnt-" + name)
         os.makedirs(mnt)
-        occfsctl = occfs_bin("occfsctl", "tools/occfsctl")
-        sh([occfsctl, "token", "keygen", "--private", key, "--public", pub])
+        occfsctl = occfs_bin("occfsctl", "tools/occfsctl", env)
+        if not os.path.exists(key):
+            sh([occfsctl, "token", "keygen", "--private", key, "--public", pub])
         sh([occfsctl, "token", "mint", "--key", key, "--fsid", "bench",
             "--intent", "write", "--ttl", "86400", "--out", handle])
-        log = open(os.path.join(w, "broker.log"), "w")
-        p = subprocess.Popen([occfs_bin("brokerfs", "brokerfs/brokerfs"), "-f", "--listen", "unix:" + sock,
+        log = open(os.path.join(w, name + ".log"), "w")
+        p = subprocess.Popen([occfs_bin("brokerfs", "brokerfs/brokerfs", env), "-f",
+                              "--listen", "unix:" + sock,
                               "--root", root, "--token-pubkey", pub],
                              stderr=log)
         self.procs.append(p)
-        self.broker_pid = p.pid
         wait_for(lambda: os.path.exists(sock), "broker socket")
         opts = "handle=" + handle
         if os.environ.get("OCCFS_MOUNT_OPTIONS"):
             opts += "," + os.environ["OCCFS_MOUNT_OPTIONS"]
-        if os.environ.get("OCCFS_BIN"):
-            sh([occfs_bin("mountc", "mountc/mountc"), "unix:" + sock, mnt,
+        if os.environ.get(env):
+            sh([occfs_bin("mountc", "mountc/mountc", env), "unix:" + sock, mnt,
                 "-o", opts])
         else:
             sh(["mount", "-t", "occfs", "unix:" + sock, mnt, "-o", opts])
         self.mounts.append(mnt)
-        self.mountc_pid = pid_of_mount(mnt)
+        if name == "occfs":
+            self.broker_pid = p.pid
+            self.mountc_pid = pid_of_mount(mnt)
         # The occfs mount shows the same tree as native; bench in a subdir
         # so the two never see each other's files.
-        d = os.path.join(mnt, "occfs")
+        d = os.path.join(mnt, name)
         os.makedirs(d)
-        self.dirs["occfs"] = d
+        self.dirs[name] = d
 
     def _setup_sshfs(self):
         w = self.work
@@ -275,6 +287,9 @@ def main():
                     "occfs,s3fs,rclone-off,rclone-writes")
     ap.add_argument("--s3", action="store_true",
                     help="occfs's s3 backend against s3fs and rclone on radosgw")
+    ap.add_argument("--count-requests", action="store_true",
+                    help="with --s3: send every target through a logging proxy and "
+                    "report S3 requests per workload instead of ratios")
     ap.add_argument("--workdir", default="/var/tmp")
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
@@ -318,14 +333,16 @@ def main():
 
     print()
     print("Ratios are speed-ups (>1 means occfs is faster), whatever the unit.")
-    hdr = "| workload | unit | " + " | ".join(wanted) + " | occfs/native | occfs/sshfs |"
+    peers = [p for p in ("native", "sshfs", "occfs-b") if p in wanted]
+    hdr = "| workload | unit | " + " | ".join(wanted) + " | " + \
+        " | ".join("occfs/" + p for p in peers) + " |"
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for row in results:
-        print("| %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s |" % (
             row["workload"], row["unit"],
             " | ".join(fmt(row.get(tg)) for tg in wanted),
-            fmt(ratio(row, "occfs", "native")), fmt(ratio(row, "occfs", "sshfs"))))
+            " | ".join(fmt(ratio(row, "occfs", p)) for p in peers)))
     print()
     print("peak RSS: brokerfs %s KiB, mountc %s KiB" % (rss["brokerfs"], rss["mountc"]))
     if args.json:

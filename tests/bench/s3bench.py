@@ -18,6 +18,12 @@ on a target (rclone-off cannot open files read-write) is reported as
 close and counts the files that are not in S3 with the right bytes (read
 with tests/s3/s3cli.py): the data a peer loses.
 
+With --count-requests every target talks to radosgw through
+tests/s3/faultproxy.py (passing everything) and the report counts the S3
+requests each workload made on each target, by method: exact figures
+where timings are noisy (the proxy's extra hop makes its timings unfit
+for ratios).
+
 Called by bench.py with --s3; see doc/benchmarks.md.  OCCFS_BIN names a
 build directory to take brokerfs and occfsctl from (else PATH).
 """
@@ -26,6 +32,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -74,8 +81,10 @@ def peak_rss_kib(pid):
 class S3Targets:
     """Starts radosgw and mounts every wanted target on it."""
 
-    def __init__(self, work, wanted):
+    def __init__(self, work, wanted, count=False):
         self.work = work
+        self.count = count
+        self.proxy_log = None
         self.wanted = wanted
         self.dirs = {}
         self.prefix = {}
@@ -96,6 +105,8 @@ class S3Targets:
                 k, _, v = line.strip().partition("=")
                 self.env[k] = v
         self.env.pop("AWS_CA_BUNDLE", None)
+        if self.count:
+            self._start_proxy()
         e = self.env
         umask = os.umask(0o077)
         with open(os.path.join(self.work, "credentials"), "w") as f:
@@ -114,6 +125,27 @@ class S3Targets:
             except Exception as ex:  # report, and bench the others
                 self.unavailable[t] = str(ex).splitlines()[0][:200]
                 print("bench: %s unavailable: %s" % (t, self.unavailable[t]), flush=True)
+
+    def _start_proxy(self):
+        """Every target's S3 traffic through one logging proxy."""
+        up = self.env["S3_ENDPOINT"].split("://", 1)[1].rstrip("/")
+        ctl = os.path.join(self.work, "proxy.ctl")
+        with open(ctl, "w") as f:
+            f.write("pass\n")
+        self.proxy_log = os.path.join(self.work, "proxy.log")
+        port_file = os.path.join(self.work, "proxy.port")
+        p = subprocess.Popen([sys.executable, os.path.join(S3DIR, "faultproxy.py"),
+                              "--upstream", up, "--control", ctl, "--log", self.proxy_log,
+                              "--port-file", port_file], stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        if not wait_for(lambda: os.path.exists(port_file) and os.path.getsize(port_file)):
+            sys.exit("bench: the counting proxy did not start")
+        with open(port_file) as f:
+            self.env["S3_ENDPOINT"] = "http://127.0.0.1:%s" % f.read().strip()
+
+    def log_lines(self):
+        with open(self.proxy_log) as f:
+            return f.readlines()
 
     def _mnt(self, name):
         d = os.path.join(self.work, "mnt-" + name)
@@ -427,9 +459,26 @@ def fmt(v):
     return "%.3g" % v if v < 100 else "%.0f" % v
 
 
+def count_of(lines, target):
+    """Requests of target among proxy log lines, by method: those naming
+    its prefix, and those naming none (STS, ListBuckets)."""
+    own = re.compile(r"bench-%s(/|%%2F)" % re.escape(target))
+    other = re.compile(r"bench-[a-z0-9-]+(/|%2F)")
+    n = {}
+    for ln in lines:
+        f = ln.split()
+        if len(f) < 3:
+            continue
+        if own.search(f[2]) or not other.search(f[2]):
+            n[f[1]] = n.get(f[1], 0) + 1
+    return n
+
+
 def run(b, args, work):
     wanted = args.targets.split(",") if args.targets else ALL
-    t = S3Targets(work, wanted)
+    count = getattr(args, "count_requests", False)
+    t = S3Targets(work, wanted, count)
+    counts = []
     results = []
     losses = {}
     rss = {}
@@ -448,8 +497,16 @@ def run(b, args, work):
             for tgt in list(live):
                 if tgt not in t.dirs:
                     continue
+                mark = len(t.log_lines()) if count else 0
                 try:
                     v, unit, hib = timed(fn, t.dirs[tgt], 300 if args.quick else 900)
+                    if count:
+                        time.sleep(1.5)  # what a daemon sends just after
+                        n = count_of(t.log_lines()[mark:], tgt)
+                        counts.append((name, tgt, n))
+                        print("bench: %-22s %-13s %d S3 requests (%s)" % (
+                            name, tgt, sum(n.values()),
+                            ", ".join("%s %d" % kv for kv in sorted(n.items()))), flush=True)
                     row[tgt] = v
                     row["unit"], row["higher_is_better"] = unit, hib
                     print("bench: %-22s %-13s %10s %s" % (name, tgt, fmt(v), unit), flush=True)
@@ -462,14 +519,36 @@ def run(b, args, work):
             results.append(row)
             t.gc()
         rss = t.rss()
-        for tgt in [x for x in live if x in t.dirs]:
+        for tgt in [x for x in live if x in t.dirs and not count]:
             try:
                 losses[tgt] = t.kill_after_close(tgt)
             except Exception as ex:
                 losses[tgt] = str(ex)[:120]
     finally:
         t.teardown()
+    if count:
+        report_counts(wanted, counts)
+        return
     report(wanted, t.unavailable, results, rss, losses, args.json)
+
+
+def report_counts(wanted, counts):
+    print()
+    print("S3 requests per workload (through the counting proxy):")
+    hdr = "| workload | " + " | ".join(wanted) + " |"
+    print(hdr)
+    print("|" + "---|" * (hdr.count("|") - 1))
+    rows = []
+    for name, _, _ in counts:
+        if name not in rows:
+            rows.append(name)
+    for name in rows:
+        cells = []
+        for tg in wanted:
+            n = [c for w, t, c in counts if w == name and t == tg]
+            cells.append("%d (%s)" % (sum(n[0].values()), " ".join(
+                "%s %d" % kv for kv in sorted(n[0].items()))) if n else "-")
+        print("| %s | %s |" % (name, " | ".join(cells)))
 
 
 def report(wanted, unavailable, results, rss, losses, json_path):
