@@ -338,12 +338,32 @@ void transport_listener_close(struct transport_listener *l)
 	free(l);
 }
 
+/*
+ * Room for a whole 1 MiB frame, and the next, in the socket: with the
+ * default (wmem_default, about 208 KiB) a WRITE or READ payload crosses in
+ * five pieces, each a wake-up of the reader.  Root (the broker, the mount
+ * helper) may go past wmem_max with the FORCE options; others get what
+ * the limit allows.  The kernel allocates as data queues, not up front.
+ */
+#define TRANSPORT_SOCKBUF (4 << 20)
+
+static void sock_buffers(int fd)
+{
+	int n = TRANSPORT_SOCKBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &n, sizeof(n)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &n, sizeof(n)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof(n));
+}
+
 static struct transport_conn *conn_new(int fd, enum transport_kind kind)
 {
 	struct transport_conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
+	sock_buffers(fd);
 	c->fd = fd;
 	c->kind = kind;
 	pthread_mutex_init(&c->lock, NULL);
