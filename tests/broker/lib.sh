@@ -80,6 +80,23 @@ start_broker() {
 	done
 }
 
+# session_requests: the request count the broker logged for the session
+# that closed last.
+session_requests() {
+	sed -n 's/.*session close: .* requests=\([0-9]*\).*/\1/p' \
+		"$tmp/broker.log" | tail -1
+}
+
+# small_files DIR N: make DIR and N two-byte files f0 ... in it.
+small_files() {
+	mkdir "$1" || return 1
+	_i=0
+	while [ $_i -lt "$2" ]; do
+		echo x >"$1/f$_i"
+		_i=$((_i + 1))
+	done
+}
+
 # finish: a sanitizer report in a daemon's log is a failure; the tally,
 # with the end of the broker's log when something failed; exits.
 finish() {

@@ -39,11 +39,6 @@ features() {
 	sed -n 's/.*, features:\(.*\)$/\1/p' "$tmp/mount.out"
 }
 
-# requests: the request count of the last closed session
-requests() {
-	sed -n 's/.*session close: .* requests=\([0-9]*\).*/\1/p' \
-		"$tmp/broker.log" | tail -1
-}
 
 # same DIR WHAT: stat of the mount's DIR equals the host's
 same() {
@@ -143,19 +138,14 @@ until mountpoint -q "$tmp/m"; do
 	[ $i -gt 100 ] && { echo "$me: mountc -d did not mount"; cat "$tmp/debug.out"; exit 1; }
 	sleep 0.05
 done
-mkdir "$tmp/m/many"
 n=50
-i=0
-while [ $i -lt $n ]; do
-	echo x >"$tmp/m/many/f$i"
-	i=$((i + 1))
-done
+small_files "$tmp/m/many" $n
 unmount_fs
 wait "$mpid"
 stop_broker
 hits=$(grep -c 'GETATTR [0-9]*: from the last entry' "$tmp/debug.out")
 setattrs=$(grep -c 'opcode: SETATTR' "$tmp/debug.out")
-r=$(requests)
+r=$(session_requests)
 [ "$hits" -ge $((n - 1)) ] &&
 	ok "$n files: $hits directory GETATTRs answered by mountc" ||
 	fail "$n files: $hits directory GETATTRs answered by mountc, want >= $((n - 1))"

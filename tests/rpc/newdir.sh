@@ -24,10 +24,6 @@ mnt() {
 		{ echo "$me: mount of $1 failed"; exit 1; }
 	mnts="$mnts $1"
 }
-requests() {
-	sed -n 's/.*session close: .* requests=\([0-9]*\).*/\1/p' \
-		"$tmp/broker.log" | tail -1
-}
 drop() { sync; echo 2 >/proc/sys/vm/drop_caches; }
 
 start_broker --root "$tmp/root" --token-pubkey "$tmp/pub"
@@ -112,17 +108,12 @@ umount "$B"
 mnts=
 # write-through: no SETATTR of times after close muddles the count
 mnt "$A" nowriteback
-mkdir "$A/many"
 n=100
-i=0
-while [ $i -lt $n ]; do
-	echo x >"$A/many/f$i"
-	i=$((i + 1))
-done
+small_files "$A/many" $n
 umount "$A"
 mnts=
 sleep 0.2
-r=$(requests)
+r=$(session_requests)
 # per file CREATE, WRITE, RELEASE (a LOOKUP more without the shortcut)
 if [ -n "$r" ] && [ "$r" -le $((3 * n + 20)) ]; then
 	ok "$n files in a new directory: $r broker requests (no LOOKUPs)"
