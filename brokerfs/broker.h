@@ -316,7 +316,7 @@ void broker_unwatch(struct broker *b, int fd);
  */
 unsigned broker_revoke(struct broker *b, const char *sid, const char *reason);
 
-/* ---- connections (conn.c) ---------------------------------------------------
+/* ---- connections (conn.c, conn_out.c, conn_req.c) ------------------------
  */
 
 enum conn_state {

@@ -32,7 +32,7 @@
 #define BROKER_DRAIN_S 5 /* in-flight requests get this long at shutdown */
 #define BROKER_GRACE_S 3 /* then running jobs get this long to return */
 #define BROKER_ACCEPT_BATCH 32
-/* Clock skew a handle's exp is given, as at HELLO (conn.c). */
+/* Clock skew a handle's exp is given, as at HELLO (conn_req.c). */
 #define BROKER_EXP_LEEWAY_S 30
 
 int broker_watch(struct broker *b, int fd, struct loop_src *src, uint32_t ev,
