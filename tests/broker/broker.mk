@@ -33,3 +33,5 @@ TESTS += tests/rpc/features.sh
 EXTRA_DIST += tests/rpc/features.sh
 TESTS += tests/rpc/newdir.sh
 EXTRA_DIST += tests/rpc/newdir.sh
+TESTS += tests/rpc/tls-mount.sh
+EXTRA_DIST += tests/rpc/tls-mount.sh
