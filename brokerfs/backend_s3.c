@@ -769,6 +769,8 @@ static int s3b_dispatch(struct backend_session *s, const struct proto_msg *req,
 		rc = h(s, req, rep);
 	if (rc == -EKEYEXPIRED)
 		rc = -EACCES;
+	if (!rc && (proto_opinfo(req->op)->flags & OPF_PATTR))
+		s3b_ns_pattr(s, req, rep);
 	return rc;
 }
 

@@ -439,6 +439,9 @@ void s3b_ns_dir_changed(struct backend_session *s, struct s3b_node *p);
 /* Attributes of node n (locks as needed; fills a). */
 int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 		const struct proto_msg *req, struct proto_attr *a);
+/* The parent's attributes into rep (PATTR), from the cache only. */
+void s3b_ns_pattr(struct backend_session *s, const struct proto_msg *req,
+		  struct proto_msg *rep);
 /* Apply n's pending metadata now (FSYNC, RELEASE, FORGET). */
 int s3b_attr_apply(struct backend_session *s, struct s3b_node *n);
 /*

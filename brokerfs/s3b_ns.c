@@ -250,6 +250,37 @@ int s3b_ns_attr(struct backend_session *s, struct s3b_node *n,
 	return 0;
 }
 
+/*
+ * The parent directory's attributes for an entry operation's reply
+ * (feature PATTR), as GETATTR of it would give them now, but only from
+ * the cache: when its entry or its subdirectory count is not cached the
+ * reply goes without them rather than wait on S3 for an optimisation.
+ */
+void s3b_ns_pattr(struct backend_session *s, const struct proto_msg *req,
+		  struct proto_msg *rep)
+{
+	char key[S3_KEY_MAX + 1];
+	struct s3b_node *n;
+	struct s3b_info i;
+	uint32_t nsub;
+
+	if (s3b_node_get_dir(s, req->op == PROTO_OP_LINK ? req->ino2 : req->ino,
+			     &n))
+		return;
+	if (!s3b_node_key(s, n, key) &&
+	    s3b_cache_get(s->b, key, NULL, &i) == 1) {
+		if (s3b_cache_dir_count(s->b, key, &nsub) == 1) {
+			root_defaults(s, key, &i);
+			s3b_meta_attr(&rep->pattr, n->nodeid, S_IFDIR, &i,
+				      req->uid, req->gid);
+			rep->pattr.nlink = 2 + nsub;
+			rep->has_pattr = 1;
+		}
+		s3b_info_clear(&i);
+	}
+	s3b_node_put(s, n);
+}
+
 int s3b_ns_lookup(struct backend_session *s, const struct proto_msg *req,
 		  struct proto_msg *rep)
 {

@@ -722,11 +722,34 @@ static void test_complete(void)
 	CHECK_EQ(call_on(S, &q, &p), 0);
 	CHECK_EQ(p.attr.nlink, 3);
 	proto_msg_cleanup(&p);
+	/* PATTR: an entry reply carries the directory as GETATTR gives it */
+	struct proto_msg cq, cp;
+	req_init(&cq, PROTO_OP_MKDIR);
+	cq.ino = d.nodeid;
+	cq.name = "s3";
+	cq.mode = S_IFDIR | 0755;
+	CHECK_EQ(call_on(S, &cq, &cp), 0);
+	CHECK(cp.has_pattr);
+	CHECK_EQ(call_on(S, &q, &p), 0);
+	CHECK_EQ(cp.pattr.nodeid, d.nodeid);
+	CHECK_EQ(cp.pattr.nlink, 4);
+	CHECK_EQ(cp.pattr.nlink, p.attr.nlink);
+	CHECK_EQ(cp.pattr.mode, p.attr.mode);
+	CHECK_EQ(cp.pattr.mtime, p.attr.mtime);
+	CHECK_EQ(cp.pattr.mtime_ns, p.attr.mtime_ns);
+	CHECK_EQ(cp.pattr.uid, p.attr.uid);
+	proto_msg_cleanup(&p);
+	proto_msg_cleanup(&cp);
 	/* evicted from the cache: incomplete again, S3 asked */
 	s3b_cache_below(B, prefix, true);
+	/* and an entry reply goes without the directory, never a request */
+	cq.name = "s4";
+	CHECK_EQ(call_on(S, &cq, &cp), 0);
+	CHECK(!cp.has_pattr);
+	proto_msg_cleanup(&cp);
 	CHECK_EQ(lookup(d.nodeid, "foreign", &a), 0);
 	CHECK_EQ(call_on(S, &q, &p), 0);
-	CHECK_EQ(p.attr.nlink, 3); /* counted by a listing */
+	CHECK_EQ(p.attr.nlink, 5); /* counted by a listing: s2, s3, s4 */
 	proto_msg_cleanup(&p);
 }
 
