@@ -65,27 +65,24 @@ echo 3 >/proc/sys/vm/drop_caches
 cmp -s "$tmp/big.src" "$tmp/m/big" && ok "and reads back intact through TLS" ||
 	fail "the 4 MiB file reads back different"
 
+# refused ENDPOINT CA WHAT: the mount must fail, saying why, and leave
+# nothing mounted.
+refused() {
+	if mnt "$1" "$tmp/bad" "$2"; then
+		mnts="$mnts $tmp/bad"
+		fail "$3: the mount succeeded"
+	elif grep -qi "certificate\|verify\|tls" "$tmp/mount.out"; then
+		ok "$3: refused: $(head -1 "$tmp/mount.out")"
+	else
+		fail "$3: refused without a reason: $(cat "$tmp/mount.out")"
+	fi
+	mountpoint -q "$tmp/bad" && fail "$3: something is mounted" ||
+		ok "$3: nothing mounted"
+}
 # Another CA: the broker's certificate does not verify.
-if mnt "tls:localhost:$port" "$tmp/bad" "$tmp/rogue.pem"; then
-	mnts="$mnts $tmp/bad"
-	fail "a mount trusting another CA succeeded"
-else
-	grep -qi "certificate\|verify\|tls" "$tmp/mount.out" &&
-		ok "a mount trusting another CA is refused: $(head -1 "$tmp/mount.out")" ||
-		fail "refused without a reason: $(cat "$tmp/mount.out")"
-fi
-mountpoint -q "$tmp/bad" && fail "something is mounted on the refused mount point" ||
-	ok "nothing mounted there"
-
+refused "tls:localhost:$port" "$tmp/rogue.pem" "trusting another CA"
 # The same listener under a name the certificate does not carry.
-if mnt "tls:127.0.0.1:$port" "$tmp/bad" "$tmp/ca.pem"; then
-	mnts="$mnts $tmp/bad"
-	fail "a mount of 127.0.0.1 (not in the certificate) succeeded"
-else
-	grep -qi "certificate\|verify\|tls" "$tmp/mount.out" &&
-		ok "a name the certificate does not carry is refused: $(head -1 "$tmp/mount.out")" ||
-		fail "refused without a reason: $(cat "$tmp/mount.out")"
-fi
+refused "tls:127.0.0.1:$port" "$tmp/ca.pem" "127.0.0.1, not in the certificate"
 
 [ "$(cat "$tmp/m/small")" = hello ] && ok "the good mount still works" ||
 	fail "the good mount broke"
