@@ -215,7 +215,7 @@ static int list_moves(struct backend_session *s, const char *sdir,
 /* Check the target as rename(2) does; *exists tells whether it is there. */
 static int check_target(struct backend_session *s, mode_t stype,
 			const char *dkey, unsigned flags, bool *exists,
-			uint64_t *dsize)
+			uint64_t *dsize, char *xside)
 {
 	struct s3_list_page p;
 	struct s3b_info i;
@@ -229,6 +229,7 @@ static int check_target(struct backend_session *s, mode_t stype,
 	if (rc)
 		return rc;
 	*dsize = dtype == S_IFDIR ? 0 : i.size;
+	memcpy(xside, i.m.xside, S3B_XSIDE_LEN); /* goes with it */
 	s3b_info_clear(&i);
 	*exists = true;
 	if (flags & PROTO_RENAME_NOREPLACE)
@@ -280,6 +281,7 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		     struct s3b_node *op, struct s3b_node *np)
 {
 	char skey[S3_KEY_MAX + 2], dkey[S3_KEY_MAX + 2];
+	char dxside[S3B_XSIDE_LEN] = "";
 	char *spath = NULL, *dpath = NULL;
 	struct mv *v = NULL;
 	struct s3b_info i;
@@ -305,7 +307,7 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = check_target(s, stype, dkey, req->flags, &exists, &dsize);
+	rc = check_target(s, stype, dkey, req->flags, &exists, &dsize, dxside);
 	if (rc)
 		goto out;
 	rc = flush_below(s, spath);
@@ -342,9 +344,12 @@ static int do_rename(struct backend_session *s, const struct proto_msg *req,
 		rc = move_all(s, v, n);
 	if (rc)
 		goto out;
-	/* The replaced file (or empty directory marker) is gone. */
+	/* The replaced file (or empty directory marker) is gone, and with
+	 * it the sidecar of its extended attributes. */
 	if (exists)
 		s3b_quota_give(s->fs, dsize, 1);
+	if (exists && dxside[0])
+		s3b_xside_drop(s, dxside);
 	rc = s3b_node_move(s, spath, dpath);
 	rekey_below(s, dpath);
 	names_moved(s, op, np, skey, dkey, stype == S_IFDIR, exists);

@@ -581,6 +581,14 @@ static void test_xattr_sidecar(struct s3_obj_info *o)
 	proto_msg_cleanup(&p);
 	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "xbig2", 0, NULL), 0);
 	CHECK_EQ(count_hidden(".occfs-xattr/"), 0);
+	/* a file renamed over one with a sidecar: the sidecar goes too */
+	CHECK_EQ(put_file_on(S, ROOT, "xt", "x", &id), 0);
+	CHECK_EQ(xattr_op(PROTO_OP_SETXATTR, id, "user.big", big, 0, NULL), 0);
+	CHECK_EQ(count_hidden(".occfs-xattr/"), 1);
+	CHECK_EQ(put_file_on(S, ROOT, "xs", "y", NULL), 0);
+	CHECK_EQ(do_rename(ROOT, "xs", ROOT, "xt", 0), 0);
+	CHECK_EQ(count_hidden(".occfs-xattr/"), 0);
+	CHECK_EQ(name_op(PROTO_OP_UNLINK, ROOT, "xt", 0, NULL), 0);
 	/* a value over 64 KiB is refused, as Linux does */
 	static char huge[PROTO_MAX_XATTR + 2];
 	memset(huge, 'h', sizeof(huge) - 1);
