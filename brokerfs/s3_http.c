@@ -854,6 +854,18 @@ bool s3_etag_eq(const char *a, const char *b)
 	return la && la == lb && !memcmp(a, b, la);
 }
 
+void s3_etag_quote(char etag[S3_ETAG_MAX])
+{
+	size_t n = strlen(etag);
+
+	if (!n || etag[0] == '"' || n + 3 > S3_ETAG_MAX)
+		return;
+	memmove(etag + 1, etag, n);
+	etag[0] = '"';
+	etag[n + 1] = '"';
+	etag[n + 2] = '\0';
+}
+
 /* Could the request change anything in S3 (else ambiguity is moot)? */
 static bool changes(const struct req *r)
 {

@@ -191,6 +191,11 @@ int s3_http_set_cred(struct s3_http *h, const struct s3_cred *cred);
 
 /* ETags equal, with or without their quotes; an empty one equals none. */
 bool s3_etag_eq(const char *a, const char *b);
+/*
+ * An ETag as S3 gives it in headers and listings: in quotes.  radosgw
+ * answers CopyObject with a bare one, and caches compare ETags as strings.
+ */
+void s3_etag_quote(char etag[S3_ETAG_MAX]);
 
 int s3_http_put_object(struct s3_http *h, const char *key,
 		       const struct s3_body *body, const struct s3_put_opts *o,

@@ -289,11 +289,6 @@ void s3b_cache_below(struct backend *b, const char *prefix, bool drop);
 int s3b_cache_start_flusher(struct backend *b);
 void s3b_cache_stop_flusher(struct backend *b);
 void s3b_info_clear(struct s3b_info *i);
-/*
- * An ETag as S3 gives it in headers and listings: in quotes.  radosgw
- * answers CopyObject with a bare one; the cache compares ETags as strings.
- */
-void s3b_etag_quote(char *etag);
 
 /* ---- s3b_meta.c: s3fs headers ------------------------------------------- */
 /* Headers of one object into *i (from HEAD or GET). */

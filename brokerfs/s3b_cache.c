@@ -630,20 +630,8 @@ static int apply_copy(struct backend *b, struct s3b_fs *fs, const char *key,
 	if (rc == -EKEYEXPIRED && !s3b_fs_cred(b, fs, true))
 		rc = s3_http_copy_object(fs->http, key, key, &o, newetag);
 	if (!rc)
-		s3b_etag_quote(newetag);
+		s3_etag_quote(newetag);
 	return rc;
-}
-
-void s3b_etag_quote(char *etag)
-{
-	size_t n = strlen(etag);
-
-	if (!n || etag[0] == '"' || n + 3 > S3_ETAG_MAX)
-		return;
-	memmove(etag + 1, etag, n);
-	etag[0] = '"';
-	etag[n + 1] = '"';
-	etag[n + 2] = '\0';
 }
 
 /*

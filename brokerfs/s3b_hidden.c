@@ -83,7 +83,7 @@ int s3b_hidden_unlink(struct backend_session *s, const char *path,
 		rc = s3_http_copy_object(s->fs->http, key, hk, &o, etag);
 		if (rc)
 			goto out;
-		s3b_etag_quote(etag);
+		s3_etag_quote(etag);
 	}
 	if (sg) {
 		rc = s3b_stage_set_key(sg, hk, in_s3 ? etag : NULL);

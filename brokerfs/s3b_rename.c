@@ -109,7 +109,7 @@ static int copy_one(struct backend_session *s, struct mv *m)
 	}
 	if (!rc) {
 		m->copied = true;
-		s3b_etag_quote(m->newetag);
+		s3_etag_quote(m->newetag);
 	}
 	return rc;
 }

@@ -184,14 +184,15 @@ int s3b_store_recover(struct s3b_store *st,
  * fetched from the base and how the uploads went up.
  */
 struct s3b_stage_stats {
-	uint64_t fetches;      /* ranged GETs of the base */
-	uint64_t fetch_bytes;  /* bytes they brought */
-	uint64_t uploads;      /* successful flushes that sent something */
-	uint64_t puts;	       /* single PutObject uploads */
-	uint64_t multiparts;   /* multipart uploads completed */
-	uint64_t part_puts;    /* UploadPart requests that succeeded */
-	uint64_t part_copies;  /* UploadPartCopy requests that succeeded */
-	uint64_t upload_bytes; /* bytes sent by PUT and UploadPart */
+	uint64_t fetches;	/* ranged GETs of the base */
+	uint64_t fetch_bytes;	/* bytes they brought */
+	uint64_t uploads;	/* successful flushes that sent something */
+	uint64_t puts;		/* single PutObject uploads */
+	uint64_t multiparts;	/* multipart uploads completed */
+	uint64_t part_puts;	/* UploadPart requests that succeeded */
+	uint64_t part_copies;	/* UploadPartCopy requests that succeeded */
+	uint64_t header_copies; /* CopyObject onto itself: headers only */
+	uint64_t upload_bytes;	/* bytes sent by PUT and UploadPart */
 };
 void s3b_stage_get_stats(struct s3b_stage *sg, struct s3b_stage_stats *out);
 

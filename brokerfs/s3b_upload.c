@@ -268,6 +268,35 @@ static int upload_single(struct s3b_stage *sg, struct s3_http *http,
 }
 
 /*
+ * Only the headers changed (a file opened for writing, not written, then
+ * chmod, chown or utimes): one CopyObject onto itself rewrites them, and
+ * the bytes never leave the server, where an upload would first fetch the
+ * whole object into the stage and send it back.  The source's ETag is the
+ * precondition, as for any upload.
+ */
+static int upload_headers(struct s3b_stage *sg, struct s3_http *http,
+			  const struct s3_put_opts *po, char etag[S3_ETAG_MAX])
+{
+	struct s3_copy_opts o = {
+	    .directive = S3_META_REPLACE,
+	    .meta = po->meta,
+	    .nmeta = po->nmeta,
+	    .src_if_match = sg->etag,
+	};
+	int ret = s3_http_copy_object(http, sg->key, sg->key, &o, etag);
+
+	if (ret) {
+		note_ambiguous(sg);
+		return ret;
+	}
+	s3_etag_quote(etag);
+	pthread_mutex_lock(&sg->lock);
+	sg->stats.header_copies++;
+	pthread_mutex_unlock(&sg->lock);
+	return 0;
+}
+
+/*
  * Queue the parts and wait for all of them.  With scan (DLP mode
  * visible) the parts go up while this thread scans the stage; a block
  * stops the parts not started yet and fails the upload with EACCES, so
@@ -413,6 +442,10 @@ int s3b_upload(struct s3b_stage *sg, char etag[S3_ETAG_MAX])
 		if (ret)
 			return ret;
 	}
+	/* One CopyObject goes up to 5 GiB. */
+	if (sg->etag[0] && !sg->changed && sg->size == sg->base_size &&
+	    sg->size <= S3B_COPY_MAX)
+		return upload_headers(sg, http, &po, etag);
 	if (!multi)
 		return upload_single(sg, http, &po, etag);
 	return upload_multi(sg, http, &po, etag, scan && visible);

@@ -971,13 +971,25 @@ static void test_rename_meta(struct s3_http *h)
 	CHECK_EQ(s3_http_head_object(h, K("ren-b"), in), 0);
 	CHECK(in->nmeta == 2);
 	CHECK_EQ(s3_http_head_object(h, K("ren-a"), in), -ENOENT);
-	/* metadata alone makes the stage dirty and goes up */
+	/* metadata alone makes the stage dirty and goes up, as one
+	 * CopyObject onto itself: nothing fetched, no bytes sent */
 	const struct s3_kv m2[] = {{"mode", "100600"}};
+	struct s3b_stage_stats s0, s1;
+	char hetag[S3_ETAG_MAX];
+	s3b_stage_get_stats(sg, &s0);
 	CHECK_EQ(s3b_stage_set_meta(sg, m2, 1), 0);
 	CHECK(s3b_stage_dirty(sg));
-	CHECK_EQ(s3b_stage_flush(sg, NULL), 0);
+	CHECK_EQ(s3b_stage_flush(sg, hetag), 0);
+	s3b_stage_get_stats(sg, &s1);
+	CHECK_EQ(s1.header_copies, s0.header_copies + 1);
+	CHECK_EQ(s1.fetches, s0.fetches);
+	CHECK_EQ(s1.puts, s0.puts);
+	CHECK_EQ(s1.upload_bytes, s0.upload_bytes);
+	CHECK(hetag[0] == '"'); /* quoted, as listings give it */
 	CHECK_EQ(s3_http_head_object(h, K("ren-b"), in), 0);
 	CHECK(in->nmeta == 1 && !strcmp(in->meta[0].value, "100600"));
+	CHECK(s3_etag_eq(in->etag, hetag));
+	CHECK(same_object(h, K("ren-b"), obj, n));
 	/* a deleted file uploads nothing */
 	CHECK_EQ(s3b_stage_write(sg, "zzz", 3, 0), 0);
 	s3b_stage_discard(sg);
