@@ -20,8 +20,7 @@
 
 #define S3B_BLOCK (1u << 20) /* lazy-fetch and dirty-tracking unit */
 #define S3B_MiB (1ull << 20)
-#define S3B_COPY_MAX (5ull << 30) /* the largest object one CopyObject takes \
-				   */
+#define S3B_COPY_MAX (5ull << 30) /* the most one CopyObject takes */
 #define S3B_MAX_PARTS 10000
 #define S3B_ID_LEN 16	       /* hex characters of a stage's file name */
 #define S3B_TABLE 1024	       /* hash buckets of the stage table */
