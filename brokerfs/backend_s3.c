@@ -479,8 +479,6 @@ static int s3b_bg_begin(void *arg, const char *key, struct s3b_stage *sg,
 			uint64_t *gen)
 {
 	struct backend *b = arg;
-	struct s3_kv kv[S3B_KV_MAX];
-	char buf[S3B_KV_BUF];
 	struct s3b_info i;
 	int rc = s3b_cache_fence(b, key);
 
@@ -489,8 +487,7 @@ static int s3b_bg_begin(void *arg, const char *key, struct s3b_stage *sg,
 	if (!s3b_stage_dirty(sg))
 		rc = -EAGAIN; /* removed (discarded) or uploaded meanwhile */
 	else if (s3b_cache_get(b, key, NULL, &i) == 1) {
-		rc = s3b_stage_set_meta(sg, kv,
-					s3b_meta_to_kv(&i.m, i.xattr, kv, buf));
+		rc = s3b_meta_to_stage(sg, &i.m, i.xattr);
 		*gen = i.gen;
 		s3b_info_clear(&i);
 	}

@@ -296,6 +296,9 @@ void s3b_meta_from_obj(const struct s3_obj_info *o, struct s3b_info *i);
 /* x-amz-meta-* to send for m and xattr; strings live in buf. */
 size_t s3b_meta_to_kv(const struct s3b_meta *m, const char *xattr,
 		      struct s3_kv kv[S3B_KV_MAX], char buf[S3B_KV_BUF]);
+/* The same headers as the next upload of sg carries them. */
+int s3b_meta_to_stage(struct s3b_stage *sg, const struct s3b_meta *m,
+		      const char *xattr);
 /* The current time into t. */
 void s3b_ts_now(struct s3b_ts *t);
 /* Fill a reply's attributes for a node of type from i. */

@@ -116,15 +116,11 @@ static int upload_fenced(struct backend_session *s, struct s3b_node *n,
 	int rc;
 
 	if (s3b_cache_get(s->b, key, NULL, &i) == 1) {
-		struct s3_kv kv[S3B_KV_MAX];
-		char buf[S3B_KV_BUF];
-
 		if (wrote) {
 			s3b_ts_now(&i.m.mtime);
 			i.m.ctime = i.m.mtime;
 		}
-		rc = s3b_stage_set_meta(sg, kv,
-					s3b_meta_to_kv(&i.m, i.xattr, kv, buf));
+		rc = s3b_meta_to_stage(sg, &i.m, i.xattr);
 		if (!rc)
 			rc = s3b_cache_set_meta(s->b, key, &i.m, i.xattr, s->fs,
 						false);
@@ -358,8 +354,6 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 	struct s3b_info i;
 	struct s3b_node *n;
 	struct s3b_stage *sg;
-	struct s3_kv kv[S3B_KV_MAX];
-	char buf[S3B_KV_BUF];
 	uint64_t id;
 	int rc;
 
@@ -383,9 +377,7 @@ static int create_new(struct backend_session *s, const struct proto_msg *req,
 	rc = attach_stage(s, n, key, NULL, 0);
 	if (!rc) {
 		sg = s3b_node_stage_pin(s, n);
-		rc = sg ? s3b_stage_set_meta(
-			      sg, kv, s3b_meta_to_kv(&i.m, NULL, kv, buf))
-			: -ESTALE;
+		rc = sg ? s3b_meta_to_stage(sg, &i.m, NULL) : -ESTALE;
 		if (sg)
 			s3b_node_stage_unpin(s, n);
 		if (rc)

@@ -183,6 +183,15 @@ size_t s3b_meta_to_kv(const struct s3b_meta *m, const char *xattr,
 	return n;
 }
 
+int s3b_meta_to_stage(struct s3b_stage *sg, const struct s3b_meta *m,
+		      const char *xattr)
+{
+	struct s3_kv kv[S3B_KV_MAX];
+	char buf[S3B_KV_BUF];
+
+	return s3b_stage_set_meta(sg, kv, s3b_meta_to_kv(m, xattr, kv, buf));
+}
+
 void s3b_ts_now(struct s3b_ts *t)
 {
 	struct timespec ts;
