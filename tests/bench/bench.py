@@ -290,6 +290,9 @@ def main():
     ap.add_argument("--count-requests", action="store_true",
                     help="with --s3: send every target through a logging proxy and "
                     "report S3 requests per workload instead of ratios")
+    ap.add_argument("--s3-latency", type=float, default=0, metavar="MS",
+                    help="with --s3: send every target through a proxy that holds "
+                    "each S3 reply for MS milliseconds (a far server's round trip)")
     ap.add_argument("--workdir", default="/var/tmp")
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
