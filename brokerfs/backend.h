@@ -92,9 +92,11 @@ struct backend_ops {
 	uint64_t inline_ops;
 	/*
 	 * Optional: non-zero when req, of an op not in inline_ops, is quick
-	 * all the same (the local backend's SETATTR that changes no size).
+	 * all the same in session s (the local backend's SETATTR that
+	 * changes no size, a small WRITE).  Called on the event loop: it
+	 * must itself be cheap and never block.
 	 */
-	int (*quick)(const struct proto_msg *req);
+	int (*quick)(struct backend_session *s, const struct proto_msg *req);
 	/*
 	 * Ops that do nothing but a DLP scan (bit n = wire op n): while no
 	 * DLP scanner is active when a session opens, the broker lets its

@@ -259,9 +259,14 @@ static int local_dispatch(struct backend_session *s,
 	return rc;
 }
 
-/* A SETATTR that truncates nothing: chmod, chown, utimes on the host. */
-static int local_quick(const struct proto_msg *req)
+/*
+ * A SETATTR that truncates nothing: chmod, chown, utimes on the host; a
+ * small WRITE (local_data_write_quick).
+ */
+static int local_quick(struct backend_session *s, const struct proto_msg *req)
 {
+	if (req->op == PROTO_OP_WRITE)
+		return local_data_write_quick(s, req);
 	return req->op == PROTO_OP_SETATTR && !(req->valid & PROTO_SET_SIZE);
 }
 
@@ -276,8 +281,9 @@ const struct backend_ops backend_local = {
     .session_close = local_session_close,
     .dispatch = local_dispatch,
     /* Metadata calls that normally hit the inode cache.  Left to workers:
-     * data moves, syncs, listings, and UNLINK / RENAME / RELEASE and a SETATTR
-     * of the size (local_quick), which may free or truncate a large file;
+     * data moves (but small writes, local_quick), syncs, listings, and
+     * UNLINK / RENAME / RELEASE and a SETATTR of the size, which may free
+     * or truncate a large file;
      * FLUSH, which scans a written file when DLP is on. */
     .inline_ops =
 	BACKEND_OP_BIT(PROTO_OP_LOOKUP) | BACKEND_OP_BIT(PROTO_OP_FORGET) |

@@ -437,7 +437,7 @@ static void conn_submit(struct conn *c, struct job *j)
 	c->sess->last_active = time(NULL);
 	if ((j->req.op < 64 &&
 	     (c->sess->ops->inline_ops & BACKEND_OP_BIT(j->req.op))) ||
-	    (c->sess->ops->quick && c->sess->ops->quick(&j->req)))
+	    (c->sess->ops->quick && c->sess->ops->quick(c->sess->bs, &j->req)))
 		worker_run_inline(&c->b->pool, j);
 	else
 		worker_submit(&c->b->pool, j);

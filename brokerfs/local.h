@@ -230,6 +230,9 @@ LOCAL_HANDLER_PROTO(local_data_open);
 LOCAL_HANDLER_PROTO(local_data_create);
 LOCAL_HANDLER_PROTO(local_data_read);
 LOCAL_HANDLER_PROTO(local_data_write);
+/* Non-zero when req (a WRITE) may run on the event loop. */
+int local_data_write_quick(struct backend_session *s,
+			   const struct proto_msg *req);
 LOCAL_HANDLER_PROTO(local_data_flush);
 LOCAL_HANDLER_PROTO(local_data_release);
 LOCAL_HANDLER_PROTO(local_data_fsync);

@@ -549,6 +549,32 @@ out:
 	return rc;
 }
 
+/*
+ * A small WRITE runs on the event loop: the page-cache copy of a few KiB
+ * costs less than handing it to a worker, which is two cross-thread
+ * wake-ups (the last write of a small file before close(2) waits for it).
+ * Not when it could wait: on the quota lock, which a worker holds across
+ * its own write, or on the disk, for a file opened for synchronous I/O
+ * (O_DIRECT is never passed to the host, see OPEN_KEEP).
+ */
+#define LOCAL_QUICK_WRITE (16 * 1024)
+
+int local_data_write_quick(struct backend_session *s,
+			   const struct proto_msg *req)
+{
+	struct local_file *f;
+	int quick;
+
+	if (req->data_len > LOCAL_QUICK_WRITE || local_quota_on(s))
+		return 0;
+	f = local_file_get(s, req->fh, LOCAL_FILE);
+	if (!f)
+		return 1; /* EBADF, at once */
+	quick = !(f->oflags & (O_SYNC | O_DSYNC));
+	local_file_put(s, f);
+	return quick;
+}
+
 /* Nothing is buffered in the broker; a written file is scanned (DLP). */
 int local_data_flush(struct backend_session *s, const struct proto_msg *req,
 		     struct proto_msg *rep)

@@ -24,6 +24,16 @@
  * RPCC_SLICE_MS (SO_RCVTIMEO) so that a leader whose deadline passes gets
  * back to its caller in time.
  *
+ * Busy-polling (spin_us): a caller that reads its own reply polls the
+ * socket for up to spin_us before it blocks.  A broker answers a metadata
+ * call in tens of microseconds, about what the wake-up of a sleeping
+ * thread costs on a virtual machine, so the reply is often there before a
+ * sleeping caller would have been scheduled again.  The spin is bounded,
+ * only callers spin (never the background thread), and a connection whose
+ * replies keep missing the window (slow backend calls, big transfers)
+ * stops spinning for a while: RPCC_SPIN_MISSES misses in a row pause it
+ * for RPCC_SPIN_PAUSE reads.
+ *
  * Reading: frames are read into one buffer.  Once a frame header is known,
  * a large frame is read exactly to its end, never past it, so that when a
  * big READ reply is complete the whole buffer can be handed to the reply as
@@ -45,6 +55,7 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +68,10 @@
 #define RPCC_CHUNK (64u * 1024u)     /* read size for small frames */
 #define RPCC_STEAL_MIN (16u * 1024u) /* payloads this big are not copied */
 #define RPCC_DEFAULT_TIMEOUT 60000
-#define RPCC_IDLE_MS 20	  /* quiet this long: the background thread reads */
-#define RPCC_SLICE_MS 250 /* longest single blocking read */
+#define RPCC_IDLE_MS 20	     /* quiet this long: the background thread reads */
+#define RPCC_SLICE_MS 250    /* longest single blocking read */
+#define RPCC_SPIN_MISSES 8   /* spins in a row that found nothing ... */
+#define RPCC_SPIN_PAUSE 256u /* ... stop spinning for this many reads */
 
 struct rpcc_slot {
 	uint64_t id;	       /* 0 = free */
@@ -72,6 +85,7 @@ struct rpcc_slot {
 struct rpcc {
 	struct transport_conn *conn;
 	int timeout_ms;
+	unsigned spin_us;
 	uint32_t features, max_payload;
 	rpcc_push_fn on_push;
 	void *push_arg;
@@ -93,7 +107,10 @@ struct rpcc {
 	/* Reader state: the HELLO thread, then whoever holds the token. */
 	struct buf in, scratch;
 	int zstd_in;
-	int read_logged; /* the loss of the connection was logged */
+	int read_logged;     /* the loss of the connection was logged */
+	int spin;	     /* the current leader may busy-poll */
+	unsigned spin_miss;  /* spins in a row that found nothing */
+	unsigned spin_pause; /* reads left before spinning again */
 	pthread_t reader;
 	int running;
 };
@@ -208,6 +225,37 @@ out:
 
 /* ---- reading ------------------------------------------------------------ */
 
+static uint64_t rpcc_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Busy-poll the socket for up to spin_us (see the top of the file). */
+static void rpcc_spin(struct rpcc *c)
+{
+	struct pollfd pf = {.fd = transport_fd(c->conn), .events = POLLIN};
+	uint64_t end;
+
+	if (c->spin_pause) {
+		c->spin_pause--;
+		return;
+	}
+	end = rpcc_now_ns() + (uint64_t)c->spin_us * 1000u;
+	do {
+		if (poll(&pf, 1, 0) != 0) {
+			c->spin_miss = 0;
+			return;
+		}
+	} while (rpcc_now_ns() < end);
+	if (++c->spin_miss >= RPCC_SPIN_MISSES) {
+		c->spin_miss = 0;
+		c->spin_pause = RPCC_SPIN_PAUSE;
+	}
+}
+
 /* Read more bytes into c->in; never past the end of a large frame. */
 static int rpcc_fill(struct rpcc *c)
 {
@@ -228,6 +276,10 @@ static int rpcc_fill(struct rpcc *c)
 	rc = buf_reserve(&c->in, want);
 	if (rc)
 		return rc;
+	if (c->spin && c->spin_us) {
+		c->spin = 0; /* once per message: then the bytes are coming */
+		rpcc_spin(c);
+	}
 	r = transport_read(c->conn, c->in.p + c->in.len, want);
 	if (r == 0)
 		return -ENOTCONN;
@@ -350,15 +402,17 @@ static void rpcc_set_dead(struct rpcc *c)
 
 /*
  * Read one message and act on it, holding the read token; c->lock is held
- * on entry and on return but not while reading.  Returns 0, or -EAGAIN
- * when nothing complete arrived within RPCC_SLICE_MS.
+ * on entry and on return but not while reading; spin: a caller waiting
+ * for its reply, which may busy-poll first.  Returns 0, or -EAGAIN when
+ * nothing complete arrived within RPCC_SLICE_MS.
  */
-static int rpcc_lead(struct rpcc *c)
+static int rpcc_lead(struct rpcc *c, int spin)
 {
 	struct proto_msg m;
 	int rc;
 
 	c->leader = 1;
+	c->spin = spin;
 	pthread_mutex_unlock(&c->lock);
 	rc = rpcc_read_msg(c, &m);
 	if (rc == -EPROTO && m.kind == PROTO_REP) {
@@ -419,7 +473,7 @@ static void *rpcc_reader(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->dead && !c->closing) {
 		if (!c->leader && c->npending) {
-			rpcc_lead(c);
+			rpcc_lead(c, 0);
 			continue;
 		}
 		seen = c->ncalls;
@@ -430,7 +484,7 @@ static void *rpcc_reader(void *arg)
 		/* Quiet for RPCC_IDLE_MS: read until a call starts. */
 		while (!c->dead && !c->closing && !c->leader && !c->npending &&
 		       c->ncalls == seen)
-			rpcc_lead(c);
+			rpcc_lead(c, 0);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -484,7 +538,7 @@ static int rpcc_wait(struct rpcc *c, struct rpcc_slot *s,
 
 	while (!s->done && !c->dead) {
 		if (!c->leader) {
-			rpcc_lead(c);
+			rpcc_lead(c, 1);
 			if (!s->done && rpcc_past(dl)) {
 				rc = -ETIMEDOUT;
 				break;
@@ -517,7 +571,7 @@ static void rpcc_drain(struct rpcc *c, struct rpcc_slot *s,
 				break;
 			continue;
 		}
-		if (rpcc_lead(c))
+		if (rpcc_lead(c, 0))
 			break; /* nothing more for a slice */
 	}
 	rpcc_pass_token(c);
@@ -680,6 +734,7 @@ static struct rpcc *rpcc_new(struct transport_conn *conn,
 	c->conn = conn;
 	c->timeout_ms =
 	    o->timeout_ms > 0 ? o->timeout_ms : RPCC_DEFAULT_TIMEOUT;
+	c->spin_us = o->spin_us;
 	c->on_push = o->on_push;
 	c->push_arg = o->push_arg;
 	pthread_condattr_init(&ca);

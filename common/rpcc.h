@@ -28,6 +28,8 @@ struct rpcc_opts {
 	uint32_t features;    /* PROTO_FEAT_* requested */
 	uint32_t max_payload; /* 0 = PROTO_MAX_PAYLOAD */
 	int timeout_ms;	      /* per call; 0 = 60000 */
+	unsigned spin_us;     /* busy-poll for a reply this long before
+				 sleeping; 0 = never (see rpcc.c) */
 	rpcc_push_fn on_push; /* may be NULL; called on whichever thread is
 				 reading (a caller of rpcc_call, or the
 				 background thread): it must not block on

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 		"allow_other\n"
 		"  default_permissions|nodefault_permissions max_threads=N "
 		"ro|rw\n"
-		"  read_ahead_kb=N\n"
+		"  read_ahead_kb=N spin_us=N\n"
 		"  and generic mount options (nosuid, nodev, noexec, noatime, "
 		"...)\n"
 		"See mount.occfs(8).\n",
@@ -103,6 +103,9 @@ static int mountc_session(const struct mount_opts *o,
 	ro.features = PROTO_FEAT_INVAL | PROTO_FEAT_NOFLUSH | PROTO_FEAT_PATTR |
 		      (ep->kind == TRANSPORT_TLS ? PROTO_FEAT_ZSTD : 0);
 	ro.timeout_ms = (int)(o->timeout * 1000.0);
+	/* Polling the socket says nothing of bytes TLS already holds, and a
+	 * broker across a network answers far later than a spin lasts. */
+	ro.spin_us = ep->kind == TRANSPORT_TLS ? 0 : o->spin_us;
 	ro.on_push = fuse_ops_push;
 	rc = rpcc_start(conn, &ro, rpc, hello, why, sizeof(why));
 	handle_secret_free(&h);

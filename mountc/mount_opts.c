@@ -85,6 +85,7 @@ void mount_opts_init(struct mount_opts *o)
 	o->writeback = 1;
 	o->default_permissions = 1;
 	o->read_ahead_kb = MOUNT_OPTS_READAHEAD_KB;
+	o->spin_us = MOUNT_OPTS_SPIN_US;
 }
 
 void mount_opts_cleanup(struct mount_opts *o)
@@ -185,6 +186,14 @@ static int mount_opts_valued(struct mount_opts *o, const char *key,
 			    "option 'read_ahead_kb': '%s' is "
 			    "not a number in [0, %u]",
 			    v, MOUNT_OPTS_MAX_READAHEAD_KB);
+		return 0;
+	}
+	if (strcmp(key, "spin_us") == 0) {
+		if (mount_opts_uint(v, 0, MOUNT_OPTS_MAX_SPIN_US, &o->spin_us))
+			return mount_opts_fail(err, len,
+					       "option 'spin_us': '%s' is "
+					       "not a number in [0, %u]",
+					       v, MOUNT_OPTS_MAX_SPIN_US);
 		return 0;
 	}
 	if (strcmp(key, "handle") == 0 || strcmp(key, "ca") == 0) {

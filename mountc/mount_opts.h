@@ -20,6 +20,8 @@
 #define MOUNT_OPTS_FUSE_MAX 1024      /* bytes of generic flags for libfuse */
 #define MOUNT_OPTS_READAHEAD_KB 1024u /* default read_ahead_kb */
 #define MOUNT_OPTS_MAX_READAHEAD_KB 65536u /* 64 MiB */
+#define MOUNT_OPTS_SPIN_US 50u		   /* default spin_us */
+#define MOUNT_OPTS_MAX_SPIN_US 1000u
 
 struct mount_opts {
 	const char *spec;	/* broker endpoint (points into argv) */
@@ -31,6 +33,7 @@ struct mount_opts {
 	int writeback, allow_other, default_permissions, rdonly;
 	unsigned max_threads;	/* 0 = libfuse's default */
 	unsigned read_ahead_kb; /* KiB; 0 = leave the kernel's value */
+	unsigned spin_us;	/* busy-poll for a reply; 0 = never */
 	int foreground, debug, verbose, sloppy, fake;
 	int help, version; /* -h / -V: print and exit 0 */
 	/* Generic mount flags for libfuse, comma-separated, last one wins. */

@@ -10,6 +10,8 @@ Targets, each on its own prefix of the same bucket:
   rclone-writes  rclone 1.60 mount, --vfs-cache-mode writes
   occfs-nosts    occfs on the broker's base credential, no STS (only when
                  named in --targets: what the per-session credential costs)
+  occfs-b        occfs from a second build, $OCCFS_BIN_B (only when named
+                 in --targets: before/after figures in one run)
 
 A target that cannot be mounted (e.g. occfs before its s3 backend works) is
 reported as unavailable and the others still run.  A workload that fails
@@ -51,9 +53,9 @@ S3DIR = os.path.join(os.path.dirname(HERE), "s3")
 ALL = ["occfs", "s3fs", "rclone-off", "rclone-writes"]
 
 
-def occfs_bin(name, sub):
-    """A program from the build directory $OCCFS_BIN, else from PATH."""
-    b = os.environ.get("OCCFS_BIN")
+def occfs_bin(name, sub, var="OCCFS_BIN"):
+    """A program from the build directory $var, else from PATH."""
+    b = os.environ.get(var)
     return os.path.join(b, sub) if b else name
 
 
@@ -172,7 +174,13 @@ class S3Targets:
         per-session credential costs on the server."""
         self._start_occfs("occfs-nosts", False)
 
-    def _start_occfs(self, name, sts):
+    def _setup_occfs_b(self):
+        """A second build's broker, for before/after rows in one run."""
+        if not os.environ.get("OCCFS_BIN_B"):
+            raise RuntimeError("occfs-b needs OCCFS_BIN_B (a second build directory)")
+        self._start_occfs("occfs-b", True, "OCCFS_BIN_B")
+
+    def _start_occfs(self, name, sts, binvar="OCCFS_BIN"):
         w, e = self.work, self.env
         key, pub = os.path.join(w, "key"), os.path.join(w, "pub")
         sock = os.path.join(w, name + ".sock")
@@ -189,7 +197,7 @@ class S3Targets:
         sts_args = ["--s3-sts-endpoint", e["S3_ENDPOINT"],
                     "--s3-role-arn", e["S3_ROLE_ARN"]] if sts else []
         p = subprocess.Popen(
-            [occfs_bin("brokerfs", "brokerfs/brokerfs"), "-f", "--listen", "unix:" + sock, "--token-pubkey", pub,
+            [occfs_bin("brokerfs", "brokerfs/brokerfs", binvar), "-f", "--listen", "unix:" + sock, "--token-pubkey", pub,
              "--root", os.path.join(w, name + "-root"), "--backend", "s3",
              "--staging-dir", os.path.join(w, name + "-staging"),
              "--s3-endpoint", e["S3_ENDPOINT"], "--s3-region", e["S3_REGION"],

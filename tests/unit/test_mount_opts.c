@@ -73,6 +73,7 @@ static void test_defaults(void)
 	CHECK_EQ(o.allow_other + o.rdonly + o.foreground + o.debug, 0);
 	CHECK_EQ(o.max_threads, 0);
 	CHECK_EQ(o.read_ahead_kb, 1024);
+	CHECK_EQ(o.spin_us, 50);
 	CHECK_STR(o.fuse_opts, "");
 	/* Options may come first, and -o may repeat. */
 	CHECK_EQ(MC("-o", "handle=/h", "-o", "ca=/ca.pem,ro", "tls:h:1", "/m"),
@@ -105,6 +106,13 @@ static void test_ours(void)
 	/* 0 leaves the kernel's read-ahead alone. */
 	CHECK_EQ(MC("s", "d", "-o", "handle=/h,read_ahead_kb=0"), 0);
 	CHECK_EQ(o.read_ahead_kb, 0);
+	/* spin_us: 0 turns busy-polling off; bounded. */
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,spin_us=0"), 0);
+	CHECK_EQ(o.spin_us, 0);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,spin_us=1000"), 0);
+	CHECK_EQ(o.spin_us, 1000);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,spin_us=1001"), -EINVAL);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,spin_us=x"), -EINVAL);
 	/* Duplicates: the last one wins. */
 	CHECK_EQ(MC("s", "d", "-o", "handle=/a,ro,writeback", "-o",
 		    "nowriteback,handle=/b,rw,default_permissions,writeback,"
