@@ -11,8 +11,10 @@
  * symlinks all happen thousands of times.
  *
  * Usage: refmodel -S unix:SOCK -H HANDLEFILE -R REFDIR [-B BACKINGDIR]
- *                 [-n OPS] [-s SEED] [-v]
+ *                 [-n OPS] [-s SEED] [-c FROM] [-v]
  * The seed is printed at start and on failure; rerun with -s to reproduce.
+ * -c FROM compares the trees after every operation from number FROM on,
+ * which names the first operation after which they differ.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +50,7 @@ static int ref_root = -1;
 static uint64_t rng_state;
 static uint64_t seed;
 static long op_no;
+static long check_from; /* -c: compare the trees after each op from here */
 static int verbose;
 static long lookups_outstanding;
 
@@ -745,6 +748,7 @@ static void dump_ref(int dirfd, const char *prefix, struct buf *out)
 
 	if (!d)
 		fail("dump: opendir %s: %s", prefix, strerror(errno));
+	rewinddir(d); /* the dup shares its offset with dirfd: dumped before? */
 	while ((de = readdir(d)) && n < 4096)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			list[n++] = strdup(de->d_name);
@@ -752,24 +756,43 @@ static void dump_ref(int dirfd, const char *prefix, struct buf *out)
 	qsort(list, n, sizeof(list[0]), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX];
-		static uint8_t content[MAX_FILE + 1];
+		struct buf content;
 		struct stat st;
 		ssize_t len = 0;
 
+		buf_init(&content, 0);
 		snprintf(path, sizeof(path), "%s/%s", prefix, list[i]);
 		if (fstatat(dirfd, list[i], &st, AT_SYMLINK_NOFOLLOW))
 			fail("dump: stat %s", path);
 		if (S_ISREG(st.st_mode)) {
+			/* O_APPEND writes grow files past MAX_FILE: read all */
 			int fd = openat(dirfd, list[i], O_RDONLY | O_NOFOLLOW);
-			len = fd < 0 ? -1 : read(fd, content, sizeof(content));
-			if (fd >= 0)
-				close(fd);
+
+			if (fd < 0)
+				fail("dump: open %s: %s", path,
+				     strerror(errno));
+			do {
+				if (buf_reserve(&content, 65536))
+					fail("dump: %s: out of memory", path);
+				len = read(fd, content.p + content.len, 65536);
+				if (len > 0)
+					content.len += (size_t)len;
+			} while (len > 0);
+			close(fd);
+			if (len < 0)
+				fail("dump: read %s: %s", path,
+				     strerror(errno));
 		} else if (S_ISLNK(st.st_mode)) {
-			len = readlinkat(dirfd, list[i], (char *)content,
-					 sizeof(content));
+			if (buf_reserve(&content, PATH_MAX))
+				fail("dump: %s: out of memory", path);
+			len = readlinkat(dirfd, list[i], (char *)content.p,
+					 PATH_MAX);
+			if (len > 0)
+				content.len = (size_t)len;
 		}
 		dump_line(out, path, st.st_mode, (unsigned)st.st_nlink,
-			  (uint64_t)st.st_size, content, len > 0 ? len : 0);
+			  (uint64_t)st.st_size, content.p, content.len);
+		buf_cleanup(&content);
 		if (S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd, list[i],
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
@@ -818,7 +841,8 @@ static void rpc_read_all(uint64_t node, struct buf *content)
 			proto_msg_cleanup(&rep);
 			break;
 		}
-		buf_append(content, rep.data, rep.data_len);
+		if (buf_append(content, rep.data, rep.data_len))
+			fail("dump: read: out of memory");
 		off += rep.data_len;
 		proto_msg_cleanup(&rep);
 	}
@@ -891,7 +915,7 @@ static void dump_rpc(uint64_t dir, const char *prefix, struct buf *out)
 		struct proto_attr *a = &ents[i].attr;
 		struct buf content;
 
-		buf_init(&content, MAX_FILE + 1);
+		buf_init(&content, 0);
 		snprintf(path, sizeof(path), "%s/%s", prefix, ents[i].name);
 		if (!a->nodeid)
 			fail("dump: %s: readdirplus entry without a node",
@@ -932,7 +956,8 @@ static void compare_trees(const char *backing)
 	if (strcmp((char *)want.p, (char *)got.p)) {
 		fprintf(stderr, "--- reference tree\n%s--- broker tree\n%s",
 			(char *)want.p, (char *)got.p);
-		fail("final trees differ");
+		fail(op_no ? "trees differ after this operation"
+			   : "final trees differ");
 	}
 	if (backing) {
 		fd = open(backing, O_RDONLY | O_DIRECTORY);
@@ -945,8 +970,10 @@ static void compare_trees(const char *backing)
 		if (strcmp((char *)want.p, (char *)back.p))
 			fail("backing directory differs from the reference");
 	}
-	printf("refmodel: final trees identical (%zu bytes of listing)\n",
-	       want.len);
+	if (!op_no)
+		printf("refmodel: final trees identical (%zu bytes of "
+		       "listing)\n",
+		       want.len);
 	buf_cleanup(&want);
 	buf_cleanup(&got);
 	buf_cleanup(&back);
@@ -1027,7 +1054,7 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	while ((c = getopt(argc, argv, "S:H:R:B:n:s:v")) != -1) {
+	while ((c = getopt(argc, argv, "S:H:R:B:n:s:c:v")) != -1) {
 		switch (c) {
 		case 'S':
 			sock = optarg;
@@ -1047,13 +1074,16 @@ int main(int argc, char **argv)
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
 			break;
+		case 'c':
+			check_from = strtol(optarg, NULL, 10);
+			break;
 		case 'v':
 			verbose = 1;
 			break;
 		default:
 			fprintf(stderr,
 				"usage: refmodel -S EP -H HANDLE -R REFDIR "
-				"[-B BACKING] [-n OPS] [-s SEED]\n");
+				"[-B BACKING] [-n OPS] [-s SEED] [-c FROM]\n");
 			return 2;
 		}
 	}
@@ -1087,6 +1117,8 @@ int main(int argc, char **argv)
 
 	for (op_no = 1; op_no <= nops; op_no++) {
 		step();
+		if (check_from > 0 && op_no >= check_from)
+			compare_trees(backing);
 		if (verbose && op_no % 1000 == 0)
 			printf("refmodel: %ld operations\n", op_no);
 	}

@@ -3,6 +3,8 @@
 # against it and a plain directory.  Run by `make check` from the build dir.
 #   REFMODEL_OPS   number of operations (default 10000)
 #   REFMODEL_SEED  seed to reproduce a failure
+#   REFMODEL_CHECK_FROM  compare the trees after every operation from this
+#                  one on (names the operation after which they differ)
 set -u
 top_builddir=${top_builddir:-.}
 broker=$top_builddir/brokerfs/brokerfs
@@ -40,6 +42,7 @@ done
 set -- -S "unix:$tmp/sock" -H "$tmp/handle" -R "$tmp/ref" \
 	-B "$tmp/root/refmodel" -n "${REFMODEL_OPS:-10000}"
 [ -n "${REFMODEL_SEED:-}" ] && set -- "$@" -s "$REFMODEL_SEED"
+[ -n "${REFMODEL_CHECK_FROM:-}" ] && set -- "$@" -c "$REFMODEL_CHECK_FROM"
 "$model" "$@"
 rc=$?
 if [ $rc != 0 ]; then
