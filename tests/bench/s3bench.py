@@ -27,8 +27,9 @@ where timings are noisy (the proxy's extra hop makes its timings unfit
 for ratios).
 
 With --s3-latency MS every target talks to radosgw through the same proxy,
-which holds each reply for MS milliseconds after radosgw answered: the
-round trip of a server that is not on loopback (S3 in a region answers a
+which holds each reply's head for MS milliseconds after radosgw answered,
+then relays the body as it comes: the round trip of a server that is not
+on loopback (S3 in a region answers a
 small request in 10 to 30 ms), where a request a target saves is worth
 that much more.  The timings are reported as usual; all targets pay the
 same per request.
@@ -143,7 +144,7 @@ class S3Targets:
         ctl = os.path.join(self.work, "proxy.ctl")
         with open(ctl, "w") as f:
             if self.latency_ms:
-                f.write("slow delay=%g\n" % (self.latency_ms / 1000.0))
+                f.write("latency delay=%g\n" % (self.latency_ms / 1000.0))
             else:
                 f.write("pass\n")
         self.proxy_log = os.path.join(self.work, "proxy.log")

@@ -14,6 +14,9 @@ count.  One line:
   5xx-after [count=N]               forward, then answer 500 anyway (the
                                     server did apply the request)
   slow [count=N] [delay=SECONDS]    forward, hold the reply for delay (2 s)
+  latency [delay=SECONDS]           forward, hold the reply's head for delay
+                                    (0.01 s), then relay its body as it
+                                    comes: a far server's round trip
   reset [count=N]                   read the head and part of the body, then
                                     reset the connection (RST)
   truncate [count=N]                forward, send the reply head and only half
@@ -266,6 +269,15 @@ class Handler(socketserver.BaseRequestHandler):
                 status_line, rhdrs = parse_head(rhead)
                 st = int(status_line.split(b" ")[1])
                 no_body = method == "HEAD" or st in (204, 304) or st < 200
+                if mode == "latency":
+                    time.sleep(float(fault.get("delay", "0.01")))
+                    if self._stream(c, up, rhead, rhdrs, no_body, ubuf):
+                        ubuf = b""
+                        srv.log.write(method, path, st, mode, hdrs)
+                        conn = header(rhdrs, b"connection")
+                        if conn and conn.lower() == b"close":
+                            return
+                        continue
                 rbody, ubuf, framed = recv_body(up, ubuf, rhdrs, no_body)
                 if not framed:  # body runs to the close
                     rbody = ubuf
@@ -305,6 +317,25 @@ class Handler(socketserver.BaseRequestHandler):
                 c.close()
             except OSError:
                 pass
+
+    @staticmethod
+    def _stream(c, up, rhead, rhdrs, no_body, ubuf):
+        """Relay a reply whose body has a Content-Length as it arrives
+        (nothing buffered whole); False, relaying nothing, for any other."""
+        cl = header(rhdrs, b"content-length")
+        if header(rhdrs, b"transfer-encoding") or (cl is None and not no_body):
+            return False
+        left = 0 if no_body else int(cl)
+        first = ubuf[:left]
+        c.sendall(rhead + first)
+        left -= len(first)
+        while left > 0:
+            d = up.recv(min(1 << 20, left))
+            if not d:
+                raise ConnectionError("upstream closed mid-body")
+            c.sendall(d)
+            left -= len(d)
+        return True
 
     def _error(self, c, st, close=False):
         body = ERRORS[st]
