@@ -49,6 +49,26 @@ def drop_caches():
         f.write("3\n")
 
 
+def settle(limit_kib=4096, timeout=10):
+    """Let the disk finish what the last workload left: sync, then wait
+    until little is dirty or under writeback.  Without it a target run right
+    after another one's writes is measured against that writeback (on the
+    reference machine the second of two builds ran the same fio write job
+    up to twice as fast as the first)."""
+    subprocess.run(["sync"])
+    end = time.time() + timeout
+    while time.time() < end:
+        n = 0
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(("Dirty:", "Writeback:")):
+                    n += int(line.split()[1])
+        if n < limit_kib:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -318,6 +338,7 @@ def main():
                 continue
             row = {"workload": name}
             for tgt in wanted:
+                settle()
                 v, unit, hib = fn(t.dirs[tgt])
                 row[tgt] = v
                 row["unit"] = unit
