@@ -133,10 +133,10 @@ class Targets:
         if "sshfs" in self.wanted:
             self._setup_sshfs()
 
-    def _setup_occfs(self, root, name="occfs", env="OCCFS_BIN"):
+    def _setup_occfs(self, root, name="occfs", env="OCCFS_BIN", extra=None):
         """occfs from $env's build (else installed); "occfs-b" is a second
         build ($OCCFS_BIN_B) on the same root, to compare two builds in
-        one run."""
+        one run.  extra: more mount options for this mount alone."""
         w = self.work
         key, pub = os.path.join(w, "key"), os.path.join(w, "pub")
         sock = os.path.join(w, name + ".sock")
@@ -158,6 +158,8 @@ class Targets:
         opts = "handle=" + handle
         if os.environ.get("OCCFS_MOUNT_OPTIONS"):
             opts += "," + os.environ["OCCFS_MOUNT_OPTIONS"]
+        if extra:
+            opts += "," + extra
         if os.environ.get(env):
             sh([occfs_bin("mountc", "mountc/mountc", env), "unix:" + sock, mnt,
                 "-o", opts])
