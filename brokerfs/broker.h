@@ -84,6 +84,7 @@ struct broker_config {
 	unsigned workers, max_inflight, max_conns;
 	unsigned socket_mode;
 	int foreground, verbose, check_only;
+	int no_splice; /* READ payloads through memory (datapipe.h) */
 	char *fuse_mountpoint, *fuse_fsid, *fuse_opts;
 	enum token_intent fuse_intent;
 	struct transport_ep eps[BROKER_MAX_LISTEN]; /* parsed listen[] */
@@ -166,6 +167,7 @@ struct job {
 	struct proto_msg req;	    /* data may point into body */
 	struct buf out;		    /* the framed reply, built by run */
 	size_t sent;		    /* bytes of out a worker wrote itself */
+	int cut;		    /* its frame was cut: close the stream */
 	uint8_t *frame;		    /* a big request's own input buffer */
 	uint8_t body[];		    /* else a copy of the request body */
 };
@@ -378,6 +380,8 @@ struct conn *conn_new(struct broker *b, struct transport_conn *tc,
 		      int internal);
 void conn_event(struct conn *c, uint32_t events);
 void conn_job_done(struct conn *c, struct job *j);
+/* Any thread running j: make its reply the error err (a positive errno). */
+void conn_frame_error(struct job *j, int err);
 /* Push SESSION_REVOKED and close after flushing. */
 void conn_revoke(struct conn *c, const char *reason);
 /* Broker shutdown: stop reading; close now if nothing is outstanding. */

@@ -56,6 +56,7 @@ static const struct opt config_opts[] = {
     {"workers", 0, T_UINT, CFG(workers), 2, 256},
     {"max-inflight", 0, T_UINT, CFG(max_inflight), 1, 4096},
     {"max-conns", 0, T_UINT, CFG(max_conns), 1, 65536},
+    {"no-splice", 0, T_FLAG, CFG(no_splice), 0, 0},
     {"socket-mode", 0, T_MODE, CFG(socket_mode), 0, 0},
     {"pidfile", 0, T_STR, CFG(pidfile), 0, 0},
     {"foreground", 'f', T_FLAG, CFG(foreground), 0, 0},
@@ -118,6 +119,8 @@ static void config_usage(FILE *f)
 	    "  --max-inflight N    requests outstanding per connection (%u)\n"
 	    "  --max-conns N       connections at once (%u)\n"
 	    "  --socket-mode OCTAL mode of unix sockets (default %04o)\n"
+	    "  --no-splice         copy READ payloads through memory instead\n"
+	    "                      of splicing them from file to socket\n"
 	    "  --pidfile FILE      write the daemon's pid there\n"
 	    "  --fuse MOUNTPOINT   also mount filesystem --fsid on this host\n"
 	    "  --policy DIR        serve the filesystems of the policy files\n"

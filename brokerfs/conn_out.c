@@ -116,21 +116,24 @@ void conn_finish_partial(struct conn *c, struct job *j)
 /*
  * Encode and frame m; -errno when it cannot be encoded.  Without zstd the
  * body is encoded right after room for the header, so a large READ payload
- * is not copied a second time.
+ * is not copied a second time.  With m->data_follows the frame's length
+ * counts the payload, which the sender appends from the thread's pipe.
  */
 int conn_frame(const struct proto_msg *m, int zstd, struct buf *out)
 {
 	size_t start = out->len, blen;
+	size_t inline_len = m->data_follows ? 0 : m->data_len;
 	struct buf body;
 	int rc;
 
 	if (!zstd) {
-		rc = buf_reserve(out, FRAME_HDR_LEN + 512 + m->data_len);
+		rc = buf_reserve(out, FRAME_HDR_LEN + 512 + inline_len);
 		if (rc)
 			return rc;
 		out->len += FRAME_HDR_LEN;
 		rc = proto_encode(m, out);
-		blen = out->len - start - FRAME_HDR_LEN;
+		blen =
+		    out->len - start - FRAME_HDR_LEN + m->data_len - inline_len;
 		if (!rc && blen > PROTO_MAX_FRAME)
 			rc = -EMSGSIZE;
 		if (rc) {
@@ -143,6 +146,8 @@ int conn_frame(const struct proto_msg *m, int zstd, struct buf *out)
 		out->p[start + 3] = (uint8_t)blen;
 		return 0;
 	}
+	if (m->data_follows)
+		return -EINVAL; /* the payload must go through zstd */
 	buf_init(&body, PROTO_MAX_FRAME);
 	rc = proto_encode(m, &body);
 	if (!rc)

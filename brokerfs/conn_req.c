@@ -13,6 +13,7 @@
 #include "broker_audit.h"
 #include "broker_dlp.h"
 #include "conn_int.h"
+#include "datapipe.h"
 #include "dlp_scan.h"
 
 #include <errno.h>
@@ -49,6 +50,20 @@ void conn_job_unlink(struct conn *c, struct job *j)
 	j->cnext = j->cprev = NULL;
 }
 
+/* Replace whatever reply j has with the error err (a positive errno). */
+void conn_frame_error(struct job *j, int err)
+{
+	struct proto_msg rep;
+
+	proto_msg_init(&rep);
+	buf_reset(&j->out);
+	rep.kind = PROTO_REP;
+	rep.op = j->req.op;
+	rep.id = j->req.id;
+	rep.err = err;
+	conn_frame(&rep, j->zstd, &j->out);
+}
+
 /* Worker: run one request through the session and frame the reply. */
 static void conn_run_request(struct job *j)
 {
@@ -57,10 +72,14 @@ static void conn_run_request(struct job *j)
 	int rc;
 
 	proto_msg_init(&rep);
+	/* Plain frames only: TLS and zstd need the payload in memory. */
+	datapipe_offer(j->conn->plain && !j->zstd);
 	rc = session_dispatch(j->sess, &j->req, &rep);
+	datapipe_offer(0);
 	broker_audit_request(j->sess, j->sess->audit, &j->req, &rep, rc);
 	if (oi->flags & OPF_NOREPLY) {
 		proto_msg_cleanup(&rep);
+		datapipe_discard();
 		return;
 	}
 	if (rc) {
@@ -79,13 +98,11 @@ static void conn_run_request(struct job *j)
 		/* A backend reply over a wire limit: the caller gets EIO. */
 		log_err("cannot encode %s reply: %s", oi->name, strerror(-rc));
 		proto_msg_cleanup(&rep);
-		buf_reset(&j->out);
-		rep.kind = PROTO_REP;
-		rep.op = j->req.op;
-		rep.id = j->req.id;
-		rep.err = EIO;
-		conn_frame(&rep, j->zstd, &j->out);
+		conn_frame_error(j, EIO);
 	}
+	/* Piped bytes belong to this frame only if it says so. */
+	if (!rep.data_follows)
+		datapipe_discard();
 	proto_msg_cleanup(&rep);
 }
 
@@ -240,6 +257,12 @@ void conn_job_done(struct conn *c, struct job *j)
 		conn_job_unlink(c, j);
 		c->inflight--;
 		c->expect_bytes -= j->expect;
+		if (j->cut) {
+			/* Its frame went out in part and the rest is lost:
+			 * the stream cannot go on. */
+			conn_close(c);
+			break;
+		}
 		if (c->state == CONN_CLOSED || j->sent == j->out.len)
 			break; /* nothing, or all of it went out already */
 		if (j->sent) {

@@ -27,6 +27,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "datapipe.h"
 #include "log.h"
 
 #define BROKER_DRAIN_S 5 /* in-flight requests get this long at shutdown */
@@ -118,6 +119,8 @@ int broker_init(struct broker *b, struct token_key *pubkey)
 	b->sig_src.type = SRC_SIGNAL;
 	b->timer_src.type = SRC_TIMER;
 	b->done_src.type = SRC_DONE;
+	if (b->cfg->no_splice)
+		datapipe_disable();
 	rc = worker_start(&b->pool, b->cfg->workers);
 	if (rc)
 		return rc;

@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "broker_audit.h"
+#include "buf.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
 	struct broker b;
 	int rc;
 
+	buf_keep_payload_memory();
 	rc = broker_config_load(&cfg, argc, argv);
 	if (rc)
 		return rc > 0 ? 0 : 1;

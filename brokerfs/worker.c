@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "datapipe.h"
 #include "log.h"
 
 /*
@@ -46,7 +47,7 @@ static void worker_complete(struct worker_pool *p, struct job *j)
 
 	pthread_mutex_lock(&p->done_lock);
 	wake = !p->done_waking &&
-	       (j->kind != JOB_REQUEST || j->sent != j->out.len ||
+	       (j->kind != JOB_REQUEST || j->sent != j->out.len || j->cut ||
 		__atomic_load_n(&j->conn->rd_paused, __ATOMIC_SEQ_CST));
 	if (wake)
 		p->done_waking = 1;
@@ -61,31 +62,71 @@ static void worker_complete(struct worker_pool *p, struct job *j)
 }
 
 /*
+ * The payload the pipe still holds goes into j->out after the frame's head,
+ * where the loop sends it from (j->sent on): the bytes already spliced to
+ * the socket keep their room in out but are never sent again.  When memory
+ * fails, a reply nothing of which went out becomes EIO; one cut mid-frame
+ * takes the connection with it (j->cut).
+ */
+static void worker_unpipe(struct job *j, size_t payload)
+{
+	size_t head = j->out.len, rest = datapipe_held();
+
+	if (!buf_reserve(&j->out, payload) &&
+	    !datapipe_to_mem(j->out.p + head + payload - rest, rest)) {
+		j->out.len = head + payload;
+		return;
+	}
+	datapipe_discard();
+	log_err("%s: cannot buffer a %zu-byte reply", j->conn->peer, payload);
+	if (j->sent) {
+		j->cut = 1;
+		j->out.len = j->sent;
+	} else {
+		conn_frame_error(j, EIO);
+	}
+}
+
+/*
  * Send j's framed reply now if nothing is queued before it (conn->direct,
  * under conn->olock, which also keeps the loop from writing meanwhile).
- * Whatever the socket does not take at once is left to the loop: all of
- * it (nothing was written), or the rest of the frame (conn->partial, so
- * the loop writes nothing else first).
+ * A payload left in the thread's pipe (datapipe.h) follows the frame's
+ * head.  Whatever the socket does not take at once is left to the loop:
+ * all of it (nothing was written), or the rest of the frame (conn->partial,
+ * so the loop writes nothing else first).
  */
 static void worker_reply(struct job *j)
 {
 	struct conn *c = j->conn;
+	size_t payload = datapipe_held();
 	ssize_t n;
 
 	if (j->kind != JOB_REQUEST || !j->out.len || !c->plain)
-		return;
+		goto out;
 	pthread_mutex_lock(&c->olock);
 	if (c->direct) {
 		n = send(c->fd, j->out.p, j->out.len,
-			 MSG_DONTWAIT | MSG_NOSIGNAL);
+			 MSG_DONTWAIT | MSG_NOSIGNAL |
+			     (payload ? MSG_MORE : 0));
 		if (n > 0)
 			j->sent = (size_t)n;
-		if (n < 0 || j->sent < j->out.len)
+		if (payload && j->sent == j->out.len) {
+			n = datapipe_to_socket(c->fd);
+			if (n > 0)
+				j->sent += (size_t)n;
+		}
+		if (n < 0 || j->sent < j->out.len + payload)
 			c->direct = 0; /* full (or failing): the loop sees */
-		if (n > 0 && j->sent < j->out.len)
+		if (j->sent && j->sent < j->out.len + payload)
 			c->partial = 1;
 	}
 	pthread_mutex_unlock(&c->olock);
+out:
+	/* After the lock: the loop reads out only once the job is done. */
+	if (datapipe_held())
+		worker_unpipe(j, payload);
+	else if (payload)
+		j->sent = j->out.len; /* the whole frame went out */
 }
 
 static void *worker_main(void *arg)

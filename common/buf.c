@@ -4,6 +4,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,4 +83,21 @@ void *buf_steal(struct buf *b, size_t *len)
 		*len = b->len;
 	buf_init(b, b->limit);
 	return p;
+}
+
+/*
+ * A READ or WRITE payload lives in a buffer of up to 1 MiB that is freed
+ * when the call is done.  glibc serves such sizes with mmap(2) at first and
+ * trims freed heap back to the kernel, so each call faulted in, and zeroed,
+ * fresh pages, and each munmap made every thread's CPU flush its TLB.
+ * Buffers below 8 MiB now come from the heap, and up to 64 MiB of free heap
+ * stays mapped per arena: memory the process already used, reused.
+ */
+#define BUF_MMAP_THRESHOLD (8 << 20)
+#define BUF_TRIM_THRESHOLD (64 << 20)
+
+void buf_keep_payload_memory(void)
+{
+	mallopt(M_MMAP_THRESHOLD, BUF_MMAP_THRESHOLD);
+	mallopt(M_TRIM_THRESHOLD, BUF_TRIM_THRESHOLD);
 }

@@ -26,4 +26,10 @@ void buf_consume(struct buf *b, size_t n); /* drop n bytes from the front */
 /* Hand the storage to the caller (who frees it) and reinitialise b. */
 void *buf_steal(struct buf *b, size_t *len);
 
+/*
+ * Keep freed 1 MiB payload buffers in the process for the next call
+ * (buf.c).  Programs that move READ/WRITE payloads call it once at start.
+ */
+void buf_keep_payload_memory(void);
+
 #endif

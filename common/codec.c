@@ -365,9 +365,13 @@ static int enc_field(struct codec_enc *e, const struct proto_msg *m, char c)
 		return enc_name(e, m->name2, m->op, c);
 	case F_DATA:
 		if (m->data_len > codec_data_max(m->op) ||
-		    (m->data_len && !m->data))
+		    (m->data_len && !m->data && !m->data_follows))
 			return -EINVAL;
-		msgpack_pack_bin_with_body(&e->pk, m->data, m->data_len);
+		if (m->data_follows)
+			msgpack_pack_bin(&e->pk, (uint32_t)m->data_len);
+		else
+			msgpack_pack_bin_with_body(&e->pk, m->data,
+						   m->data_len);
 		return 0;
 	case F_ATTR:
 		if (codec_check_attr(&m->attr))
@@ -472,6 +476,12 @@ int proto_encode(const struct proto_msg *m, struct buf *out)
 	schema = enc_header(&e, m, oi);
 	if (!schema)
 		goto out;
+	/* Bytes that follow the message must be its last element. */
+	if (m->data_follows && (!*schema || schema[strlen(schema) - 1] != 'd' ||
+				codec_has_pattr(m, oi))) {
+		rc = -EINVAL;
+		goto out;
+	}
 	for (rc = 0; *schema && !rc; schema++)
 		rc = enc_field(&e, m, *schema);
 	if (!rc && codec_has_pattr(m, oi))

@@ -192,6 +192,11 @@ struct proto_msg {
 	const uint8_t *data;
 	size_t data_len;
 	void *data_owned;
+	/* Encoding only: the data_len payload bytes are not at data.  The
+	 * encoder writes the bin header alone and the sender puts the bytes
+	 * right after the message (brokerfs/datapipe.h).  Only where "d" is
+	 * the message's last element. */
+	uint8_t data_follows;
 	struct proto_attr attr;
 	struct proto_attr pattr; /* OPF_PATTR replies: valid if has_pattr */
 	uint8_t has_pattr;

@@ -11,6 +11,7 @@
  * mounted and the process daemonized, so every refusal reaches the user's
  * terminal with mount(8)'s exit codes: 1 for usage, 32 for a failed mount.
  */
+#include "buf.h"
 #include "fuse_ops.h"
 #include "handle_file.h"
 #include "log.h"
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc, helper;
 
+	buf_keep_payload_memory();
 	base = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
 	prog = base ? base + 1 : argc > 0 && argv[0] ? argv[0] : "mountc";
 	helper = strncmp(prog, "mount.", 6) == 0;

@@ -1151,6 +1151,53 @@ static void test_pattr(void)
 	EXPECT_BAD(&w, -EBADMSG, "element count");
 }
 
+/*
+ * data_follows: the encoder writes a READ reply's bin header alone; the
+ * message plus the payload appended after it decodes as the whole reply.
+ * Refused where "d" is not the last element, or on an error reply.
+ */
+static void test_data_follows(void)
+{
+	struct proto_msg m, d;
+	struct buf enc, full;
+
+	buf_init(&enc, 0);
+	buf_init(&full, 0);
+	proto_msg_init(&m);
+	m.kind = PROTO_REP;
+	m.op = PROTO_OP_READ;
+	m.id = 77;
+	m.data_len = sizeof(payload);
+	m.data_follows = 1;
+	CHECK_EQ(proto_encode(&m, &enc), 0);
+	CHECK(enc.len < 32); /* the head only */
+	CHECK_EQ(buf_append(&full, enc.p, enc.len), 0);
+	CHECK_EQ(buf_append(&full, payload, sizeof(payload)), 0);
+	proto_msg_init(&d);
+	CHECK_EQ(proto_decode(full.p, full.len, &d, NULL), 0);
+	CHECK_EQ(d.id, 77);
+	CHECK_EQ(d.data_len, sizeof(payload));
+	CHECK(d.data && !memcmp(d.data, payload, sizeof(payload)));
+	proto_msg_cleanup(&d);
+	/* Without the payload the message is truncated, not accepted. */
+	proto_msg_init(&d);
+	CHECK_EQ(proto_decode(enc.p, enc.len, &d, NULL), -EBADMSG);
+	proto_msg_cleanup(&d);
+
+	/* A reply whose schema does not end in "d" (STATFS) is refused,
+	 * and so is an error reply, which has no schema. */
+	buf_reset(&enc);
+	m.op = PROTO_OP_STATFS;
+	CHECK_EQ(proto_encode(&m, &enc), -EINVAL);
+	CHECK_EQ(enc.len, 0);
+	m.op = PROTO_OP_READ;
+	m.err = EIO;
+	CHECK_EQ(proto_encode(&m, &enc), -EINVAL);
+	CHECK_EQ(enc.len, 0);
+	buf_cleanup(&enc);
+	buf_cleanup(&full);
+}
+
 int main(void)
 {
 	size_t i;
@@ -1166,5 +1213,6 @@ int main(void)
 	test_errors_mapped();
 	test_dlp_findings();
 	test_pattr();
+	test_data_follows();
 	return unit_done("test_codec");
 }
