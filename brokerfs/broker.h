@@ -168,8 +168,12 @@ struct job {
 	struct buf out;		    /* the framed reply, built by run */
 	size_t sent;		    /* bytes of out a worker wrote itself */
 	int cut;		    /* its frame was cut: close the stream */
-	uint8_t *frame;		    /* a big request's own input buffer */
-	uint8_t body[];		    /* else a copy of the request body */
+	/* A READ payload that follows out's frame head (data_follows), when
+	 * not in the thread's pipe (datapipe.h): owned, sent from here. */
+	uint8_t *tail;
+	size_t tail_len;
+	uint8_t *frame; /* a big request's own input buffer */
+	uint8_t body[]; /* else a copy of the request body */
 };
 
 struct worker_pool {

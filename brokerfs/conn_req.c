@@ -35,6 +35,7 @@ void conn_job_free(struct job *j)
 {
 	proto_msg_cleanup(&j->req);
 	buf_cleanup(&j->out);
+	free(j->tail);
 	free(j->frame);
 	free(j);
 }
@@ -93,6 +94,12 @@ static void conn_run_request(struct job *j)
 	rep.kind = PROTO_REP;
 	rep.op = j->req.op;
 	rep.id = j->req.id;
+	/* A READ payload in a buffer of its own follows the head from there
+	 * (worker_reply) instead of being copied into the frame. */
+	if (rep.op == PROTO_OP_READ && !rep.err && !rep.data_follows &&
+	    rep.data_owned && rep.data == rep.data_owned && j->conn->plain &&
+	    !j->zstd)
+		rep.data_follows = 1;
 	rc = conn_frame(&rep, j->zstd, &j->out);
 	if (rc) {
 		/* A backend reply over a wire limit: the caller gets EIO. */
@@ -103,6 +110,11 @@ static void conn_run_request(struct job *j)
 	/* Piped bytes belong to this frame only if it says so. */
 	if (!rep.data_follows)
 		datapipe_discard();
+	else if (rep.data_owned) {
+		j->tail = rep.data_owned;
+		j->tail_len = rep.data_len;
+		rep.data_owned = NULL;
+	}
 	proto_msg_cleanup(&rep);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "datapipe.h"
@@ -62,20 +63,26 @@ static void worker_complete(struct worker_pool *p, struct job *j)
 }
 
 /*
- * The payload the pipe still holds goes into j->out after the frame's head,
- * where the loop sends it from (j->sent on): the bytes already spliced to
- * the socket keep their room in out but are never sent again.  When memory
- * fails, a reply nothing of which went out becomes EIO; one cut mid-frame
- * takes the connection with it (j->cut).
+ * The payload the socket did not take goes into j->out after the frame's
+ * head, where the loop sends it from (j->sent on): bytes already sent keep
+ * their room in out but are never sent again.  When memory fails, a reply
+ * nothing of which went out becomes EIO; one cut mid-frame takes the
+ * connection with it (j->cut).
  */
-static void worker_unpipe(struct job *j, size_t payload)
+static void worker_keep_rest(struct job *j, size_t payload)
 {
-	size_t head = j->out.len, rest = datapipe_held();
+	size_t head = j->out.len;
+	size_t done = j->sent > head ? j->sent - head : 0;
+	uint8_t *dst;
 
-	if (!buf_reserve(&j->out, payload) &&
-	    !datapipe_to_mem(j->out.p + head + payload - rest, rest)) {
-		j->out.len = head + payload;
-		return;
+	if (!buf_reserve(&j->out, payload)) {
+		dst = j->out.p + head + done;
+		if (j->tail)
+			memcpy(dst, j->tail + done, payload - done);
+		if (j->tail || !datapipe_to_mem(dst, payload - done)) {
+			j->out.len = head + payload;
+			return;
+		}
 	}
 	datapipe_discard();
 	log_err("%s: cannot buffer a %zu-byte reply", j->conn->peer, payload);
@@ -87,34 +94,44 @@ static void worker_unpipe(struct job *j, size_t payload)
 	}
 }
 
+/* Under olock: send the head and the payload after it; bytes sent or -errno. */
+static ssize_t worker_send(struct job *j, size_t payload)
+{
+	struct iovec iov[2] = {{j->out.p, j->out.len},
+			       {j->tail, j->tail ? payload : 0}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = j->tail ? 2 : 1};
+	ssize_t n, m;
+
+	n = sendmsg(j->conn->fd, &mh,
+		    MSG_DONTWAIT | MSG_NOSIGNAL |
+			(payload && !j->tail ? MSG_MORE : 0));
+	if (n <= 0 || j->tail || !payload || (size_t)n < j->out.len)
+		return n;
+	m = datapipe_to_socket(j->conn->fd);
+	return m < 0 ? m : n + m;
+}
+
 /*
  * Send j's framed reply now if nothing is queued before it (conn->direct,
  * under conn->olock, which also keeps the loop from writing meanwhile).
- * A payload left in the thread's pipe (datapipe.h) follows the frame's
- * head.  Whatever the socket does not take at once is left to the loop:
- * all of it (nothing was written), or the rest of the frame (conn->partial,
- * so the loop writes nothing else first).
+ * A payload that follows the frame's head (data_follows) is in j->tail or
+ * in the thread's pipe (datapipe.h).  Whatever the socket does not take at
+ * once is left to the loop: all of it (nothing was written), or the rest
+ * of the frame (conn->partial, so the loop writes nothing else first).
  */
 static void worker_reply(struct job *j)
 {
 	struct conn *c = j->conn;
-	size_t payload = datapipe_held();
+	size_t payload = j->tail ? j->tail_len : datapipe_held();
 	ssize_t n;
 
 	if (j->kind != JOB_REQUEST || !j->out.len || !c->plain)
 		goto out;
 	pthread_mutex_lock(&c->olock);
 	if (c->direct) {
-		n = send(c->fd, j->out.p, j->out.len,
-			 MSG_DONTWAIT | MSG_NOSIGNAL |
-			     (payload ? MSG_MORE : 0));
+		n = worker_send(j, payload);
 		if (n > 0)
 			j->sent = (size_t)n;
-		if (payload && j->sent == j->out.len) {
-			n = datapipe_to_socket(c->fd);
-			if (n > 0)
-				j->sent += (size_t)n;
-		}
 		if (n < 0 || j->sent < j->out.len + payload)
 			c->direct = 0; /* full (or failing): the loop sees */
 		if (j->sent && j->sent < j->out.len + payload)
@@ -123,10 +140,13 @@ static void worker_reply(struct job *j)
 	pthread_mutex_unlock(&c->olock);
 out:
 	/* After the lock: the loop reads out only once the job is done. */
-	if (datapipe_held())
-		worker_unpipe(j, payload);
-	else if (payload)
+	if (payload && j->sent == j->out.len + payload)
 		j->sent = j->out.len; /* the whole frame went out */
+	else if (payload)
+		worker_keep_rest(j, payload);
+	free(j->tail);
+	j->tail = NULL;
+	j->tail_len = 0;
 }
 
 static void *worker_main(void *arg)
