@@ -63,6 +63,9 @@ struct local_file {
 	bool dlp_dirty; /* atomic: written through this handle since the last
 			 * DLP scan (only counted while DLP is on) */
 	uint32_t refs;	/* files_lock: workers using it; the table holds one */
+	/* LOCAL_FILE: large WRITEs through this handle one at a time (see
+	 * local_data_write). */
+	pthread_mutex_t write_lock;
 	/* Directory stream state, all under dir_lock (READDIRPLUS calls on one
 	 * handle may arrive on two workers). */
 	pthread_mutex_t dir_lock;

@@ -29,6 +29,7 @@
 	(O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
 
 #define COPY_MAX (128u * 1024u * 1024u) /* bytes per COPY_FILE_RANGE */
+#define LOCAL_QUICK_WRITE (16 * 1024)	/* local_data_write_quick */
 
 /* ---- the open-file table ------------------------------------------------ */
 
@@ -51,8 +52,10 @@ static void file_free(struct backend_session *s, struct local_file *f)
 		else if (f->fd >= 0)
 			close(f->fd);
 		pthread_mutex_destroy(&f->dir_lock);
-	} else if (f->fd >= 0) {
-		close(f->fd);
+	} else {
+		if (f->fd >= 0)
+			close(f->fd);
+		pthread_mutex_destroy(&f->write_lock);
 	}
 	free(f);
 }
@@ -215,6 +218,7 @@ static int file_register(struct backend_session *s, int fd, int oflags,
 	f->kind = LOCAL_FILE;
 	f->fd = fd;
 	f->oflags = oflags;
+	pthread_mutex_init(&f->write_lock, NULL);
 	local_quota_file_open(s, fd);
 	rc = local_file_insert(s, f, fh);
 	if (rc)
@@ -516,6 +520,7 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 	struct local_file *f = local_file_get(s, req->fh, LOCAL_FILE);
 	size_t len = req->data_len, done = 0;
 	struct local_qop q = {0};
+	bool serial = false;
 	uint64_t room;
 	ssize_t n;
 	int rc = 0;
@@ -527,6 +532,17 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 		rc = -EINVAL;
 		goto out;
 	}
+	/*
+	 * The host filesystem writes one file at a time (ext4 takes the
+	 * inode lock for a buffered write), and workers that wait for it
+	 * spin on the broker's CPUs while the holder copies (kernel
+	 * rwsem_spin_on_owner: a tenth of the CPU with the writeback of
+	 * one file in flight).  Large WRITEs through one handle wait here
+	 * asleep instead.  Small ones (the event loop's) never wait here.
+	 */
+	serial = len > LOCAL_QUICK_WRITE;
+	if (serial)
+		pthread_mutex_lock(&f->write_lock);
 	if (write_grows(s, f, req->off, len)) {
 		rc = local_quota_begin(s, f->fd, &q, &room);
 		if (rc)
@@ -554,6 +570,8 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 		local_dlp_wrote(f);
 out:
 	local_quota_end(&q, f->fd);
+	if (serial)
+		pthread_mutex_unlock(&f->write_lock);
 	local_file_put(s, f);
 	return rc;
 }
@@ -566,8 +584,6 @@ out:
  * its own write, or on the disk, for a file opened for synchronous I/O
  * (O_DIRECT is never passed to the host, see OPEN_KEEP).
  */
-#define LOCAL_QUICK_WRITE (16 * 1024)
-
 int local_data_write_quick(struct backend_session *s,
 			   const struct proto_msg *req)
 {

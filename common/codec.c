@@ -72,6 +72,7 @@
 #include <errno.h>
 #include <msgpack.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,7 +252,8 @@ static const char *codec_check_attr(const struct proto_attr *a)
 struct codec_enc {
 	msgpack_packer pk;
 	struct buf *out;
-	int err; /* first buf error; later writes are ignored */
+	int err;    /* first buf error; later writes are ignored */
+	size_t gap; /* data_follows: where the payload belongs in out */
 };
 
 static int codec_write(void *data, const char *p, size_t n)
@@ -367,9 +369,10 @@ static int enc_field(struct codec_enc *e, const struct proto_msg *m, char c)
 		if (m->data_len > codec_data_max(m->op) ||
 		    (m->data_len && !m->data && !m->data_follows))
 			return -EINVAL;
-		if (m->data_follows)
+		if (m->data_follows) {
 			msgpack_pack_bin(&e->pk, (uint32_t)m->data_len);
-		else
+			e->gap = e->out->len;
+		} else
 			msgpack_pack_bin_with_body(&e->pk, m->data,
 						   m->data_len);
 		return 0;
@@ -460,10 +463,10 @@ static const char *enc_header(struct codec_enc *e, const struct proto_msg *m,
 static const struct proto_opinfo codec_unknown_op = {
     .name = "UNKNOWN", .req = "", .rep = ""};
 
-int proto_encode(const struct proto_msg *m, struct buf *out)
+int proto_encode_gap(const struct proto_msg *m, struct buf *out, size_t *gap)
 {
 	const struct proto_opinfo *oi = proto_opinfo(m->op);
-	struct codec_enc e = {.out = out};
+	struct codec_enc e = {.out = out, .gap = SIZE_MAX};
 	size_t start = out->len;
 	const char *schema;
 	int rc = -EINVAL;
@@ -476,12 +479,9 @@ int proto_encode(const struct proto_msg *m, struct buf *out)
 	schema = enc_header(&e, m, oi);
 	if (!schema)
 		goto out;
-	/* Bytes that follow the message must be its last element. */
-	if (m->data_follows && (!*schema || schema[strlen(schema) - 1] != 'd' ||
-				codec_has_pattr(m, oi))) {
-		rc = -EINVAL;
+	/* Left-out bytes need a "d" to leave them out of. */
+	if (m->data_follows && !strchr(schema, 'd'))
 		goto out;
-	}
 	for (rc = 0; *schema && !rc; schema++)
 		rc = enc_field(&e, m, *schema);
 	if (!rc && codec_has_pattr(m, oi))
@@ -491,6 +491,21 @@ int proto_encode(const struct proto_msg *m, struct buf *out)
 out:
 	if (rc)
 		out->len = start; /* never leave half a message behind */
+	else if (gap)
+		*gap = e.gap;
+	return rc;
+}
+
+int proto_encode(const struct proto_msg *m, struct buf *out)
+{
+	size_t start = out->len, gap;
+	int rc = proto_encode_gap(m, out, &gap);
+
+	/* Here the left-out bytes can only follow the whole message. */
+	if (!rc && m->data_follows && gap != out->len) {
+		out->len = start;
+		rc = -EINVAL;
+	}
 	return rc;
 }
 

@@ -192,10 +192,10 @@ struct proto_msg {
 	const uint8_t *data;
 	size_t data_len;
 	void *data_owned;
-	/* Encoding only: the data_len payload bytes are not at data.  The
-	 * encoder writes the bin header alone and the sender puts the bytes
-	 * right after the message (brokerfs/datapipe.h).  Only where "d" is
-	 * the message's last element. */
+	/* Encoding only: the data_len payload bytes are left out.  The
+	 * encoder writes the bin header alone; the sender puts the bytes
+	 * where proto_encode_gap says (proto_encode: right after the
+	 * message, where "d" is its last element). */
 	uint8_t data_follows;
 	struct proto_attr attr;
 	struct proto_attr pattr; /* OPF_PATTR replies: valid if has_pattr */
@@ -225,6 +225,12 @@ void proto_msg_cleanup(struct proto_msg *m);
  * Returns 0 or -errno (-EINVAL for an unknown op or a field over its limit).
  */
 int proto_encode(const struct proto_msg *m, struct buf *out);
+/*
+ * The same, for a message with data_follows whose "d" need not be last:
+ * *gap is the offset in out where the data_len left-out bytes belong
+ * (SIZE_MAX without data_follows).
+ */
+int proto_encode_gap(const struct proto_msg *m, struct buf *out, size_t *gap);
 
 /*
  * Decode one frame body.  Bounds-checked; rejects unknown ops, wrong kinds,

@@ -61,12 +61,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define RPCC_SLOTS 64u /* calls in flight; a power of two */
 #define RPCC_SLOT_BITS 6
-#define RPCC_CHUNK (64u * 1024u)     /* read size for small frames */
-#define RPCC_STEAL_MIN (16u * 1024u) /* payloads this big are not copied */
+#define RPCC_CHUNK (64u * 1024u)      /* read size for small frames */
+#define RPCC_STEAL_MIN (16u * 1024u)  /* payloads this big are not copied */
+#define RPCC_GATHER_MIN (16u * 1024u) /* nor are WRITE payloads this big */
 #define RPCC_DEFAULT_TIMEOUT 60000
 #define RPCC_IDLE_MS 20	     /* quiet this long: the background thread reads */
 #define RPCC_SLICE_MS 250    /* longest single blocking read */
@@ -156,18 +158,28 @@ static void rpcc_kill(struct rpcc *c)
 	shutdown(transport_fd(c->conn), SHUT_RDWR);
 }
 
-static int rpcc_write_all(struct rpcc *c, const uint8_t *p, size_t n)
+/* Write all of iov[0..n), however many calls it takes. */
+static int rpcc_write_all(struct rpcc *c, struct iovec *iov, int n)
 {
 	ssize_t w;
 
 	while (n > 0) {
-		w = transport_write(c->conn, p, n);
+		if (!iov->iov_len) {
+			iov++;
+			n--;
+			continue;
+		}
+		w = transport_writev(c->conn, iov, n);
 		if (w < 0)
 			return w == -EAGAIN ? -ETIMEDOUT : (int)w;
 		if (w == 0)
 			return -ENOTCONN;
-		p += w;
-		n -= (size_t)w;
+		for (; n > 0 && (size_t)w >= iov->iov_len; n--, iov++)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
 	return 0;
 }
@@ -175,45 +187,65 @@ static int rpcc_write_all(struct rpcc *c, const uint8_t *p, size_t n)
 /*
  * Encode m and write it as one frame.  The body is encoded after four
  * reserved bytes so that an uncompressed frame needs no second copy: the
- * header is written in place.  Only compressible-sized bodies on a zstd
- * connection go through frame_wrap.
+ * header is written in place.  A large WRITE payload is not copied into
+ * the frame at all: the message is encoded without it (data_follows) and
+ * the payload goes out from the caller's buffer, in its place, in one
+ * gathered write.  Only compressible-sized bodies on a zstd connection go
+ * through frame_wrap.
  */
 static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
 			 const struct timespec *deadline)
 {
+	int zstd = (c->features & PROTO_FEAT_ZSTD) != 0;
+	struct iovec iov[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
+	struct proto_msg head;
 	struct buf body, framed;
-	const uint8_t *p;
-	size_t n, blen;
+	size_t blen, gap;
 	int rc;
 
 	buf_init(&body, PROTO_MAX_FRAME + FRAME_HDR_LEN);
 	buf_init(&framed, PROTO_MAX_FRAME + FRAME_HDR_LEN);
-	rc = buf_reserve(&body, 512 + m->data_len); /* no regrowth */
+	if (!zstd && m->kind == PROTO_REQ && m->op == PROTO_OP_WRITE &&
+	    m->data_len >= RPCC_GATHER_MIN) {
+		head = *m;
+		head.data_follows = 1;
+		m = &head;
+		iov[1].iov_base = (void *)m->data;
+		iov[1].iov_len = m->data_len;
+	}
+	rc = buf_reserve(&body, 512 + m->data_len - iov[1].iov_len);
 	if (rc)
 		goto out;
 	body.len = FRAME_HDR_LEN;
-	rc = proto_encode(m, &body);
+	rc = proto_encode_gap(m, &body, &gap);
 	if (rc)
 		goto out;
-	blen = body.len - FRAME_HDR_LEN;
-	if ((c->features & PROTO_FEAT_ZSTD) && blen >= FRAME_ZSTD_MIN) {
+	blen = body.len - FRAME_HDR_LEN + iov[1].iov_len;
+	if (iov[1].iov_len) {
+		iov[0].iov_base = body.p;
+		iov[0].iov_len = gap;
+		iov[2].iov_base = body.p + gap;
+		iov[2].iov_len = body.len - gap;
+	} else if (zstd && blen >= FRAME_ZSTD_MIN) {
 		rc = frame_wrap(&framed, body.p + FRAME_HDR_LEN, blen, 1);
 		if (rc)
 			goto out;
-		p = framed.p;
-		n = framed.len;
+		iov[0].iov_base = framed.p;
+		iov[0].iov_len = framed.len;
 	} else {
+		iov[0].iov_base = body.p;
+		iov[0].iov_len = body.len;
+	}
+	if (iov[0].iov_base == body.p) {
 		body.p[0] = (uint8_t)(blen >> 24);
 		body.p[1] = (uint8_t)(blen >> 16);
 		body.p[2] = (uint8_t)(blen >> 8);
 		body.p[3] = (uint8_t)blen;
-		p = body.p;
-		n = body.len;
 	}
 	rc = rpcc_wlock(c, deadline);
 	if (rc)
 		goto out;
-	rc = rpcc_write_all(c, p, n);
+	rc = rpcc_write_all(c, iov, 3);
 	if (rc)
 		rpcc_kill(c); /* a partial frame poisons the stream */
 	pthread_mutex_unlock(&c->wlock);

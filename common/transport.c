@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -765,6 +766,31 @@ ssize_t transport_write(struct transport_conn *c, const void *p, size_t n)
 		r = send(c->fd, p, n, MSG_NOSIGNAL);
 		if (r < 0 && errno == ENOTSOCK)
 			r = write(c->fd, p, n);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+ssize_t transport_writev(struct transport_conn *c, const struct iovec *iov,
+			 int n)
+{
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)n};
+	ssize_t r;
+
+	if (c->ssl) {
+		/* One record stream: the first piece with bytes, then the
+		 * caller's loop comes back for the rest. */
+		for (; n > 0 && !iov->iov_len; n--)
+			iov++;
+		return n > 0 ? transport_write(c, iov->iov_base, iov->iov_len)
+			     : 0;
+	}
+	do {
+		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (r < 0 && errno == ENOTSOCK)
+			r = writev(c->fd, iov, n);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;

@@ -32,6 +32,7 @@ struct transport_tls_opts {
 
 struct transport_listener;
 struct transport_conn;
+struct iovec;
 
 int transport_parse(const char *s, struct transport_ep *ep, const char **why);
 /* Human-readable form of ep into out. */
@@ -64,6 +65,9 @@ int transport_fd(const struct transport_conn *c);
 ssize_t transport_read(struct transport_conn *c, void *p,
 		       size_t n); /* 0 = EOF */
 ssize_t transport_write(struct transport_conn *c, const void *p, size_t n);
+/* Gathered write; may be short like transport_write (TLS: one piece). */
+ssize_t transport_writev(struct transport_conn *c, const struct iovec *iov,
+			 int n);
 /* For unix sockets: the peer's uid/gid/pid; -ENOTSUP otherwise. */
 int transport_peer_cred(const struct transport_conn *c, uid_t *uid, gid_t *gid,
 			pid_t *pid);
