@@ -91,13 +91,15 @@ void *buf_steal(struct buf *b, size_t *len)
  * when the call is done.  glibc serves such sizes with mmap(2) at first and
  * trims freed heap back to the kernel, so each call faulted in, and zeroed,
  * fresh pages, and each munmap made every thread's CPU flush its TLB.
- * Buffers below 8 MiB now come from the heap, and up to 64 MiB of free heap
- * stays mapped per arena: memory the process already used, reused.  Arenas
+ * Buffers below 32 MiB (glibc's ceiling for this setting) now come from
+ * the heap, the s3 backend's 8 MiB read-ahead windows included, and up to
+ * 64 MiB of free heap stays mapped per arena: memory the process already
+ * used, reused.  Arenas
  * are one per CPU instead of glibc's eight: a buffer freed in one arena is
  * reused only there, so with many arenas each grew to its own peak (the
  * mount's client went from 47 to 128 MiB resident).
  */
-#define BUF_MMAP_THRESHOLD (8 << 20)
+#define BUF_MMAP_THRESHOLD (32 << 20)
 #define BUF_TRIM_THRESHOLD (64 << 20)
 
 void buf_keep_payload_memory(void)
