@@ -31,7 +31,7 @@ bool s3b_bit(const struct s3b_bits *b, uint64_t i)
 	return i / 64 < b->nw && (b->w[i / 64] >> (i % 64) & 1);
 }
 
-int s3b_bit_set(struct s3b_bits *b, uint64_t i)
+int s3b_bits_reserve(struct s3b_bits *b, uint64_t i)
 {
 	if (i / 64 >= b->nw) {
 		size_t nw = b->nw ? b->nw : 16;
@@ -46,8 +46,16 @@ int s3b_bit_set(struct s3b_bits *b, uint64_t i)
 		b->w = w;
 		b->nw = nw;
 	}
-	b->w[i / 64] |= 1ull << (i % 64);
 	return 0;
+}
+
+int s3b_bit_set(struct s3b_bits *b, uint64_t i)
+{
+	int ret = s3b_bits_reserve(b, i);
+
+	if (!ret)
+		b->w[i / 64] |= 1ull << (i % 64);
+	return ret;
 }
 
 void s3b_bit_clear(struct s3b_bits *b, uint64_t i)
@@ -270,12 +278,15 @@ int s3b_stage_ensure(struct s3b_stage *sg, uint64_t from, uint64_t to)
 			pthread_cond_wait(&sg->cv, &sg->lock);
 			continue;
 		}
-		/* grow the sets so fetch_run's bit updates cannot fail */
-		if (s3b_bit_set(&sg->fetching, last) ||
-		    s3b_bit_set(&sg->present, last + 1))
+		/*
+		 * Grow the sets so fetch_run's bit updates cannot fail, and
+		 * change no bit doing it: last may be another fetch's, and
+		 * last + 1 a block written since (present, dirty), which a
+		 * cleared bit would have fetched again over its new bytes.
+		 */
+		if (s3b_bits_reserve(&sg->fetching, last) ||
+		    s3b_bits_reserve(&sg->present, last + 1))
 			return -ENOMEM;
-		s3b_bit_clear(&sg->fetching, last);
-		s3b_bit_clear(&sg->present, last + 1);
 		for (e = b + 1; e <= last && need_fetch(sg, e) &&
 				!s3b_bit(&sg->fetching, e);
 		     e++)

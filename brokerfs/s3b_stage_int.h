@@ -134,6 +134,8 @@ struct s3b_store {
 /* bits */
 bool s3b_bit(const struct s3b_bits *b, uint64_t i);
 int s3b_bit_set(struct s3b_bits *b, uint64_t i);
+/* Grow b so that bit i exists, changing no bit; 0 or -ENOMEM. */
+int s3b_bits_reserve(struct s3b_bits *b, uint64_t i);
 void s3b_bit_clear(struct s3b_bits *b, uint64_t i);
 void s3b_bits_clear_from(struct s3b_bits *b, uint64_t i);
 bool s3b_bits_any(const struct s3b_bits *b, uint64_t from, uint64_t to);

@@ -674,6 +674,42 @@ out:
 	free(buf);
 }
 
+/*
+ * Writes out of order: block 3 written whole, then a partial write into
+ * block 2 fetches block 2.  That fetch must leave block 3 present: once it
+ * forgot block 3, so the upload fetched the base's bytes over its new ones.
+ */
+static void test_fetch_keeps_neighbour(struct s3_http *h)
+{
+	size_t n = 6 * MiB;
+	unsigned char *obj = malloc(n), *buf = malloc(MiB);
+	struct s3b_base base = {.key = K("neighbour"), .size = n};
+	struct s3b_store *st;
+	struct s3b_stage *sg;
+	char d[300], etag[S3_ETAG_MAX];
+
+	memset(obj, 0, n);
+	CHECK_EQ(put_obj(h, base.key, obj, n, etag), 0);
+	base.etag = etag;
+	new_dir(d, sizeof(d));
+	st = open_store(d, 5 * MiB, 0);
+	if (!st)
+		goto out;
+	CHECK_EQ(s3b_stage_get(st, h, FSID, &base, &sg), 0);
+	fill(buf, MiB);
+	CHECK_EQ(s3b_stage_write(sg, buf, MiB, 3 * MiB), 0);
+	memcpy(obj + 3 * MiB, buf, MiB);
+	CHECK_EQ(s3b_stage_write(sg, buf, 16384, 2 * MiB + 16384), 0);
+	memcpy(obj + 2 * MiB + 16384, buf, 16384);
+	CHECK_EQ(s3b_stage_flush(sg, etag), 0);
+	CHECK(same_object(h, base.key, obj, n));
+	s3b_stage_put(sg);
+	s3b_store_close(st);
+out:
+	free(obj);
+	free(buf);
+}
+
 /* 40 MiB in 5 MiB parts; then a one-byte change sends one part. */
 static void test_large(struct s3_http *h)
 {
@@ -1099,6 +1135,7 @@ int main(void)
 		goto out;
 	test_model(h);
 	test_lazy(h);
+	test_fetch_keeps_neighbour(h);
 	test_large(h);
 	rgw_gc();
 	test_errors(h);
