@@ -10,6 +10,7 @@
 #ifndef OCCFS_BACKEND_H
 #define OCCFS_BACKEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct proto_msg;
@@ -103,6 +104,12 @@ struct backend_ops {
 	 * client skip them (FLUSH: the NOFLUSH feature of HELLO).
 	 */
 	uint64_t dlp_only_ops;
+	/*
+	 * Writes are staged on the broker's disk and go to the store at
+	 * close or fsync: a file written may hold far more than the guest's
+	 * per-mount dirty-page limit (the STAGED flag of HELLO).
+	 */
+	bool stages_writes;
 };
 
 #define BACKEND_OP_BIT(op) (UINT64_C(1) << (op))

@@ -773,6 +773,7 @@ static int s3b_dispatch(struct backend_session *s, const struct proto_msg *req,
 
 const struct backend_ops backend_s3 = {
     .name = "s3",
+    .stages_writes = true,
     .check = s3b_check,
     .start = s3b_start,
     .stop = s3b_stop,

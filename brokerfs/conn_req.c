@@ -243,7 +243,8 @@ static void conn_opened(struct conn *c, struct job *j)
 	m.version = PROTO_VERSION;
 	m.features = c->features;
 	m.max_payload = c->max_payload;
-	m.flags = c->sess->rdonly ? PROTO_HELLO_RDONLY : 0;
+	m.flags = (c->sess->rdonly ? PROTO_HELLO_RDONLY : 0) |
+		  (c->sess->ops->stages_writes ? PROTO_HELLO_STAGED : 0);
 	m.ino = 1;
 	m.name = c->sess->claims.filesystem_id; /* borrowed */
 	conn_send(c, &m);

@@ -481,6 +481,13 @@ static int stage_create(struct s3b_store *st, struct s3_http *http,
 	if (ret)
 		goto out;
 done:
+	/*
+	 * Uploads read whole parts, and a part's bytes are in the page
+	 * cache, written a moment ago.  Read-ahead past a part would only
+	 * fill pages of ranges not written yet (holes of a file being
+	 * written out of order, or one sized first) with zeros.
+	 */
+	posix_fadvise(sg->fd, 0, 0, POSIX_FADV_RANDOM);
 	*out = sg;
 	return 0;
 out:

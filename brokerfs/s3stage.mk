@@ -20,3 +20,5 @@ TESTS += tests/s3/bg-upload.sh
 EXTRA_DIST += tests/s3/bg-upload.sh
 TESTS += tests/s3/keyorder.sh
 EXTRA_DIST += tests/s3/keyorder.sh
+TESTS += tests/s3/writeback.sh
+EXTRA_DIST += tests/s3/writeback.sh

@@ -47,6 +47,9 @@ struct buf;
 
 /* HELLO reply flags. */
 #define PROTO_HELLO_RDONLY 0x1u /* intent read/preview: mutations get EROFS */
+/* Writes are staged at the broker, uploaded at close/fsync (s3): the client
+ * may let the whole host's dirty-page limit govern its writeback. */
+#define PROTO_HELLO_STAGED 0x2u
 
 /* Message kinds: element 0 of every frame. */
 enum proto_kind { PROTO_REQ = 0, PROTO_REP = 1, PROTO_PUSH = 2 };

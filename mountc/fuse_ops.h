@@ -22,6 +22,9 @@ struct fuse_ops_cfg {
 	unsigned max_threads;	 /* FUSE worker threads; 0 = default */
 	int read_ahead_kb;  /* the mount's read-ahead; 0 = 1 MiB, < 0 = kernel's
 			     */
+	int dirty_ratio;    /* > 0: the mount may hold this percent of the
+			       host's dirty limit, no strict per-mount
+			       limit; 0 = the kernel's */
 	const char *fsname; /* shown in /proc/mounts: the endpoint */
 	const char
 	    *extra_opts; /* passed through to fuse_session_new (-o ...) */

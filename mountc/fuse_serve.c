@@ -136,34 +136,56 @@ static int fo_bdi(const char *path, char *bdi, size_t len)
 	return rc;
 }
 
-static void fo_readahead(void)
+/* Write one attribute of the bdi; -errno (not root: the kernel's stays). */
+static int fo_bdi_set(const char *bdi, const char *attr, int value)
 {
-	char bdi[32], path[96], val[16];
-	int fd,
-	    kb = fo.cfg.read_ahead_kb ? fo.cfg.read_ahead_kb : FO_READAHEAD_KB;
+	char path[96], val[16];
 	ssize_t n;
+	int fd, err;
 
-	if (kb < 0 || !fo_mnt_real[0])
-		return;
-	if (fo_bdi(fo_mnt_real, bdi, sizeof(bdi))) {
-		log_debug("read-ahead: %s not found in mountinfo", fo_mnt_real);
-		return;
-	}
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", bdi);
-	snprintf(val, sizeof(val), "%d\n", kb);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/%s", bdi, attr);
+	snprintf(val, sizeof(val), "%d\n", value);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	n = fd < 0 ? -1 : write(fd, val, strlen(val));
-	if (n < 0) /* not root: the kernel's default stays */
-		log_debug("read-ahead: %s: %m", path);
-	else
-		log_debug("read-ahead of %s set to %d KiB", fo_mnt_real, kb);
+	err = n < 0 ? errno : 0;
+	if (n < 0)
+		log_debug("%s: %s", path, strerror(err));
 	if (fd >= 0)
 		close(fd);
+	return -err;
+}
+
+/*
+ * The mount's bdi: read-ahead (above), and its dirty-page limit.  The
+ * kernel lets a FUSE mount hold 1% of the host's dirty limit, strictly.
+ * Where the broker stages writes (s3: it acknowledges them at disk speed
+ * and uploads at close), a large file's writeback then runs into that
+ * limit and goes out in 16 KiB WRITEs instead of 1 MiB ones, half the
+ * throughput; max_dirty_ratio lifts it.
+ */
+static void fo_bdi_tune(void)
+{
+	int kb = fo.cfg.read_ahead_kb ? fo.cfg.read_ahead_kb : FO_READAHEAD_KB;
+	char bdi[32];
+
+	if (!fo_mnt_real[0] || (kb < 0 && fo.cfg.dirty_ratio <= 0))
+		return;
+	if (fo_bdi(fo_mnt_real, bdi, sizeof(bdi))) {
+		log_debug("bdi: %s not found in mountinfo", fo_mnt_real);
+		return;
+	}
+	if (kb >= 0 && !fo_bdi_set(bdi, "read_ahead_kb", kb))
+		log_debug("read-ahead of %s set to %d KiB", fo_mnt_real, kb);
+	if (fo.cfg.dirty_ratio > 0 &&
+	    !fo_bdi_set(bdi, "max_ratio", fo.cfg.dirty_ratio) &&
+	    !fo_bdi_set(bdi, "strict_limit", 0))
+		log_debug("dirty pages of %s: up to %d%% of the host's limit",
+			  fo_mnt_real, fo.cfg.dirty_ratio);
 }
 
 void fuse_serve_first_op(void)
 {
-	pthread_once(&fo_ra_once, fo_readahead);
+	pthread_once(&fo_ra_once, fo_bdi_tune);
 }
 
 /* ---- pushes ------------------------------------------------------------- */

@@ -48,7 +48,7 @@ static void usage(FILE *f)
 		"allow_other\n"
 		"  default_permissions|nodefault_permissions max_threads=N "
 		"ro|rw\n"
-		"  read_ahead_kb=N spin_us=N\n"
+		"  read_ahead_kb=N spin_us=N max_dirty_ratio=N\n"
 		"  and generic mount options (nosuid, nodev, noexec, noatime, "
 		"...)\n"
 		"See mount.occfs(8).\n",
@@ -137,6 +137,10 @@ static void mountc_cfg(const struct mount_opts *o, const struct proto_msg *h,
 	cfg->debug = o->debug;
 	cfg->max_threads = o->max_threads;
 	cfg->read_ahead_kb = o->read_ahead_kb ? (int)o->read_ahead_kb : -1;
+	cfg->dirty_ratio = o->max_dirty_ratio >= 0 ? o->max_dirty_ratio
+			   : (h->flags & PROTO_HELLO_STAGED)
+			       ? MOUNT_OPTS_STAGED_DIRTY_RATIO
+			       : 0;
 	cfg->fsname = o->spec;
 	cfg->extra_opts = o->fuse_opts;
 }

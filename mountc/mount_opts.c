@@ -86,6 +86,7 @@ void mount_opts_init(struct mount_opts *o)
 	o->default_permissions = 1;
 	o->read_ahead_kb = MOUNT_OPTS_READAHEAD_KB;
 	o->spin_us = MOUNT_OPTS_SPIN_US;
+	o->max_dirty_ratio = -1;
 }
 
 void mount_opts_cleanup(struct mount_opts *o)
@@ -186,6 +187,17 @@ static int mount_opts_valued(struct mount_opts *o, const char *key,
 			    "option 'read_ahead_kb': '%s' is "
 			    "not a number in [0, %u]",
 			    v, MOUNT_OPTS_MAX_READAHEAD_KB);
+		return 0;
+	}
+	if (strcmp(key, "max_dirty_ratio") == 0) {
+		unsigned r;
+
+		if (mount_opts_uint(v, 0, 100, &r))
+			return mount_opts_fail(err, len,
+					       "option 'max_dirty_ratio': '%s' "
+					       "is not a number in [0, 100]",
+					       v);
+		o->max_dirty_ratio = (int)r;
 		return 0;
 	}
 	if (strcmp(key, "spin_us") == 0) {

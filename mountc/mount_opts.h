@@ -22,6 +22,8 @@
 #define MOUNT_OPTS_MAX_READAHEAD_KB 65536u /* 64 MiB */
 #define MOUNT_OPTS_SPIN_US 50u		   /* default spin_us */
 #define MOUNT_OPTS_MAX_SPIN_US 1000u
+/* max_dirty_ratio when the broker stages writes (HELLO STAGED) */
+#define MOUNT_OPTS_STAGED_DIRTY_RATIO 50
 
 struct mount_opts {
 	const char *spec;	/* broker endpoint (points into argv) */
@@ -34,6 +36,9 @@ struct mount_opts {
 	unsigned max_threads;	/* 0 = libfuse's default */
 	unsigned read_ahead_kb; /* KiB; 0 = leave the kernel's value */
 	unsigned spin_us;	/* busy-poll for a reply; 0 = never */
+	int max_dirty_ratio;	/* percent of the host's dirty limit; 0 =
+				   the kernel's strict per-mount limit; -1 =
+				   not given (decided by HELLO) */
 	int foreground, debug, verbose, sloppy, fake;
 	int help, version; /* -h / -V: print and exit 0 */
 	/* Generic mount flags for libfuse, comma-separated, last one wins. */

@@ -113,6 +113,15 @@ static void test_ours(void)
 	CHECK_EQ(o.spin_us, 1000);
 	CHECK_EQ(MC("s", "d", "-o", "handle=/h,spin_us=1001"), -EINVAL);
 	CHECK_EQ(MC("s", "d", "-o", "handle=/h,spin_us=x"), -EINVAL);
+	/* max_dirty_ratio: unset (-1) unless given; a percentage. */
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h"), 0);
+	CHECK_EQ(o.max_dirty_ratio, -1);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,max_dirty_ratio=0"), 0);
+	CHECK_EQ(o.max_dirty_ratio, 0);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,max_dirty_ratio=100"), 0);
+	CHECK_EQ(o.max_dirty_ratio, 100);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,max_dirty_ratio=101"), -EINVAL);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,max_dirty_ratio=-1"), -EINVAL);
 	/* Duplicates: the last one wins. */
 	CHECK_EQ(MC("s", "d", "-o", "handle=/a,ro,writeback", "-o",
 		    "nowriteback,handle=/b,rw,default_permissions,writeback,"
