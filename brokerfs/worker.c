@@ -108,7 +108,9 @@ static ssize_t worker_send(struct job *j, size_t payload)
 	if (n <= 0 || j->tail || !payload || (size_t)n < j->out.len)
 		return n;
 	m = datapipe_to_socket(j->conn->fd);
-	return m < 0 ? m : n + m;
+	/* The head went out: count it even if the payload fails (the loop
+	 * then meets the socket's error and closes). */
+	return m < 0 ? n : n + m;
 }
 
 /*
