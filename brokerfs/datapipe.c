@@ -36,6 +36,7 @@
 struct datapipe {
 	int rd, wr;   /* -1: not made yet (or dropped) */
 	size_t slots; /* pages the pipe can reference */
+	size_t page;  /* the page size, which slots count */
 	size_t held;  /* bytes in it for the reply being sent */
 	int offered;  /* the current job may leave its payload here */
 	int broken;   /* cannot be made on this thread: always copy */
@@ -99,6 +100,7 @@ static int datapipe_make(void)
 	dp.rd = fds[0];
 	dp.wr = fds[1];
 	dp.slots = (size_t)sz / (size_t)pg;
+	dp.page = (size_t)pg;
 	dp.held = 0;
 	pthread_setspecific(datapipe_key, &dp);
 	return 0;
@@ -111,14 +113,13 @@ void datapipe_offer(int ok)
 
 ssize_t datapipe_fill(int fd, uint64_t off, size_t len)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	loff_t pos = (loff_t)off;
 	ssize_t n;
 
 	if (!dp.offered || dp.held || len > PROTO_MAX_PAYLOAD ||
 	    off > (uint64_t)INT64_MAX - len || datapipe_make())
 		return -EAGAIN;
-	if ((off % pg + len + pg - 1) / pg > dp.slots)
+	if ((off % dp.page + len + dp.page - 1) / dp.page > dp.slots)
 		return -EAGAIN;
 	while (dp.held < len) {
 		n = splice(fd, &pos, dp.wr, NULL, len - dp.held,

@@ -221,26 +221,22 @@ static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
 	if (rc)
 		goto out;
 	blen = body.len - FRAME_HDR_LEN + iov[1].iov_len;
-	if (iov[1].iov_len) {
-		iov[0].iov_base = body.p;
-		iov[0].iov_len = gap;
-		iov[2].iov_base = body.p + gap;
-		iov[2].iov_len = body.len - gap;
-	} else if (zstd && blen >= FRAME_ZSTD_MIN) {
+	if (!iov[1].iov_len && zstd && blen >= FRAME_ZSTD_MIN) {
 		rc = frame_wrap(&framed, body.p + FRAME_HDR_LEN, blen, 1);
 		if (rc)
 			goto out;
 		iov[0].iov_base = framed.p;
 		iov[0].iov_len = framed.len;
 	} else {
-		iov[0].iov_base = body.p;
-		iov[0].iov_len = body.len;
-	}
-	if (iov[0].iov_base == body.p) {
 		body.p[0] = (uint8_t)(blen >> 24);
 		body.p[1] = (uint8_t)(blen >> 16);
 		body.p[2] = (uint8_t)(blen >> 8);
 		body.p[3] = (uint8_t)blen;
+		/* Without a payload apart, gap is SIZE_MAX: all in piece 0. */
+		iov[0].iov_base = body.p;
+		iov[0].iov_len = iov[1].iov_len ? gap : body.len;
+		iov[2].iov_base = body.p + iov[0].iov_len;
+		iov[2].iov_len = body.len - iov[0].iov_len;
 	}
 	rc = rpcc_wlock(c, deadline);
 	if (rc)
