@@ -66,6 +66,9 @@ struct local_file {
 	/* LOCAL_FILE: large WRITEs through this handle one at a time (see
 	 * local_data_write). */
 	pthread_mutex_t write_lock;
+	/* write_lock: the run of large sequential WRITEs not yet handed to
+	 * the disk (local_data_write_behind). */
+	uint64_t behind_start, behind_end;
 	/* Directory stream state, all under dir_lock (READDIRPLUS calls on one
 	 * handle may arrive on two workers). */
 	pthread_mutex_t dir_lock;

@@ -30,6 +30,7 @@
 
 #define COPY_MAX (128u * 1024u * 1024u) /* bytes per COPY_FILE_RANGE */
 #define LOCAL_QUICK_WRITE (16 * 1024)	/* local_data_write_quick */
+#define LOCAL_WRITE_BEHIND (8u << 20)	/* local_data_write_behind */
 
 /* ---- the open-file table ------------------------------------------------ */
 
@@ -513,6 +514,30 @@ static bool write_grows(struct backend_session *s, struct local_file *f,
 	       off + len > (uint64_t)st.st_size;
 }
 
+/*
+ * Write-behind: once a handle has written LOCAL_WRITE_BEHIND bytes in a
+ * row with large WRITEs, start the disk writes of that run now
+ * (sync_file_range, which does not wait for them).  The host otherwise
+ * keeps everything dirty until fsync(2), or until the machine's
+ * background dirty limit, a tenth of its memory; a guest that streams a
+ * large file and then calls fsync (or closes it and the broker flushes)
+ * would wait for all of it at the end.  Rewrites in place and small
+ * writes are left to the page cache.  Called under write_lock.
+ */
+static void local_data_write_behind(struct local_file *f, uint64_t off,
+				    size_t len)
+{
+	if (off != f->behind_end || f->behind_end < f->behind_start)
+		f->behind_start = off;
+	f->behind_end = off + len;
+	if (f->behind_end - f->behind_start >= LOCAL_WRITE_BEHIND) {
+		(void)sync_file_range(f->fd, (off_t)f->behind_start,
+				      (off_t)(f->behind_end - f->behind_start),
+				      SYNC_FILE_RANGE_WRITE);
+		f->behind_start = f->behind_end;
+	}
+}
+
 /* On an O_APPEND file Linux pwrite appends whatever the offset. */
 int local_data_write(struct backend_session *s, const struct proto_msg *req,
 		     struct proto_msg *rep)
@@ -566,6 +591,8 @@ int local_data_write(struct backend_session *s, const struct proto_msg *req,
 		done += (size_t)n;
 	}
 	rep->len = done;
+	if (serial && done && !(f->oflags & O_APPEND))
+		local_data_write_behind(f, req->off, done);
 	if (done)
 		local_dlp_wrote(f);
 out:

@@ -184,6 +184,22 @@ static int rpcc_write_all(struct rpcc *c, struct iovec *iov, int n)
 	return 0;
 }
 
+/* Move exactly n bytes from pipe_fd into the connection. */
+static int rpcc_splice_all(struct rpcc *c, int pipe_fd, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = transport_splice_in(c->conn, pipe_fd, n);
+		if (w < 0)
+			return w == -EAGAIN ? -ETIMEDOUT : (int)w;
+		if (w == 0)
+			return -EIO; /* the pipe held less than promised */
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /*
  * Encode m and write it as one frame.  The body is encoded after four
  * reserved bytes so that an uncompressed frame needs no second copy: the
@@ -191,9 +207,10 @@ static int rpcc_write_all(struct rpcc *c, struct iovec *iov, int n)
  * the frame at all: the message is encoded without it (data_follows) and
  * the payload goes out from the caller's buffer, in its place, in one
  * gathered write.  Only compressible-sized bodies on a zstd connection go
- * through frame_wrap.
+ * through frame_wrap.  With data_fd >= 0 the WRITE payload (data_len
+ * bytes, data unused) is spliced from that pipe in its place instead.
  */
-static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
+static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m, int data_fd,
 			 const struct timespec *deadline)
 {
 	int zstd = (c->features & PROTO_FEAT_ZSTD) != 0;
@@ -203,10 +220,12 @@ static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
 	size_t blen, gap;
 	int rc;
 
+	if (data_fd >= 0 && (zstd || !m->data_len))
+		return -EINVAL; /* rpcc_call_spliced checked the connection */
 	buf_init(&body, PROTO_MAX_FRAME + FRAME_HDR_LEN);
 	buf_init(&framed, PROTO_MAX_FRAME + FRAME_HDR_LEN);
 	if (!zstd && m->kind == PROTO_REQ && m->op == PROTO_OP_WRITE &&
-	    m->data_len >= RPCC_GATHER_MIN) {
+	    (m->data_len >= RPCC_GATHER_MIN || data_fd >= 0)) {
 		head = *m;
 		head.data_follows = 1;
 		m = &head;
@@ -241,7 +260,15 @@ static int rpcc_send_msg(struct rpcc *c, const struct proto_msg *m,
 	rc = rpcc_wlock(c, deadline);
 	if (rc)
 		goto out;
-	rc = rpcc_write_all(c, iov, 3);
+	if (data_fd < 0) {
+		rc = rpcc_write_all(c, iov, 3);
+	} else {
+		rc = rpcc_write_all(c, iov, 1);
+		if (!rc)
+			rc = rpcc_splice_all(c, data_fd, iov[1].iov_len);
+		if (!rc)
+			rc = rpcc_write_all(c, iov + 2, 1);
+	}
 	if (rc)
 		rpcc_kill(c); /* a partial frame poisons the stream */
 	pthread_mutex_unlock(&c->wlock);
@@ -605,7 +632,8 @@ static void rpcc_drain(struct rpcc *c, struct rpcc_slot *s,
 	rpcc_pass_token(c);
 }
 
-int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
+static int rpcc_call_fd(struct rpcc *c, struct proto_msg *req,
+			struct proto_msg *rep, int data_fd)
 {
 	struct rpcc_slot *s = NULL;
 	struct timespec dl;
@@ -621,7 +649,7 @@ int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 		return rc;
 	/* Published before sending so another thread may INTERRUPT it. */
 	__atomic_store_n(&req->id, s->id, __ATOMIC_RELEASE);
-	rc = rpcc_send_msg(c, req, &dl);
+	rc = rpcc_send_msg(c, req, data_fd, &dl);
 	pthread_mutex_lock(&c->lock);
 	if (!rc)
 		rc = rpcc_wait(c, s, &dl);
@@ -641,6 +669,25 @@ int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
 	return rc;
 }
 
+int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep)
+{
+	return rpcc_call_fd(c, req, rep, -1);
+}
+
+int rpcc_call_spliced(struct rpcc *c, struct proto_msg *req,
+		      struct proto_msg *rep, int pipe_fd)
+{
+	if (pipe_fd < 0 || req->op != PROTO_OP_WRITE || !rpcc_can_splice(c))
+		return -EINVAL;
+	return rpcc_call_fd(c, req, rep, pipe_fd);
+}
+
+int rpcc_can_splice(const struct rpcc *c)
+{
+	return !(c->features & PROTO_FEAT_ZSTD) &&
+	       transport_can_splice(c->conn);
+}
+
 int rpcc_send(struct rpcc *c, struct proto_msg *req)
 {
 	struct timespec dl;
@@ -654,7 +701,7 @@ int rpcc_send(struct rpcc *c, struct proto_msg *req)
 	}
 	req->id = ++c->seq << RPCC_SLOT_BITS;
 	pthread_mutex_unlock(&c->lock);
-	return rpcc_send_msg(c, req, &dl);
+	return rpcc_send_msg(c, req, -1, &dl);
 }
 
 /* ---- HELLO -------------------------------------------------------------- */
@@ -735,7 +782,7 @@ static int rpcc_hello(struct rpcc *c, const struct rpcc_opts *o,
 	req.max_payload = o->max_payload ? o->max_payload : PROTO_MAX_PAYLOAD;
 	req.data = (const uint8_t *)o->handle;
 	req.data_len = o->handle_len;
-	rc = rpcc_send_msg(c, &req, dl);
+	rc = rpcc_send_msg(c, &req, -1, dl);
 	if (rc)
 		return rc;
 	rc = rpcc_read_msg(c, rep);

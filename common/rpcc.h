@@ -63,6 +63,16 @@ int rpcc_run(struct rpcc *c);
  * At most 64 calls are in flight; more callers wait (within the timeout).
  */
 int rpcc_call(struct rpcc *c, struct proto_msg *req, struct proto_msg *rep);
+/*
+ * rpcc_call for a WRITE whose payload (req->data_len bytes; req->data is
+ * not used) waits in the pipe pipe_fd: it is spliced into the connection
+ * as the frame goes out, so it never passes through this process's memory.
+ * Only where rpcc_can_splice (a plain connection without zstd); -EINVAL
+ * otherwise.  Whatever the result, the pipe's contents are undefined after.
+ */
+int rpcc_call_spliced(struct rpcc *c, struct proto_msg *req,
+		      struct proto_msg *rep, int pipe_fd);
+int rpcc_can_splice(const struct rpcc *c);
 /* Send a request that has no reply (FORGET, INTERRUPT). */
 int rpcc_send(struct rpcc *c, struct proto_msg *req);
 /* Negotiated values. */

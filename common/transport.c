@@ -797,6 +797,27 @@ ssize_t transport_writev(struct transport_conn *c, const struct iovec *iov,
 	return r;
 }
 
+int transport_can_splice(const struct transport_conn *c)
+{
+	return c->ssl == NULL;
+}
+
+ssize_t transport_splice_in(struct transport_conn *c, int pipe_fd, size_t n)
+{
+	ssize_t r;
+
+	if (c->ssl)
+		return -ENOTSUP;
+	/* SPLICE_F_MORE: the frame's tail follows at once. */
+	do {
+		r = splice(pipe_fd, NULL, c->fd, NULL, n,
+			   SPLICE_F_MOVE | SPLICE_F_MORE);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
 int transport_peer_cred(const struct transport_conn *c, uid_t *uid, gid_t *gid,
 			pid_t *pid)
 {

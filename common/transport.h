@@ -68,6 +68,13 @@ ssize_t transport_write(struct transport_conn *c, const void *p, size_t n);
 /* Gathered write; may be short like transport_write (TLS: one piece). */
 ssize_t transport_writev(struct transport_conn *c, const struct iovec *iov,
 			 int n);
+/*
+ * Move up to n bytes from the pipe pipe_fd into the connection by
+ * splice(2), without a copy in user space; may be short like
+ * transport_write.  -ENOTSUP on TLS, where bytes must be encrypted.
+ */
+ssize_t transport_splice_in(struct transport_conn *c, int pipe_fd, size_t n);
+int transport_can_splice(const struct transport_conn *c);
 /* For unix sockets: the peer's uid/gid/pid; -ENOTSUP otherwise. */
 int transport_peer_cred(const struct transport_conn *c, uid_t *uid, gid_t *gid,
 			pid_t *pid);

@@ -1,7 +1,7 @@
 /*
- * fuse_int.h - state shared by fuse_ops.c (the operations) and
- * fuse_serve.c (the session that mounts, serves and takes pushes).
- * Private to those two files; everyone else uses fuse_ops.h.
+ * fuse_int.h - state shared by fuse_ops.c (the operations), fuse_write.c
+ * (WRITE) and fuse_serve.c (the session that mounts, serves and takes
+ * pushes).  Private to those files; everyone else uses fuse_ops.h.
  */
 #ifndef OCCFS_FUSE_INT_H
 #define OCCFS_FUSE_INT_H
@@ -62,6 +62,20 @@ uint64_t fo_now_ns(void);
 void fuse_serve_init(void *userdata, struct fuse_conn_info *conn);
 
 /* Called by every request: the first one sets the read-ahead (once). */
+/* Calls (fuse_ops.c). */
+void fo_req(struct proto_msg *m, uint32_t op, uint64_t ino);
+/*
+ * Call the broker for r; returns 0 or a positive errno for the kernel.
+ * With pipe_fd >= 0, req is a WRITE whose payload waits in that pipe
+ * (rpcc_call_spliced); *sent is then set once the broker has read the
+ * whole frame, i.e. the pipe was drained.
+ */
+int fo_call_pipe(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep,
+		 int pipe_fd, int *sent);
+/* WRITE (fuse_write.c); setup picks the path at INIT. */
+void fuse_write_setup(struct fuse_conn_info *conn);
+void fo_write_buf(fuse_req_t r, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		  off_t off, struct fuse_file_info *fi);
 void fuse_serve_first_op(void);
 
 /*

@@ -16,7 +16,8 @@
  * every request fails with EACCES.  There is no transparent reconnect: the
  * handle was scrubbed at mount time, so unmount and mount with a new one.
  *
- * Mounting, serving and the broker's pushes are in fuse_serve.c.
+ * Mounting, serving and the broker's pushes are in fuse_serve.c; WRITE is
+ * in fuse_write.c.
  */
 #define FUSE_USE_VERSION 312
 
@@ -38,7 +39,7 @@
 
 /* ---- calls -------------------------------------------------------------- */
 
-static void fo_req(struct proto_msg *m, uint32_t op, uint64_t ino)
+void fo_req(struct proto_msg *m, uint32_t op, uint64_t ino)
 {
 	proto_msg_init(m);
 	m->kind = PROTO_REQ;
@@ -89,7 +90,8 @@ static int fo_local_err(int rc, uint32_t op)
  * One RPC for kernel request r.  Returns 0 or the positive errno for the
  * kernel; rep must be cleaned up by the caller in every case.
  */
-static int fo_call(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep)
+int fo_call_pipe(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep,
+		 int pipe_fd, int *sent)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(r);
 	uint64_t ticket;
@@ -103,13 +105,23 @@ static int fo_call(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep)
 	req->gid = ctx->gid;
 	fuse_req_interrupt_func(r, fo_interrupt, req);
 	ticket = fuse_serve_pattr_begin(req);
-	rc = rpcc_call(fo.rpc, req, rep);
+	if (pipe_fd < 0)
+		rc = rpcc_call(fo.rpc, req, rep);
+	else
+		rc = rpcc_call_spliced(fo.rpc, req, rep, pipe_fd);
 	fuse_serve_pattr_end(req, rc < 0 ? NULL : rep, ticket);
 	/* Returns once no interrupt callback can still be using req. */
 	fuse_req_interrupt_func(r, NULL, NULL);
 	if (rc < 0)
 		return fo_local_err(rc, req->op);
+	if (sent)
+		*sent = 1; /* a reply came: the broker read the whole frame */
 	return rep->err;
+}
+
+static int fo_call(fuse_req_t r, struct proto_msg *req, struct proto_msg *rep)
+{
+	return fo_call_pipe(r, req, rep, -1, NULL);
 }
 
 /* Call and answer the kernel with the error (or 0) only. */
@@ -617,35 +629,6 @@ static void fo_read(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-static void fo_write(fuse_req_t r, fuse_ino_t ino, const char *data,
-		     size_t size, off_t off, struct fuse_file_info *fi)
-{
-	size_t max = rpcc_max_payload(fo.rpc), done = 0, chunk, wrote;
-	struct proto_msg req, rep;
-	int err;
-
-	do {
-		chunk = size - done < max ? size - done : max;
-		fo_req(&req, PROTO_OP_WRITE, ino);
-		req.fh = fi->fh;
-		req.off = (uint64_t)off + done;
-		req.data = (const uint8_t *)data + done;
-		req.data_len = chunk;
-		err = fo_call(r, &req, &rep);
-		wrote = err ? 0 : (size_t)rep.len;
-		proto_msg_cleanup(&rep);
-		if (!err && wrote > chunk)
-			err = EIO; /* more than was sent: broken broker */
-		if (!err)
-			done += wrote;
-	} while (!err && wrote == chunk && done < size);
-	/* Bytes already written are reported even if a later piece failed. */
-	if (err && !done)
-		fuse_reply_err(r, err);
-	else
-		fuse_reply_write(r, done);
-}
-
 static void fo_fh_op(fuse_req_t r, uint32_t op, fuse_ino_t ino, uint64_t fh,
 		     uint32_t flags)
 {
@@ -952,7 +935,7 @@ const struct fuse_lowlevel_ops fuse_ops_ll = {
     .link = fo_link,
     .open = fo_open,
     .read = fo_read,
-    .write = fo_write,
+    .write_buf = fo_write_buf,
     .flush = fo_flush,
     .release = fo_release,
     .fsync = fo_fsync,

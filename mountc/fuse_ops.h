@@ -14,6 +14,8 @@ struct fuse_ops_cfg {
 	double entry_timeout;	 /* seconds it may cache name lookups */
 	double negative_timeout; /* seconds it may cache "no such name" */
 	int writeback;		 /* enable the kernel writeback cache */
+	int splice_write;	 /* WRITE payloads pipe to socket */
+	int staged;		 /* the broker stages writes (HELLO) */
 	int rdonly;		 /* mount read-only */
 	int allow_other;	 /* let other users than the mounter in */
 	int default_permissions; /* kernel checks modes (default on) */

@@ -71,10 +71,14 @@ void fuse_serve_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	/* Splice only moves the copy into libfuse's pipe: no gain here. */
+	/*
+	 * Splice reads: fuse_write_setup.  Splice writes would only move
+	 * the copy of a READ reply into libfuse's pipe: no gain.
+	 */
 	conn->want &=
 	    ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 			FUSE_CAP_SPLICE_MOVE | FUSE_CAP_EXPORT_SUPPORT);
+	fuse_write_setup(conn);
 }
 
 /* ---- read-ahead --------------------------------------------------------- */

@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		"allow_other\n"
 		"  default_permissions|nodefault_permissions max_threads=N "
 		"ro|rw\n"
-		"  read_ahead_kb=N spin_us=N max_dirty_ratio=N\n"
+		"  read_ahead_kb=N spin_us=N max_dirty_ratio=N "
+		"splice|nosplice\n"
 		"  and generic mount options (nosuid, nodev, noexec, noatime, "
 		"...)\n"
 		"See mount.occfs(8).\n",
@@ -130,6 +131,8 @@ static void mountc_cfg(const struct mount_opts *o, const struct proto_msg *h,
 	cfg->entry_timeout = o->entry_timeout;
 	cfg->negative_timeout = o->negative_timeout;
 	cfg->writeback = o->writeback;
+	cfg->splice_write = o->splice;
+	cfg->staged = !!(h->flags & PROTO_HELLO_STAGED);
 	cfg->rdonly = o->rdonly || (h->flags & PROTO_HELLO_RDONLY);
 	cfg->allow_other = o->allow_other;
 	cfg->default_permissions = o->default_permissions;

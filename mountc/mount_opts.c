@@ -83,6 +83,7 @@ void mount_opts_init(struct mount_opts *o)
 	o->negative_timeout = 0.0;
 	o->timeout = 30.0;
 	o->writeback = 1;
+	o->splice = 1;
 	o->default_permissions = 1;
 	o->read_ahead_kb = MOUNT_OPTS_READAHEAD_KB;
 	o->spin_us = MOUNT_OPTS_SPIN_US;
@@ -236,6 +237,8 @@ static int mount_opts_boolean(struct mount_opts *o, const char *opt)
 	} bools[] = {
 	    {"writeback", offsetof(struct mount_opts, writeback), 1},
 	    {"nowriteback", offsetof(struct mount_opts, writeback), 0},
+	    {"splice", offsetof(struct mount_opts, splice), 1},
+	    {"nosplice", offsetof(struct mount_opts, splice), 0},
 	    {"allow_other", offsetof(struct mount_opts, allow_other), 1},
 	    {"default_permissions",
 	     offsetof(struct mount_opts, default_permissions), 1},

@@ -33,6 +33,7 @@ struct mount_opts {
 	double attr_timeout, entry_timeout, negative_timeout; /* seconds */
 	double timeout; /* per-call RPC timeout, seconds */
 	int writeback, allow_other, default_permissions, rdonly;
+	int splice;		/* WRITE payloads by splice (default on) */
 	unsigned max_threads;	/* 0 = libfuse's default */
 	unsigned read_ahead_kb; /* KiB; 0 = leave the kernel's value */
 	unsigned spin_us;	/* busy-poll for a reply; 0 = never */

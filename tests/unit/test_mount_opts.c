@@ -122,6 +122,13 @@ static void test_ours(void)
 	CHECK_EQ(o.max_dirty_ratio, 100);
 	CHECK_EQ(MC("s", "d", "-o", "handle=/h,max_dirty_ratio=101"), -EINVAL);
 	CHECK_EQ(MC("s", "d", "-o", "handle=/h,max_dirty_ratio=-1"), -EINVAL);
+	/* splice: on unless turned off; nosplice then splice wins. */
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h"), 0);
+	CHECK_EQ(o.splice, 1);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,nosplice"), 0);
+	CHECK_EQ(o.splice, 0);
+	CHECK_EQ(MC("s", "d", "-o", "handle=/h,nosplice,splice"), 0);
+	CHECK_EQ(o.splice, 1);
 	/* Duplicates: the last one wins. */
 	CHECK_EQ(MC("s", "d", "-o", "handle=/a,ro,writeback", "-o",
 		    "nowriteback,handle=/b,rw,default_permissions,writeback,"
