@@ -38,6 +38,7 @@ struct session;
 #define BROKER_DEFAULT_ROOT "/var/lib/occfs"
 #define BROKER_DEFAULT_AUDIENCE "occfs"
 #define BROKER_DEFAULT_INFLIGHT 64u
+#define BROKER_DEFAULT_POLL_US 100u /* loop.c: busy-poll before sleeping */
 #define BROKER_DEFAULT_CONNS 1024u
 #define BROKER_DEFAULT_SOCKMODE 0660
 #define BROKER_MAX_LISTEN 16
@@ -82,6 +83,7 @@ struct broker_config {
 	uint64_t audit_spool_max;	/* 0: the library's default */
 	char *control_socket;		/* occfs-controld (broker_control.c) */
 	unsigned workers, max_inflight, max_conns;
+	unsigned poll_us; /* loop busy-polls this long before it sleeps */
 	unsigned socket_mode;
 	int foreground, verbose, check_only;
 	int no_splice; /* READ payloads through memory (datapipe.h) */
@@ -300,6 +302,8 @@ struct broker {
 	int forced;	       /* drain deadline passed, connections cut */
 	int abandoned;	       /* gave up waiting for workers */
 	int limit_warned;      /* max_conns warning given this second */
+	unsigned poll_misses;  /* polls in a row that found nothing */
+	unsigned poll_pause;   /* sleeps left before polling again */
 	void (*on_stop)(void); /* called once when shutdown starts */
 };
 

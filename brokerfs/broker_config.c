@@ -57,6 +57,7 @@ static const struct opt config_opts[] = {
     {"max-inflight", 0, T_UINT, CFG(max_inflight), 1, 4096},
     {"max-conns", 0, T_UINT, CFG(max_conns), 1, 65536},
     {"no-splice", 0, T_FLAG, CFG(no_splice), 0, 0},
+    {"poll-us", 0, T_UINT, CFG(poll_us), 0, 1000},
     {"socket-mode", 0, T_MODE, CFG(socket_mode), 0, 0},
     {"pidfile", 0, T_STR, CFG(pidfile), 0, 0},
     {"foreground", 'f', T_FLAG, CFG(foreground), 0, 0},
@@ -121,6 +122,8 @@ static void config_usage(FILE *f)
 	    "  --socket-mode OCTAL mode of unix sockets (default %04o)\n"
 	    "  --no-splice         copy READ payloads through memory instead\n"
 	    "                      of splicing them from file to socket\n"
+	    "  --poll-us N         poll for the next request this long\n"
+	    "                      before sleeping (default %u; 0 = never)\n"
 	    "  --pidfile FILE      write the daemon's pid there\n"
 	    "  --fuse MOUNTPOINT   also mount filesystem --fsid on this host\n"
 	    "  --policy DIR        serve the filesystems of the policy files\n"
@@ -147,8 +150,8 @@ static void config_usage(FILE *f)
 	    "  -h, --help          this text\n",
 	    BROKER_DEFAULT_LISTEN, BROKER_DEFAULT_ROOT, BROKER_DEFAULT_AUDIENCE,
 	    BROKER_DEFAULT_INFLIGHT, BROKER_DEFAULT_CONNS,
-	    BROKER_DEFAULT_SOCKMODE, BROKER_DEFAULT_STAGING,
-	    BROKER_DEFAULT_FLUSH_MS);
+	    BROKER_DEFAULT_SOCKMODE, BROKER_DEFAULT_POLL_US,
+	    BROKER_DEFAULT_STAGING, BROKER_DEFAULT_FLUSH_MS);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out,
@@ -437,6 +440,7 @@ int broker_config_load(struct broker_config *cfg, int argc, char **argv)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_inflight = BROKER_DEFAULT_INFLIGHT;
+	cfg->poll_us = BROKER_DEFAULT_POLL_US;
 	cfg->max_conns = BROKER_DEFAULT_CONNS;
 	cfg->socket_mode = BROKER_DEFAULT_SOCKMODE;
 	cfg->fuse_intent = TOKEN_INTENT_WRITE;

@@ -25,13 +25,16 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "datapipe.h"
 #include "log.h"
 
-#define BROKER_DRAIN_S 5 /* in-flight requests get this long at shutdown */
-#define BROKER_GRACE_S 3 /* then running jobs get this long to return */
+#define BROKER_DRAIN_S 5     /* in-flight requests get this long at shutdown */
+#define LOOP_POLL_MISSES 8   /* polls in a row that found nothing ... */
+#define LOOP_POLL_PAUSE 256u /* ... stop polling for this many sleeps */
+#define BROKER_GRACE_S 3     /* then running jobs get this long to return */
 #define BROKER_ACCEPT_BATCH 32
 /* Clock skew a handle's exp is given, as at HELLO (conn_req.c). */
 #define BROKER_EXP_LEEWAY_S 30
@@ -371,6 +374,52 @@ static void loop_event(struct broker *b, struct epoll_event *ev)
 	}
 }
 
+static uint64_t loop_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * Busy-polling (--poll-us): before it sleeps, the loop polls for the next
+ * event for up to poll_us.  A guest that works through files one call at
+ * a time (tar, a build, creating files) sends its next request within
+ * tens of microseconds of the last reply, about what waking a sleeping
+ * thread costs on a virtual machine, so the loop often has it without
+ * being woken; the client polls for its replies the same way (rpcc.c).
+ * Bounded: at most one thread polls (this one), never while stopping, and
+ * when LOOP_POLL_MISSES polls in a row find nothing (the guest is idle or
+ * slower than the window) the loop sleeps at once for the next
+ * LOOP_POLL_PAUSE times.  Returns what epoll_wait returned, 0 for nothing.
+ */
+static int loop_poll(struct broker *b, struct epoll_event *ev, int max)
+{
+	uint64_t end;
+	int n;
+
+	if (!b->cfg->poll_us || b->stopping)
+		return 0;
+	if (b->poll_pause) {
+		b->poll_pause--;
+		return 0;
+	}
+	end = loop_now_ns() + (uint64_t)b->cfg->poll_us * 1000u;
+	do {
+		n = epoll_wait(b->epfd, ev, max, 0);
+		if (n) {
+			b->poll_misses = 0;
+			return n;
+		}
+	} while (loop_now_ns() < end);
+	if (++b->poll_misses >= LOOP_POLL_MISSES) {
+		b->poll_misses = 0;
+		b->poll_pause = LOOP_POLL_PAUSE;
+	}
+	return 0;
+}
+
 int broker_run(struct broker *b)
 {
 	struct epoll_event ev[64];
@@ -382,7 +431,9 @@ int broker_run(struct broker *b)
 		loop_done_inline(b);
 		if (b->stopping && (!b->conns || loop_deadline(b)))
 			break;
-		n = epoll_wait(b->epfd, ev, 64, b->stopping ? 200 : -1);
+		n = loop_poll(b, ev, 64);
+		if (!n)
+			n = epoll_wait(b->epfd, ev, 64, b->stopping ? 200 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
