@@ -369,33 +369,6 @@ static uint64_t body_len(const struct req *r)
 	return r->body ? r->body->len : r->memlen;
 }
 
-/*
- * The MD5 of the body, computed as it is sent (S3's ETag of a PUT); every
- * attempt sends the same bytes, so once one has gone out whole it is kept.
- */
-static void md5_restart(struct req *r)
-{
-	if (r->body && r->md5ctx && !r->md5_ok &&
-	    !EVP_DigestInit_ex(r->md5ctx, EVP_md5(), NULL)) {
-		EVP_MD_CTX_free(r->md5ctx);
-		r->md5ctx = NULL;
-	}
-}
-
-static void md5_feed(struct req *r, const void *p, size_t n)
-{
-	unsigned char d[16];
-
-	if (!r->body || !r->md5ctx || r->md5_ok)
-		return;
-	EVP_DigestUpdate(r->md5ctx, p, n);
-	if (r->sent + n == r->body->len &&
-	    EVP_DigestFinal_ex(r->md5ctx, d, NULL)) {
-		memcpy(r->md5, d, sizeof(d));
-		r->md5_ok = true;
-	}
-}
-
 static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 {
 	struct req *r = arg;
@@ -417,7 +390,6 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 			return CURL_READFUNC_ABORT;
 		n = (size_t)k;
 	}
-	md5_feed(r, dst, n);
 	r->sent += n;
 	return n;
 }
@@ -435,7 +407,6 @@ static int on_seek(void *arg, curl_off_t off, int origin)
 	if (r->sent == body_len(r))
 		r->ambiguous = true;
 	r->sent = 0;
-	md5_restart(r);
 	return CURL_SEEKFUNC_OK;
 }
 
@@ -899,7 +870,6 @@ static int attempt_once(struct s3_http *h, struct req *r, const char *hash,
 	r->status = 0;
 	r->sent = r->got = 0;
 	r->overflow = false;
-	md5_restart(r);
 	if (r->resp)
 		buf_reset(r->resp);
 	ret = build(h, r, hash, &a);
@@ -980,10 +950,6 @@ int s3_perform(struct s3_http *h, struct req *r, enum s3_checksum ck)
 	if (!r->resp)
 		r->resp = &errbody;
 	n = 0;
-	if (r->body && !(r->md5ctx = EVP_MD_CTX_new())) {
-		ret = -ENOMEM;
-		goto out;
-	}
 	ret = payload_hash(h, r, hash, ck);
 	if (ret)
 		goto out;
@@ -1041,7 +1007,5 @@ out:
 	if (r->resp == &errbody)
 		r->resp = NULL;
 	buf_cleanup(&errbody);
-	EVP_MD_CTX_free(r->md5ctx);
-	r->md5ctx = NULL;
 	return ret;
 }

@@ -52,13 +52,10 @@ struct req {
 	 * set by s3_perform (a caller passes its own to share its budget).
 	 * ambiguous: an attempt failed after the whole request had gone out,
 	 * so S3 may have applied it; a later precondition failure or 404 is
-	 * then resolved, not reported.  md5: of the body as last sent whole.
+	 * then resolved, not reported.
 	 */
 	uint64_t deadline;
 	bool ambiguous;
-	bool md5_ok;
-	unsigned char md5[16];
-	EVP_MD_CTX *md5ctx;
 	/* per attempt */
 	long status;
 	uint64_t sent, got;

@@ -78,7 +78,7 @@ static void md5_etag(const unsigned char d[16], char etag[S3_ETAG_MAX])
 	snprintf(etag, S3_ETAG_MAX, "\"%s\"", hex);
 }
 
-/* The MD5 of a body, read again (when no attempt sent it whole). */
+/* The MD5 of a body (S3's ETag of a PUT), read again. */
 static int body_md5(const struct s3_body *b, unsigned char d[16])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -217,10 +217,16 @@ int s3_http_put_object(struct s3_http *h, const char *key,
 	} else if (r->ambiguous) {
 		/* the ETag the object has if one of our attempts landed */
 		char sent[S3_ETAG_MAX];
+		unsigned char md5[16];
 		bool cond = o->if_match || o->if_none_match;
 
-		if (r->md5_ok || !body_md5(body, r->md5))
-			md5_etag(r->md5, sent);
+		/*
+		 * Computed here, not as the body goes out: MD5 costs more CPU
+		 * than the signed SHA-256 (which S3 checks) on every byte, and
+		 * only an ambiguous failure needs it.
+		 */
+		if (!body_md5(body, md5))
+			md5_etag(md5, sent);
 		else
 			sent[0] = '\0';
 		if (ret == -ESTALE && cond)
