@@ -527,10 +527,11 @@ static bool write_grows(struct backend_session *s, struct local_file *f,
 static void local_data_write_behind(struct local_file *f, uint64_t off,
 				    size_t len)
 {
-	if (off != f->behind_end || f->behind_end < f->behind_start)
-		f->behind_start = off;
+	if (off != f->behind_end)
+		f->behind_start = off; /* not sequential: a new run */
 	f->behind_end = off + len;
 	if (f->behind_end - f->behind_start >= LOCAL_WRITE_BEHIND) {
+		/* A failed disk write is reported by the next fsync. */
 		(void)sync_file_range(f->fd, (off_t)f->behind_start,
 				      (off_t)(f->behind_end - f->behind_start),
 				      SYNC_FILE_RANGE_WRITE);

@@ -31,13 +31,13 @@
 #include "datapipe.h"
 #include "log.h"
 
-#define BROKER_DRAIN_S 5     /* in-flight requests get this long at shutdown */
-#define LOOP_POLL_MISSES 8   /* polls in a row that found nothing ... */
-#define LOOP_POLL_PAUSE 256u /* ... stop polling for this many sleeps */
-#define BROKER_GRACE_S 3     /* then running jobs get this long to return */
+#define BROKER_DRAIN_S 5 /* in-flight requests get this long at shutdown */
+#define BROKER_GRACE_S 3 /* then running jobs get this long to return */
 #define BROKER_ACCEPT_BATCH 32
 /* Clock skew a handle's exp is given, as at HELLO (conn_req.c). */
 #define BROKER_EXP_LEEWAY_S 30
+#define LOOP_POLL_MISSES 8   /* polls in a row that found nothing ... */
+#define LOOP_POLL_PAUSE 256u /* ... stop polling for this many sleeps */
 
 int broker_watch(struct broker *b, int fd, struct loop_src *src, uint32_t ev,
 		 int add)
