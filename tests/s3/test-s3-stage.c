@@ -612,6 +612,28 @@ static void test_model(struct s3_http *h)
 	free(m.p);
 }
 
+/*
+ * Put obj (n bytes) at base->key as the base, then open a stage on it in a
+ * new store with 5 MiB parts; base->etag points at etag.  NULL when the
+ * store does not open (already counted as a failure).
+ */
+static struct s3b_store *stage_on_base(struct s3_http *h, struct s3b_base *base,
+				       const void *obj, size_t n,
+				       char etag[S3_ETAG_MAX],
+				       struct s3b_stage **sg)
+{
+	struct s3b_store *st;
+	char d[300];
+
+	CHECK_EQ(put_obj(h, base->key, obj, n, etag), 0);
+	base->etag = etag;
+	new_dir(d, sizeof(d));
+	st = open_store(d, 5 * MiB, 0);
+	if (st)
+		CHECK_EQ(s3b_stage_get(st, h, FSID, base, sg), 0);
+	return st;
+}
+
 /* An 8 MiB base: untouched blocks are never downloaded. */
 static void test_lazy(struct s3_http *h)
 {
@@ -621,16 +643,12 @@ static void test_lazy(struct s3_http *h)
 	struct s3b_stage_stats ss;
 	struct s3b_store *st;
 	struct s3b_stage *sg;
-	char d[300], etag[S3_ETAG_MAX];
+	char etag[S3_ETAG_MAX];
 
 	fill(obj, n);
-	CHECK_EQ(put_obj(h, base.key, obj, n, etag), 0);
-	base.etag = etag;
-	new_dir(d, sizeof(d));
-	st = open_store(d, 5 * MiB, 0);
+	st = stage_on_base(h, &base, obj, n, etag, &sg);
 	if (!st)
 		goto out;
-	CHECK_EQ(s3b_stage_get(st, h, FSID, &base, &sg), 0);
 	CHECK_EQ(s3b_stage_size(sg), n);
 	/* a whole block: no fetch */
 	fill(buf, MiB);
@@ -686,16 +704,12 @@ static void test_fetch_keeps_neighbour(struct s3_http *h)
 	struct s3b_base base = {.key = K("neighbour"), .size = n};
 	struct s3b_store *st;
 	struct s3b_stage *sg;
-	char d[300], etag[S3_ETAG_MAX];
+	char etag[S3_ETAG_MAX];
 
 	memset(obj, 0, n);
-	CHECK_EQ(put_obj(h, base.key, obj, n, etag), 0);
-	base.etag = etag;
-	new_dir(d, sizeof(d));
-	st = open_store(d, 5 * MiB, 0);
+	st = stage_on_base(h, &base, obj, n, etag, &sg);
 	if (!st)
 		goto out;
-	CHECK_EQ(s3b_stage_get(st, h, FSID, &base, &sg), 0);
 	fill(buf, MiB);
 	CHECK_EQ(s3b_stage_write(sg, buf, MiB, 3 * MiB), 0);
 	memcpy(obj + 3 * MiB, buf, MiB);
